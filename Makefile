@@ -1,0 +1,41 @@
+# Two commands a new user needs: `make demo` and `make test`.
+# uv is bootstrapped from PyPI into .tools/ when it is not on PATH.
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+VENV := .venv
+RUN := $(UV) run --frozen --no-sync
+
+.PHONY: demo test check lint types pytest bench env clean
+
+$(UV):
+	python3 -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --python python3
+	@touch $@
+
+env: $(VENV)/.synced
+
+demo: env
+	$(RUN) custodiet demo
+
+lint: env
+	$(RUN) ruff check src tests bench
+	$(RUN) ruff format --check src tests bench
+
+types: env
+	$(RUN) mypy
+
+pytest: env
+	$(RUN) pytest
+
+test: lint types pytest
+
+check: test
+
+bench: env
+	$(RUN) python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

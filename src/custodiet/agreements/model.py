@@ -1,0 +1,102 @@
+"""The agreement as the rest of custodiet sees it: frozen, validated, hashed (CONTRACT.md §3).
+
+``load`` (in ``agreements.load``) turns YAML into this; the gateway compiles it into a protected
+projection; the ledger records its id, version and hash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+IDENT = r"^[a-z][a-z0-9_]*$"
+AGREEMENT_ID = r"^[a-z0-9][a-z0-9-]{0,63}$"
+
+
+class Mode(StrEnum):
+    PSEUDONYMOUS = "pseudonymous"
+    AGGREGATE = "aggregate"
+
+
+class Treatment(StrEnum):
+    ALLOW = "allow"
+    DENY = "deny"
+    PSEUDONYMIZE = "pseudonymize"
+    GENERALIZE = "generalize"
+    MASK = "mask"
+
+
+GENERALIZATIONS = ("year", "month", "decade", "zip3", "state", "age_band")
+_TREATMENT = re.compile(r"^(allow|deny|pseudonymize|mask|generalize:(?P<level>[a-z0-9_]+))$")
+
+
+class ColumnRule(BaseModel):
+    """One column's treatment. ``generalize`` carries its level (``generalize:year`` -> year)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    treatment: Treatment
+    level: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ColumnRule:
+        match = _TREATMENT.match(text.strip())
+        if not match:
+            raise ValueError(
+                f"unknown treatment {text!r}; use allow, deny, pseudonymize, mask "
+                f"or generalize:<{'|'.join(GENERALIZATIONS)}>"
+            )
+        level = match.group("level")
+        if level is not None:
+            if level not in GENERALIZATIONS:
+                raise ValueError(
+                    f"unknown generalization {level!r}; use one of {', '.join(GENERALIZATIONS)}"
+                )
+            return cls(treatment=Treatment.GENERALIZE, level=level)
+        return cls(treatment=Treatment(match.group(1)))
+
+    def __str__(self) -> str:
+        return f"generalize:{self.level}" if self.level else self.treatment.value
+
+
+class DatasetGrant(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rows: str | None = None
+    columns: dict[Annotated[str, Field(pattern=IDENT)], ColumnRule]
+    allow_quasi_identifiers: bool = False
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _parse_rules(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {k: ColumnRule.parse(v) if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+
+class Limits(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_rows: int = Field(10_000, ge=1, le=1_000_000)
+    min_group_size: int = Field(11, ge=2, le=10_000)
+    epsilon: float | None = Field(None, gt=0, le=100)
+    timeout_seconds: float = Field(30.0, gt=0, le=3600)
+
+
+class Agreement(BaseModel):
+    """A proposed agreement as written by its author. Versions and approvals live in the store."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: Annotated[str, Field(pattern=AGREEMENT_ID)]
+    purpose: Annotated[str, Field(min_length=1, max_length=2000)]
+    reviewer: Annotated[str, Field(min_length=1)]
+    expires: dt.date
+    mode: Mode = Mode.PSEUDONYMOUS
+    datasets: dict[Annotated[str, Field(pattern=IDENT)], DatasetGrant] = Field(min_length=1)
+    limits: Limits = Limits()
+    approvals_required: int = Field(2, ge=1, le=10)

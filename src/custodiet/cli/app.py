@@ -1,0 +1,88 @@
+"""The root Typer app and the one place errors become exit statuses."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from typer._click.exceptions import NoArgsIsHelpError
+
+from custodiet.errors import CustodietError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+out_console = Console(highlight=False, soft_wrap=True)
+
+app = typer.Typer(
+    name="custodiet",
+    help=(
+        "Review federal payments for improper ones without seeing anyone's identity, "
+        "and prove who looked at what."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_verbose = {"on": False}
+
+
+def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Wrap a command so a CustodietError prints its message and hint and exits with its status."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except CustodietError as exc:
+            if _verbose["on"]:
+                raise
+            err_console.print(exc.render(), markup=False)
+            raise typer.Exit(exc.exit_status) from None
+
+    return wrapper
+
+
+@app.callback()
+def root(
+    verbose: bool = typer.Option(False, "--verbose", help="Show tracebacks for failures."),
+) -> None:
+    """custodiet: improper-payment screens on pseudonymized data, every access on a ledger."""
+    _verbose["on"] = verbose
+
+
+def _register_commands() -> None:
+    from custodiet.cli import commands
+
+    commands.register(app)
+
+
+def main() -> None:
+    """Console entry point. Usage errors exit 2 with one line; no traceback reaches a user."""
+    _register_commands()
+    try:
+        status = app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(1)
+    except typer.TyperException as exc:
+        if isinstance(exc, NoArgsIsHelpError):
+            sys.exit(0)
+        err_console.print(f"error: {exc.format_message()}", markup=False)
+        sys.exit(2)
+    except CustodietError as exc:
+        err_console.print(exc.render(), markup=False)
+        sys.exit(exc.exit_status)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+    sys.exit(status if isinstance(status, int) else 0)
