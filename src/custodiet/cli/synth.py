@@ -1,20 +1,76 @@
-"""`custodiet synth`: placeholder wiring replaced by the synth implementation."""
+"""`custodiet synth`: write synthetic federal tables with planted, labelled improper records."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
-from custodiet.cli.app import reports_errors
+from custodiet.cli.app import err_console, out_console, reports_errors
+
+if TYPE_CHECKING:
+    from custodiet.synth import Summary
 
 
 def register(app: typer.Typer) -> None:
     @app.command("synth")
     @reports_errors
     def synth(
-        out: Path = typer.Option(..., "--out", help="Directory to write the tables into."),
-        people: int = typer.Option(100_000, "--people", min=1, help="Number of people."),
+        out: Annotated[
+            Path,
+            typer.Option(
+                "--out",
+                help="Directory to write the tables into (created if its parent exists).",
+                show_default=False,
+            ),
+        ],
+        people: Annotated[int, typer.Option("--people", help="Number of people.")] = 100_000,
+        seed: Annotated[
+            int, typer.Option("--seed", help="Random seed: same seed, same bytes.")
+        ] = 0,
+        profile: Annotated[
+            str,
+            typer.Option(
+                "--profile",
+                help="stress: every pattern has many cases; realistic: about ten times rarer.",
+            ),
+        ] = "stress",
     ) -> None:
-        """Write synthetic federal tables with planted, labelled improper records."""
-        typer.echo(f"{out} {people}")
+        """Write the canonical federal tables (Parquet) and truth.parquet, the planted cases."""
+        from custodiet.synth import generate  # numpy and pyarrow load only when needed
+
+        with _progress() as bar:
+            task = bar.add_task("generating people", total=max(people, 1))
+            summary = generate(
+                out, people, seed, profile, progress=lambda done: bar.advance(task, done)
+            )
+        out_console.print(_summary_table(summary))
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    )
+
+
+def _summary_table(summary: Summary) -> Table:
+    from custodiet.synth import PATTERNS
+
+    table = Table(title=f"synthetic data written to {summary.out}")
+    table.add_column("file")
+    table.add_column("rows", justify="right")
+    for name, rows in summary.rows.items():
+        table.add_row(f"{name}.parquet", f"{rows:,}")
+    table.add_section()
+    for pattern in PATTERNS:
+        table.add_row(f"truth: {pattern}", f"{summary.patterns[pattern]:,}")
+    return table

@@ -1,0 +1,129 @@
+"""The six improper-payment rules, applied to one chunk: what ``truth.parquet`` records.
+
+Truth is not "what was planted" but what the rules find, accidental hits included, so a
+screen that implements the rules can reach full precision and recall. A record gets one
+truth row per rule it breaks (e.g. a duplicated payment into a ring's account is both
+``duplicate_payment`` and ``shared_account``). Every rule joins on identifiers that live in
+a single chunk (a person, a vendor or an account), so labelling chunk by chunk equals
+labelling the whole. Payments by CHECK and paper refunds have no routing or account number
+(null) and never count towards ``shared_account``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from custodiet.synth import calendar as cal
+from custodiet.synth.people import People
+from custodiet.synth.tables import SSA, Exclusions, Payments, Refunds
+
+PATTERNS = (
+    "paid_after_death",
+    "duplicate_payment",
+    "shared_account",
+    "excluded_payee",
+    "implausible_age",
+    "refund_to_deceased",
+)
+MAX_PAYEES_PER_ACCOUNT = 3
+IMPLAUSIBLE_AGE = 115
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Per pattern: a boolean mask over the chunk's payments, or over its refunds."""
+
+    payments: dict[str, np.ndarray]
+    refunds: dict[str, np.ndarray]
+
+
+def labels_of_chunk(
+    people: People, payments: Payments, refunds: Refunds, exclusions: Exclusions
+) -> Labels:
+    codes = 1 + max(
+        int(array.max(initial=0)) for array in (payments.payee, refunds.tin, exclusions.tin)
+    )  # TIN codes are 0 .. codes-1
+    shared = _shared_accounts(payments, refunds, codes)
+    return Labels(
+        payments={
+            "paid_after_death": paid_after_death(people, payments),
+            "duplicate_payment": duplicate_payment(payments),
+            "shared_account": np.isin(payments.account, shared),
+            "excluded_payee": excluded_payee(payments, exclusions, codes),
+            "implausible_age": implausible_age(people, payments),
+        },
+        refunds={
+            "shared_account": np.isin(refunds.account, shared),
+            "refund_to_deceased": refund_to_deceased(people, refunds),
+        },
+    )
+
+
+def _person_column(
+    people: People, payee: np.ndarray, column: np.ndarray, missing: int
+) -> np.ndarray:
+    """``column`` of each payee who is a person of the chunk, ``missing`` for vendors."""
+    is_person = payee < len(people.index)
+    return np.where(is_person, column[np.where(is_person, payee, 0)], missing)
+
+
+def paid_after_death(people: People, payments: Payments) -> np.ndarray:
+    """Paid in a month later than the payee's month of death."""
+    died = _person_column(people, payments.payee, people.died, cal.NO_DATE)
+    dead = died != cal.NO_DATE
+    return np.asarray(
+        dead & (cal.month_number(payments.day) > cal.month_number(np.where(dead, died, 0)))
+    )
+
+
+def duplicate_payment(payments: Payments) -> np.ndarray:
+    """Every copy but the first (lowest id = earliest row) of a (payee, amount, date, program)."""
+    order = np.lexsort(
+        (np.arange(len(payments)), payments.program, payments.day, payments.cents, payments.payee)
+    )
+    keys = [payments.payee, payments.cents, payments.day, payments.program]
+    same = np.ones(len(order) - 1 if len(order) else 0, dtype=bool)
+    for key in keys:
+        ordered = key[order]
+        same &= ordered[1:] == ordered[:-1]
+    flagged = np.zeros(len(payments), dtype=bool)
+    flagged[order[1:][same]] = True
+    return flagged
+
+
+def _shared_accounts(payments: Payments, refunds: Refunds, codes: int) -> np.ndarray:
+    """Account keys into which more than three distinct payees were paid."""
+    accounts = np.concatenate([payments.account, refunds.account])
+    payees = np.concatenate([payments.payee, refunds.tin])
+    deposited = accounts >= 0
+    pairs = np.unique(accounts[deposited] * codes + payees[deposited])
+    keys, payee_counts = np.unique(pairs // codes, return_counts=True)
+    return keys[payee_counts > MAX_PAYEES_PER_ACCOUNT]
+
+
+def excluded_payee(payments: Payments, exclusions: Exclusions, codes: int) -> np.ndarray:
+    """Paid on a day within the payee's exclusion (start <= day, and day <= end if it ends)."""
+    start = np.full(codes, cal.NO_DATE, dtype=np.int64)
+    end = np.full(codes, cal.NO_DATE, dtype=np.int64)
+    start[exclusions.tin] = exclusions.start
+    end[exclusions.tin] = exclusions.end
+    starts = start[payments.payee]
+    return np.asarray((starts <= payments.day) & (payments.day <= end[payments.payee]))
+
+
+def implausible_age(people: People, payments: Payments) -> np.ndarray:
+    """SSA paid a beneficiary aged 115 or more on the payment day who has no death record."""
+    candidate = (payments.agency == SSA) & (payments.payee < len(people.index))
+    beneficiary = _person_column(people, payments.payee, people.beneficiary, 0).astype(bool)
+    alive = _person_column(people, payments.payee, people.died, 0) == cal.NO_DATE
+    born = _person_column(people, payments.payee, people.born, 0)
+    return np.asarray(
+        candidate & beneficiary & alive & (cal.full_years(born, payments.day) >= IMPLAUSIBLE_AGE)
+    )
+
+
+def refund_to_deceased(people: People, refunds: Refunds) -> np.ndarray:
+    """A refund for the tax year claimed by someone who died before the year began."""
+    return np.asarray(people.died[refunds.tin] < cal.TAX_YEAR_START)
