@@ -12,11 +12,18 @@ DIR/
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import shutil
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from custodiet.errors import InputError
+
+if TYPE_CHECKING:
+    from custodiet.ledger.writer import Ledger
 
 MANIFEST = "workspace.json"
 
@@ -70,3 +77,77 @@ class Workspace:
         """``sqlite:///abs/path/ledger.db`` by default, or a ``postgresql://`` URL."""
         url = self.manifest().get("ledger_store")
         return str(url) if url else f"sqlite:///{(self.root / 'ledger.db').resolve()}"
+
+    def ledger(self) -> Ledger:
+        """The workspace's ledger writer, opened on ``ledger_store_url`` (cheap to open)."""
+        from custodiet.ledger.writer import open_ledger
+
+        return open_ledger(self.ledger_store_url, self.origin, self.log_key_path)
+
+
+def init_workspace(root: Path, ledger_store: str | None = None) -> Workspace:
+    """Create a workspace: manifest, keys (0600), projections/, the ledger and its first entry.
+
+    Refuses (InputError) an existing directory that is not empty, a workspace included, and a
+    ledger store that already holds a log. On any failure DIR is left as it was found.
+    """
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        what = (
+            "is already a workspace" if (root / MANIFEST).exists() else "is not an empty directory"
+        )
+        raise InputError(
+            f"{root}: exists and {what}",
+            hint="pick a new directory name, or empty this one",
+            code="CUST227",
+        )
+    existed = root.exists()
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        return _populate(Workspace(root), ledger_store)
+    except BaseException:
+        # leave nothing half-made: a retry after fixing the cause must find DIR as it was
+        shutil.rmtree(root, ignore_errors=True)
+        if existed:
+            root.mkdir()
+        raise
+
+
+def _populate(workspace: Workspace, ledger_store: str | None) -> Workspace:
+    from custodiet.ledger import note
+
+    root = workspace.root
+    (root / "keys").mkdir(mode=0o700)
+    workspace.projections_dir.mkdir()
+    key = note.write_private_key(workspace.log_key_path)
+    fd = os.open(workspace.secret_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secrets.token_bytes(32))
+    manifest: dict[str, Any] = {
+        "origin": f"custodiet.local/{root.resolve().name}-{secrets.token_hex(4)}",
+        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    if ledger_store:
+        manifest["ledger_store"] = ledger_store
+    workspace.manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    ledger = workspace.ledger()
+    try:
+        if ledger.size():
+            raise InputError(
+                "the ledger store already holds another log",
+                hint="give --ledger-store an empty database, or a new ?schema=NAME",
+                code="CUST136",
+            )
+        vkey = note.vkey(workspace.origin, key)
+        ledger.append(
+            {
+                "actor": "custodiet init",
+                "action": "workspace.init",
+                "origin": workspace.origin,
+                "key_id": vkey.split("+")[1],
+                "vkey": vkey,
+            }
+        )
+        ledger.checkpoint()
+    finally:
+        ledger.close()
+    return workspace

@@ -1,0 +1,176 @@
+"""Benchmark the ledger against same-run baselines on the same disk.
+
+    .venv/bin/python bench/ledger.py [--big 1000000] [--dir DIR]
+
+1. Durable appends with 1, 8 and 64 concurrent appender threads (group commit), against raw
+   SQLite WAL + synchronous=FULL inserts of similar rows committed in batches of the same
+   average size the ledger's group commit produced.
+2. Inclusion-proof latency at --big entries, against one primary-key lookup in the same file.
+3. Full verification (`ledger verify`'s audit) of the --big log, against SHA-256 of the same
+   entry bytes (one hashlib call per entry, entries already in memory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import random
+import sqlite3
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from custodiet.ledger import note
+from custodiet.ledger.audit import audit
+from custodiet.ledger.verify import parse_vkey
+from custodiet.ledger.writer import Ledger, open_ledger
+
+ORIGIN = "custodiet.bench/ledger"
+ENTRY = {
+    "actor": "reviewer-1",
+    "action": "query",
+    "agreement": "ssa-deceased-payees",
+    "agreement_version": 3,
+    "sql": "SELECT payee_tin, amount FROM payments WHERE agency = 'SSA'",
+    "rows_returned": 118,
+    "result_sha256": "9f" * 32,
+}
+
+
+def fresh_ledger(directory: Path, name: str) -> Ledger:
+    key = directory / f"{name}.ed25519"
+    note.write_private_key(key)
+    return open_ledger(f"sqlite:///{directory / name}.db", ORIGIN, key)
+
+
+def appends(directory: Path, threads: int, per_thread: int) -> dict[str, float]:
+    ledger = fresh_ledger(directory, f"appends-{threads}")
+    commits = [0]
+    store_append = ledger.store.append
+
+    def counting(build):  # type: ignore[no-untyped-def]
+        commits[0] += 1
+        store_append(build)
+
+    ledger.store.append = counting  # type: ignore[method-assign]
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def work(k: int) -> None:
+        mine = []
+        for n in range(per_thread):
+            start = time.perf_counter()
+            ledger.append({**ENTRY, "thread": k, "n": n})
+            mine.append(time.perf_counter() - start)
+        with lock:
+            latencies.extend(mine)
+
+    workers = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    start = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - start
+    ledger.close()
+    total = threads * per_thread
+    return {
+        "rate": total / elapsed,
+        "median_ms": statistics.median(latencies) * 1000,
+        "batch": total / commits[0],
+    }
+
+
+def raw_sqlite(directory: Path, rows: int, batch: int) -> float:
+    con = sqlite3.connect(directory / f"raw-{batch}.db", isolation_level=None)
+    con.execute("PRAGMA journal_mode = WAL")
+    con.execute("PRAGMA synchronous = FULL")
+    con.execute("CREATE TABLE t (idx INTEGER PRIMARY KEY, data BLOB NOT NULL)")
+    payload = repr(ENTRY).encode()
+    start = time.perf_counter()
+    for first in range(0, rows, batch):
+        con.execute("BEGIN IMMEDIATE")
+        con.executemany(
+            "INSERT INTO t VALUES (?, ?)", [(i, payload) for i in range(first, first + batch)]
+        )
+        con.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    con.close()
+    return (rows - rows % batch or rows) / elapsed
+
+
+def build_big(directory: Path, size: int) -> Ledger:
+    ledger = fresh_ledger(directory, "big")
+    chunk = 20_000
+    for first in range(0, size, chunk):
+        ledger.append_many([{**ENTRY, "n": n} for n in range(first, min(size, first + chunk))])
+    ledger.checkpoint()
+    return ledger
+
+
+def proof_latency(ledger: Ledger, size: int, samples: int = 2000) -> tuple[float, float]:
+    rng = random.Random(7)
+    times = []
+    for _ in range(samples):
+        index = rng.randrange(size)
+        start = time.perf_counter()
+        ledger.inclusion_proof(index, size)
+        times.append(time.perf_counter() - start)
+    con = sqlite3.connect(ledger.store.path)  # type: ignore[attr-defined]
+    lookups = []
+    for _ in range(samples):
+        index = rng.randrange(size)
+        start = time.perf_counter()
+        con.execute("SELECT data FROM entries WHERE idx = ?", (index,)).fetchone()
+        lookups.append(time.perf_counter() - start)
+    con.close()
+    return statistics.median(times) * 1000, statistics.median(lookups) * 1000
+
+
+def verification(ledger: Ledger) -> tuple[float, float]:
+    data = [d for _, d in ledger.entries()]
+    start = time.perf_counter()
+    for item in data:
+        hashlib.sha256(item).digest()
+    baseline = time.perf_counter() - start
+    start = time.perf_counter()
+    audit(ledger, parse_vkey(ledger.vkey()))
+    return time.perf_counter() - start, baseline
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--big", type=int, default=1_000_000, help="entries in the big log")
+    parser.add_argument("--dir", type=Path, default=None, help="where to write (default: tmp)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        directory = Path(tmp)
+        print("appenders  appends/s  median ms  batch  raw SQLite rows/s (same batch)  ratio")
+        for threads, per_thread in ((1, 2000), (8, 1000), (64, 400)):
+            got = appends(directory, threads, per_thread)
+            batch = max(1, round(got["batch"]))
+            raw = raw_sqlite(directory, threads * per_thread, batch)
+            print(
+                f"{threads:9d}  {got['rate']:9.0f}  {got['median_ms']:9.3f}  {got['batch']:5.1f}"
+                f"  {raw:30.0f}  {got['rate'] / raw:5.2f}"
+            )
+        start = time.perf_counter()
+        ledger = build_big(directory, args.big)
+        print(f"built a {args.big}-entry log in {time.perf_counter() - start:.1f} s")
+        proof_ms, lookup_ms = proof_latency(ledger, args.big)
+        print(
+            f"inclusion proof at {args.big}: median {proof_ms:.3f} ms"
+            f" (one primary-key lookup {lookup_ms:.3f} ms; ratio {proof_ms / lookup_ms:.1f})"
+        )
+        verify_s, hash_s = verification(ledger)
+        print(
+            f"full verification: {verify_s:.2f} s; SHA-256 of the same entries {hash_s:.2f} s;"
+            f" ratio {verify_s / hash_s:.2f}"
+        )
+        ledger.close()
+
+
+if __name__ == "__main__":
+    main()

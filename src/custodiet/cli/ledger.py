@@ -1,0 +1,152 @@
+"""`custodiet ledger ...`: checkpoints, keys, entries, proofs, full verification, witnessing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from custodiet.cli.app import out_console, reports_errors
+from custodiet.cli.options import WorkspacePath, workspace_from
+from custodiet.errors import InputError
+from custodiet.ledger.writer import Ledger
+
+VkeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--key", help="The log's vkey to check against (default: this workspace's own key)."
+    ),
+]
+
+
+@contextmanager
+def opened(workspace: Path | None) -> Iterator[Ledger]:
+    ledger = workspace_from(workspace).ledger()
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+def echo_json(document: dict[str, object]) -> None:
+    typer.echo(json.dumps(document))
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help="The tamper-evident ledger: checkpoints, proofs, verification.")
+    app.add_typer(group, name="ledger")
+
+    @group.command("checkpoint")
+    @reports_errors
+    def checkpoint(workspace: WorkspacePath = None) -> None:
+        """Print the latest signed checkpoint (C2SP signed note) with every cosignature held."""
+        with opened(workspace) as ledger:
+            typer.echo(ledger.checkpoint(), nl=False)
+
+    @group.command("key")
+    @reports_errors
+    def key(workspace: WorkspacePath = None) -> None:
+        """Print the log's verifier key (C2SP vkey: name+keyid+base64(0x01||pubkey))."""
+        with opened(workspace) as ledger:
+            typer.echo(ledger.vkey())
+
+    @group.command("entries")
+    @reports_errors
+    def entries(
+        start: Annotated[int, typer.Option("--from", min=0, help="First index.")] = 0,
+        end: Annotated[
+            int | None, typer.Option("--to", min=0, help="Last index (inclusive).")
+        ] = None,
+        workspace: WorkspacePath = None,
+    ) -> None:
+        """Print entries as JSON lines, each exactly the canonical leaf data."""
+        with opened(workspace) as ledger:
+            stop = ledger.size() if end is None else min(end + 1, ledger.size())
+            for _, data in ledger.entries(start, stop):
+                sys.stdout.buffer.write(data + b"\n")
+            sys.stdout.buffer.flush()
+
+    @group.command("proof")
+    @reports_errors
+    def proof(
+        index: Annotated[int, typer.Argument(help="Index of the entry.")],
+        size: Annotated[
+            int | None, typer.Option("--size", help="Tree size (default: current).")
+        ] = None,
+        workspace: WorkspacePath = None,
+    ) -> None:
+        """Print an inclusion proof (JSON, base64 hashes)."""
+        with opened(workspace) as ledger:
+            echo_json(ledger.inclusion_proof(index, size).to_json())
+
+    @group.command("consistency")
+    @reports_errors
+    def consistency(
+        old: Annotated[int, typer.Argument(help="Older tree size.")],
+        new: Annotated[int, typer.Argument(help="Newer tree size.")],
+        workspace: WorkspacePath = None,
+    ) -> None:
+        """Print a consistency proof between two tree sizes (JSON, base64 hashes)."""
+        with opened(workspace) as ledger:
+            echo_json(ledger.consistency_proof(old, new).to_json())
+
+    @group.command("verify")
+    @reports_errors
+    def verify(
+        from_checkpoint: Annotated[
+            Path | None,
+            typer.Option("--from-checkpoint", help="An earlier checkpoint note you kept."),
+        ] = None,
+        vkey: VkeyOption = None,
+        workspace: WorkspacePath = None,
+    ) -> None:
+        """Re-hash every entry and stored node, check every checkpoint; exit 1 if tampered."""
+        from custodiet.ledger.audit import audit, log_key
+
+        earlier = read_note(from_checkpoint) if from_checkpoint else None
+        with opened(workspace) as ledger:
+            report = audit(ledger, log_key(vkey or ledger.vkey()), earlier)
+        out_console.print(
+            f"verified: {report.size} entries, {report.checkpoints} signed checkpoints"
+            + (", consistent with the earlier checkpoint" if earlier else ""),
+            markup=False,
+        )
+
+    @group.command("witness")
+    @reports_errors
+    def witness(
+        directory: Annotated[Path, typer.Option("--dir", help="The witness's own directory.")],
+        name: Annotated[
+            str | None, typer.Option("--name", help="Witness name (first run only).")
+        ] = None,
+        vkey: VkeyOption = None,
+        workspace: WorkspacePath = None,
+    ) -> None:
+        """Cosign the latest checkpoint as a witness, after checking it extends the last one."""
+        from custodiet.ledger.witness import Witness
+
+        witness = Witness.open_or_create(directory, name)
+        with opened(workspace) as ledger:
+            note = ledger.checkpoint()
+            size = int(note.split("\n")[1])
+            old = witness.state.size
+            proof = ledger.consistency_proof(old, size).proof if old else []
+            line = witness.cosign(note, vkey or witness.state.log_vkey or ledger.vkey(), proof)
+            ledger.add_cosignature(size, witness.state.name, line)
+        out_console.print(f"cosigned size {size} as {witness.vkey}", markup=False)
+
+
+def read_note(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(
+            f"{path}: cannot read the checkpoint ({type(exc).__name__})",
+            hint="give --from-checkpoint a file saved from `custodiet ledger checkpoint`",
+            code="CUST228",
+        ) from None

@@ -1,0 +1,1 @@
+"""The ledger: an RFC 9162 Merkle-tree log of every access (format: docs/ledger.md)."""

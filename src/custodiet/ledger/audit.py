@@ -1,0 +1,176 @@
+"""Full verification of a stored ledger: every entry, every stored node, every checkpoint.
+
+Re-hashes each entry, recomputes each level of the tree from the one below and compares it
+with the stored nodes that proofs are served from, then checks every stored checkpoint's
+signature and root, and optionally an earlier checkpoint an overseer kept (truncation,
+rollback, forks). The first discrepancy raises TamperedError naming the index and both hashes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from custodiet.errors import InputError, TamperedError
+from custodiet.ledger import tree
+from custodiet.ledger.verify import (
+    Checkpoint,
+    VerificationError,
+    VerifierKey,
+    b64,
+    parse_vkey,
+    verify_checkpoint,
+    verify_consistency,
+)
+from custodiet.ledger.writer import Ledger
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    size: int
+    root: bytes
+    checkpoints: int
+
+
+def tampered(
+    message: str, *, code: str, index: int | None = None, **hashes: bytes
+) -> TamperedError:
+    evidence = ", ".join(f"{label} {b64(value)}" for label, value in hashes.items())
+    where = f"ledger entry {index}: " if index is not None else "ledger: "
+    return TamperedError(
+        f"{where}{message}" + (f" ({evidence})" if evidence else ""),
+        hint="the stored log differs from what was signed; keep the store and report it",
+        code=code,
+    )
+
+
+def _check_span(ledger: Ledger, size: int) -> None:
+    """Entries 0 .. size - 1 are all stored (the store's size is one past the highest index)."""
+    count, lowest = ledger.store.span()
+    if (count, lowest) != (size, 0):
+        stored = ledger.store.entries(-(1 << 62), size)
+        position, index = next((p, i) for p, (i, _) in enumerate(stored) if i != p)
+        raise tampered(f"is missing (next stored entry is {index})", code="CUST111", index=position)
+
+
+def _check_recorded_index(position: int, data: bytes) -> None:
+    try:
+        recorded = json.loads(data).get("index")
+    except (ValueError, AttributeError):
+        raise tampered("is not a JSON object", code="CUST112", index=position) from None
+    if recorded != position:
+        raise tampered(f"records index {recorded}", code="CUST112", index=position)
+
+
+def _stored_hashes(tiles: Iterable[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
+    for tile, blob in tiles:
+        for offset, value in enumerate(tree.hashes_of(blob)):
+            yield tile * tree.TILE_WIDTH + offset, value
+
+
+def _compare_level(ledger: Ledger, level: int, computed: list[bytes]) -> None:
+    """The stored tiles of tree level ``level`` hold exactly the ``computed`` hashes; compared
+    tile by tile as bytes, searching hash by hash only to name the first difference."""
+    stored = ledger.store.tile_level(level // tree.TILE_HEIGHT)
+    joined = b"".join(computed)
+    expected = [
+        (tile, joined[at : at + tree.TILE_BYTES])
+        for tile, at in enumerate(range(0, len(joined), tree.TILE_BYTES))
+    ]
+    if list(stored) == expected:
+        return
+    seen = 0
+    for position, value in _stored_hashes(stored):
+        if position >= len(computed) or position != seen:
+            raise tampered(
+                f"unexpected stored node at level {level}", code="CUST113", index=position << level
+            )
+        if value != computed[position]:
+            if level == 0:
+                _check_recorded_index(position, ledger.entry(position))
+            raise tampered(
+                f"stored {'leaf hash' if level == 0 else f'node at level {level}'} is wrong",
+                code="CUST113",
+                index=position << level,
+                expected=value,
+                computed=computed[position],
+            )
+        seen += 1
+    raise tampered(
+        f"a stored node at level {level} is missing", code="CUST113", index=seen << level
+    )
+
+
+def _tree_nodes(ledger: Ledger, size: int, keep: set[int]) -> dict[int, bytes]:
+    """Check every stored tile level by level; return the recomputed nodes whose keys are kept."""
+    _check_span(ledger, size)
+    kept: dict[int, bytes] = {}
+    wanted = [tree.split_key(key) for key in keep]
+    level_hashes = tree.leaf_hashes(ledger.store.entry_data(0, size))
+    level = 0
+    while level_hashes:
+        if level % tree.TILE_HEIGHT == 0:
+            _compare_level(ledger, level, level_hashes)
+        kept.update(
+            (tree.node_key(lvl, idx), level_hashes[idx]) for lvl, idx in wanted if lvl == level
+        )
+        level_hashes = tree.next_level(level_hashes)
+        level += 1
+    return kept
+
+
+def _root(size: int, nodes: dict[int, bytes]) -> bytes:
+    return tree.range_hash(0, size, nodes.__getitem__) if size else tree.EMPTY_ROOT
+
+
+def _checked(note: str, log_key: VerifierKey, what: str) -> Checkpoint:
+    try:
+        return verify_checkpoint(note, log_key)
+    except VerificationError as exc:
+        raise tampered(f"{what} does not verify: {exc}", code="CUST114") from None
+
+
+def log_key(vkey: str) -> VerifierKey:
+    try:
+        return parse_vkey(vkey)
+    except VerificationError as exc:
+        raise InputError(
+            f"--key: not a log verifier key ({exc})",
+            hint="pass the output of `custodiet ledger key`",
+            code="CUST228",
+        ) from None
+
+
+def audit(ledger: Ledger, log_key: VerifierKey, earlier: str | None = None) -> AuditReport:
+    """Verify the whole stored log (and consistency with an ``earlier`` checkpoint note)."""
+    size = ledger.size()
+    stored = [
+        _checked(note, log_key, f"stored checkpoint {n}") for n, note in ledger.store.checkpoints()
+    ]
+    old = _checked(earlier, log_key, "the earlier checkpoint") if earlier else None
+    sizes = [cp.size for cp in stored] + ([old.size] if old else [])
+    too_big = [n for n in sizes if n > size]
+    if too_big:
+        raise tampered(
+            f"a checkpoint of size {max(too_big)} exists but only {size} entries", code="CUST115"
+        )
+    nodes = _tree_nodes(ledger, size, set(tree.keys_for([(0, n) for n in [*sizes, size] if n])))
+    for cp in [*stored, *([old] if old else [])]:
+        computed = _root(cp.size, nodes)
+        if computed != cp.root:
+            raise tampered(
+                f"root at size {cp.size} differs from the signed checkpoint",
+                code="CUST116",
+                expected=cp.root,
+                computed=computed,
+            )
+    if old is not None and old.size:
+        proof = ledger.consistency_proof(old.size, size)
+        try:
+            verify_consistency(old.size, size, proof.proof, old.root, _root(size, nodes))
+        except VerificationError as exc:
+            raise tampered(
+                f"not consistent with the earlier checkpoint: {exc}", code="CUST117"
+            ) from None
+    return AuditReport(size, _root(size, nodes), len(stored))

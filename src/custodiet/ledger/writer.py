@@ -1,0 +1,309 @@
+"""The ledger writer: appends entries durably, serves proofs and signs checkpoints.
+
+Concurrent ``append`` calls in one process are group-committed: the first caller to find no
+commit in progress becomes the leader, takes every queued entry and writes them in one store
+transaction (one fsync); the others wait for their index. Across processes the store's lock
+orders the transactions, and each transaction re-reads the size, so indexes stay consecutive.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import repeat
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from custodiet.errors import InputError, SystemFailure
+from custodiet.ledger import canonical, note, tree
+from custodiet.ledger.store import Batch, LedgerStore, TileReader, open_store
+from custodiet.ledger.verify import b64
+
+ASSIGNED = ("index", "time")
+Member = list[bytes]
+
+
+def canonical_members(entry: Mapping[str, Any]) -> Member:
+    """The entry's canonical members in three groups (keys before "index", between "index"
+    and "time", after "time"), checked in the caller's thread so the committing thread only
+    splices in the two members it assigns."""
+    clash = [key for key in ASSIGNED if key in entry]
+    if clash:
+        raise InputError(
+            f"ledger entry sets {', '.join(clash)}, which the ledger assigns",
+            hint="leave index and time out of the entry",
+            code="CUST222",
+        )
+    try:
+        return canonical.object_parts(entry, ASSIGNED)
+    except (canonical.NotCanonical, RecursionError) as exc:
+        raise InputError(
+            f"ledger entry is not canonical JSON ({exc})",
+            hint="keys str; values str, int below 2**53, finite float, bool, None, list or dict",
+            code="CUST220",
+        ) from None
+
+
+def canonical_entry(parts: Member, index: int, time: bytes) -> bytes:
+    """RFC 8785 bytes of the entry with ``index`` and ``time`` (canonical JSON text) added,
+    members in JCS order."""
+    before, between, after = parts
+    members = (before, b'"index":%d' % index, between, b'"time":' + time, after)
+    return b"{" + b",".join(filter(None, members)) + b"}"
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    index: int
+    tree_size: int
+    leaf_hash: bytes
+    proof: list[bytes]
+    root_hash: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "tree_size": self.tree_size,
+            "leaf_hash": b64(self.leaf_hash),
+            "proof": [b64(h) for h in self.proof],
+            "root_hash": b64(self.root_hash),
+        }
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    old_size: int
+    new_size: int
+    proof: list[bytes]
+    old_root: bytes
+    new_root: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "old_size": self.old_size,
+            "new_size": self.new_size,
+            "proof": [b64(h) for h in self.proof],
+            "old_root": b64(self.old_root),
+            "new_root": b64(self.new_root),
+        }
+
+
+class _Waiter:
+    """One append call: its entries and a lock held until they are committed (or failed), or
+    until the caller is handed the committer's role; each waiter is woken exactly once."""
+
+    __slots__ = ("error", "indexes", "lead", "members", "wake")
+
+    def __init__(self, members: list[Member]) -> None:
+        self.members = members
+        self.indexes: list[int] = []
+        self.error: SystemFailure | None = None
+        self.lead = False
+        self.wake = threading.Lock()
+        self.wake.acquire()
+
+
+class Ledger:
+    """An append-only Merkle log over a store. Thread-safe; several processes may share a store."""
+
+    def __init__(self, store: LedgerStore, origin: str, key_path: Path | None = None) -> None:
+        self.store = store
+        self.origin = origin
+        self._key_path = key_path
+        self._key: Ed25519PrivateKey | None = None
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Waiter] = []
+        self._leading = False
+        self._tail: tuple[int, dict[int, bytes]] = (-1, {})
+
+    # --- appending ------------------------------------------------------------------------------
+
+    def append(self, entry: Mapping[str, Any]) -> int:
+        """Record an entry; return its index once it is durable. Raises SystemFailure if not."""
+        return self.append_many([entry])[0]
+
+    def append_many(self, entries: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Record entries at consecutive indexes, in one durable transaction with any others
+        queued at the same moment; return their indexes."""
+        waiter = _Waiter([canonical_members(entry) for entry in entries])
+        if not waiter.members:
+            return []
+        with self._queue_lock:
+            self._queue.append(waiter)
+            lead, self._leading = not self._leading, True
+        if not lead:
+            waiter.wake.acquire()
+            lead = waiter.lead
+        if lead:
+            self._lead()
+        if waiter.error is not None:
+            raise waiter.error
+        return waiter.indexes
+
+    def _lead(self) -> None:
+        """Commit everything queued, wake the committed waiters, then hand the role to the
+        first waiter queued meanwhile."""
+        with self._queue_lock:
+            batch, self._queue = self._queue, []
+        failure: SystemFailure | None = _append_failure(None)
+        try:
+            failure = self._commit(batch)
+        finally:
+            if failure is not None:
+                self._tail = (-1, {})
+            for waiter in batch:
+                if failure is not None:
+                    waiter.indexes, waiter.error = [], failure
+                waiter.wake.release()
+            with self._queue_lock:
+                if self._queue:
+                    self._queue[0].lead = True
+                    self._queue[0].wake.release()
+                else:
+                    self._leading = False
+
+    def _commit(self, batch: list[_Waiter]) -> SystemFailure | None:
+        """None once the batch is durable, else why it is not (nothing of it was recorded)."""
+        try:
+            self.store.append(lambda size, read: self._build(batch, size, read))
+        except Exception as exc:
+            return exc if isinstance(exc, SystemFailure) else _append_failure(exc)
+        return None
+
+    def _build(self, batch: list[_Waiter], size: int, read: TileReader) -> Batch:
+        cached, partial = self._tail
+        if cached != size:
+            partial = read(tree.partial_tiles(size))
+        time, index, data = canonical.dumps(utc_now()), size, list[bytes]()
+        for waiter in batch:
+            waiter.indexes = list(range(index, index + len(waiter.members)))
+            data += map(canonical_entry, waiter.members, waiter.indexes, repeat(time))
+            index += len(waiter.members)
+        written = tree.grow(size, partial, tree.leaf_hashes(data))
+        tail = {**partial, **written}
+        self._tail = (index, {key: tail[key] for key in tree.partial_tiles(index)})
+        return Batch(list(zip(range(size, index), data, strict=True)), list(written.items()))
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def size(self) -> int:
+        return self.store.size()
+
+    def entry(self, index: int) -> bytes:
+        for _, data in self.store.entries(index, index + 1):
+            return data
+        raise InputError(
+            f"no ledger entry {index} (the ledger holds {self.size()})",
+            hint="pick an index below the ledger size",
+            code="CUST223",
+        )
+
+    def entries(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes]]:
+        return self.store.entries(start, self.size() if end is None else end)
+
+    def _hashes(self, ranges: Sequence[tree.Range]) -> list[bytes]:
+        keys = tree.keys_for(ranges)
+        tiles = self.store.tiles(tree.tile_keys(keys))
+        try:
+            nodes = {key: tree.node_from_tiles(key, tiles) for key in keys}
+            return [tree.range_hash(start, end, nodes.__getitem__) for start, end in ranges]
+        except KeyError:
+            raise _missing_nodes() from None
+
+    def root(self, size: int) -> bytes:
+        return self._hashes([(0, size)])[0] if size else tree.EMPTY_ROOT
+
+    def _check_size(self, size: int, what: str) -> int:
+        current = self.size()
+        if not 0 <= size <= current:
+            raise InputError(
+                f"{what} {size} is outside the ledger (size {current})",
+                hint=f"use a size between 0 and {current}",
+                code="CUST224",
+            )
+        return size
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> InclusionProof:
+        tree_size = self._check_size(self.size() if size is None else size, "tree size")
+        if not 0 <= index < tree_size:
+            raise InputError(
+                f"index {index} is not in a tree of size {tree_size}",
+                hint="pick an index below the tree size",
+                code="CUST225",
+            )
+        ranges = tree.inclusion_ranges(index, tree_size)
+        hashes = self._hashes([(index, index + 1), (0, tree_size), *ranges])
+        return InclusionProof(index, tree_size, hashes[0], hashes[2:], hashes[1])
+
+    def consistency_proof(self, old: int, new: int) -> ConsistencyProof:
+        self._check_size(new, "new size")
+        if not 0 < old <= new:
+            raise InputError(
+                f"old size {old} must be between 1 and the new size {new}",
+                hint="give OLD and NEW with 1 <= OLD <= NEW",
+                code="CUST226",
+            )
+        ranges = tree.consistency_ranges(old, new)
+        hashes = self._hashes([(0, old), (0, new), *ranges])
+        return ConsistencyProof(old, new, hashes[2:], hashes[0], hashes[1])
+
+    # --- checkpoints ----------------------------------------------------------------------------
+
+    def _signing_key(self) -> Ed25519PrivateKey:
+        if self._key is None:
+            if self._key_path is None:
+                raise SystemFailure(
+                    "this ledger was opened without its signing key", code="CUST131"
+                )
+            self._key = note.load_private_key(self._key_path)
+        return self._key
+
+    def vkey(self) -> str:
+        return note.vkey(self.origin, self._signing_key())
+
+    def checkpoint(self) -> str:
+        """The latest signed checkpoint with every cosignature held; signs one if the tree grew."""
+        size = self.size()
+        stored = dict(self.store.checkpoints())
+        if size not in stored:
+            body = note.checkpoint_body(self.origin, size, self.root(size))
+            self.store.put_checkpoint(size, note.sign(body, self.origin, self._signing_key()))
+            stored = dict(self.store.checkpoints())
+        return note.with_cosignatures(stored[size], self.store.cosignatures(size))
+
+    def add_cosignature(self, size: int, witness: str, line: str) -> None:
+        """Hold a witness's cosignature line; ``checkpoint()`` prints it under the note."""
+        self.store.put_cosignature(size, witness, line)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _append_failure(exc: Exception | None) -> SystemFailure:
+    if isinstance(exc, KeyError):
+        return _missing_nodes()
+    return SystemFailure(
+        f"cannot record the ledger entry ({type(exc).__name__ if exc else 'interrupted'})",
+        hint="nothing was recorded; check the ledger store and retry",
+        code="CUST132",
+    )
+
+
+def _missing_nodes() -> SystemFailure:
+    return SystemFailure(
+        "the ledger store lacks tree nodes it should hold",
+        hint="run `custodiet ledger verify`: the store may have been tampered with",
+        code="CUST133",
+    )
+
+
+def open_ledger(url: str, origin: str, key_path: Path | None = None) -> Ledger:
+    return Ledger(open_store(url), origin, key_path)

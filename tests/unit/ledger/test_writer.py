@@ -1,0 +1,248 @@
+"""The writer on every store: appends, canonical leaves, proofs, checkpoints, failures."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from custodiet.errors import InputError, SystemFailure
+from custodiet.ledger import canonical
+from custodiet.ledger.verify import (
+    leaf_hash,
+    parse_vkey,
+    tree_hash,
+    verify_checkpoint,
+    verify_consistency,
+    verify_inclusion,
+)
+from custodiet.ledger.writer import Ledger, canonical_entry, canonical_members, open_ledger
+from tests.unit.ledger.conftest import ORIGIN, make_key
+
+json_scalars = st.none() | st.booleans() | st.text() | st.integers(-(2**53) + 1, 2**53 - 1)
+json_values = st.recursive(
+    json_scalars | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+entries = st.dictionaries(
+    st.text().filter(lambda k: k not in ("index", "time")), json_values, max_size=6
+)
+
+
+# the shape most entries have: ASCII keys, scalar or list values (the C-encoder fast path)
+plain_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3), max_leaves=6)
+plain_entries = st.dictionaries(
+    st.text(st.characters(max_codepoint=127)).filter(lambda k: k not in ("index", "time")),
+    plain_values,
+    max_size=8,
+)
+
+
+@given(entries | plain_entries, st.integers(0, 2**40), st.text())
+def test_canonical_entry_is_rfc8785_of_the_whole_entry(entry, index, time) -> None:
+    expected = rfc8785.dumps({**entry, "index": index, "time": time})
+    assert canonical_entry(canonical_members(entry), index, canonical.dumps(time)) == expected
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [{"x": float("nan")}, {"x": b"bytes"}, {"x": object()}, {1: "key"}, {"x": 2**60}],
+    ids=["nan", "bytes", "object", "int-key", "huge-int"],
+)
+def test_rejects_entries_that_are_not_json(entry) -> None:
+    with pytest.raises(InputError) as caught:
+        canonical_members(entry)
+    assert caught.value.code == "CUST220"
+
+
+def test_rejects_entries_that_set_index_or_time() -> None:
+    with pytest.raises(InputError) as caught:
+        canonical_members({"index": 3, "action": "query"})
+    assert caught.value.code == "CUST222"
+
+
+def test_append_returns_consecutive_indexes_and_stores_canonical_json(ledger: Ledger) -> None:
+    indexes = [ledger.append({"actor": "alice", "action": "query", "n": n}) for n in range(5)]
+    assert indexes == [0, 1, 2, 3, 4]
+    assert ledger.size() == 5
+    stored = json.loads(ledger.entry(3))
+    assert stored["index"] == 3 and stored["n"] == 3 and stored["time"].endswith("Z")
+    assert ledger.entry(3) == rfc8785.dumps(stored)
+
+
+def test_missing_entry_is_an_input_error(ledger: Ledger) -> None:
+    ledger.append({"action": "query"})
+    with pytest.raises(InputError) as caught:
+        ledger.entry(1)
+    assert caught.value.code == "CUST223"
+
+
+def test_proofs_and_roots_match_a_tree_built_from_scratch(ledger: Ledger) -> None:
+    for n in range(21):
+        ledger.append({"action": "query", "n": n})
+    leaves = [leaf_hash(data) for _, data in ledger.entries()]
+    for size in range(1, 22):
+        root = tree_hash(leaves[:size])
+        assert ledger.root(size) == root
+        for index in {0, size // 2, size - 1}:
+            proof = ledger.inclusion_proof(index, size)
+            assert (proof.leaf_hash, proof.root_hash) == (leaves[index], root)
+            verify_inclusion(index, size, leaves[index], proof.proof, root)
+        for old in {1, size // 2 or 1, size}:
+            cons = ledger.consistency_proof(old, size)
+            verify_consistency(old, size, cons.proof, cons.old_root, cons.new_root)
+            assert cons.old_root == tree_hash(leaves[:old])
+
+
+@pytest.mark.parametrize(
+    ("call", "code"),
+    [
+        (lambda led: led.inclusion_proof(3, 3), "CUST225"),
+        (lambda led: led.inclusion_proof(0, 4), "CUST224"),
+        (lambda led: led.consistency_proof(0, 2), "CUST226"),
+        (lambda led: led.consistency_proof(3, 2), "CUST226"),
+        (lambda led: led.consistency_proof(1, 9), "CUST224"),
+    ],
+)
+def test_proof_requests_outside_the_tree_are_input_errors(ledger: Ledger, call, code) -> None:
+    for n in range(3):
+        ledger.append({"n": n})
+    with pytest.raises(InputError) as caught:
+        call(ledger)
+    assert caught.value.code == code
+
+
+def test_checkpoint_is_signed_and_renewed_only_when_the_tree_grows(ledger: Ledger) -> None:
+    key = parse_vkey(ledger.vkey())
+    ledger.append({"n": 0})
+    first = ledger.checkpoint()
+    assert ledger.checkpoint() == first
+    ledger.append({"n": 1})
+    second = verify_checkpoint(ledger.checkpoint(), key)
+    assert (second.origin, second.size, second.root) == (ORIGIN, 2, ledger.root(2))
+    assert verify_checkpoint(first, key).size == 1
+
+
+def test_empty_ledger_checkpoint_has_the_empty_root(ledger: Ledger) -> None:
+    cp = verify_checkpoint(ledger.checkpoint(), parse_vkey(ledger.vkey()))
+    assert cp.size == 0 and cp.root == tree_hash([])
+
+
+def test_concurrent_threads_get_distinct_consecutive_indexes(ledger: Ledger) -> None:
+    got: list[int] = []
+    lock = threading.Lock()
+
+    def worker(k: int) -> None:
+        for n in range(20):
+            index = ledger.append({"worker": k, "n": n})
+            with lock:
+                got.append(index)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(got) == list(range(160))
+    for index in got:
+        assert json.loads(ledger.entry(index))["index"] == index
+    leaves = [leaf_hash(data) for _, data in ledger.entries()]
+    assert ledger.root(160) == tree_hash(leaves)
+
+
+def test_two_writers_on_one_store_interleave_without_gaps(store_url: str, tmp_path: Path) -> None:
+    key = make_key(tmp_path)
+    first, second = open_ledger(store_url, ORIGIN, key), open_ledger(store_url, ORIGIN, key)
+    try:
+        indexes = [w.append({"n": n}) for n in range(6) for w in (first, second)]
+        assert indexes == list(range(12))
+        leaves = [leaf_hash(data) for _, data in first.entries()]
+        assert second.root(12) == tree_hash(leaves)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_append_that_cannot_be_recorded_raises_system_failure(tmp_path: Path) -> None:
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}", ORIGIN, make_key(tmp_path))
+    ledger.append({"n": 0})
+    ledger.store.close()
+    with pytest.raises(SystemFailure) as caught:
+        ledger.append({"n": 1})
+    assert caught.value.code == "CUST130"
+    assert "sqlite3" not in caught.value.render()
+
+
+def test_unopenable_store_is_a_system_failure(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(SystemFailure) as caught:
+        open_ledger(f"sqlite:///{blocker}/ledger.db", ORIGIN)
+    assert caught.value.code == "CUST130"
+
+
+def test_missing_tree_tiles_fail_closed(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    writer = open_ledger(url, ORIGIN)
+    for n in range(3):
+        writer.append({"n": n})
+    writer.close()
+    with sqlite3.connect(tmp_path / "ledger.db") as con:
+        con.execute("DELETE FROM tiles")
+    fresh = open_ledger(url, ORIGIN)
+    try:
+        with pytest.raises(SystemFailure) as caught:
+            fresh.append({"n": 3})
+        assert caught.value.code == "CUST133"
+        with pytest.raises(SystemFailure):
+            fresh.inclusion_proof(0, 3)
+        assert fresh.size() == 3
+    finally:
+        fresh.close()
+
+
+def test_ledger_without_its_key_cannot_sign(tmp_path: Path) -> None:
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.db'}", ORIGIN)
+    try:
+        with pytest.raises(SystemFailure) as caught:
+            ledger.checkpoint()
+        assert caught.value.code == "CUST131"
+    finally:
+        ledger.close()
+
+
+def test_unknown_store_scheme_is_an_input_error() -> None:
+    with pytest.raises(InputError) as caught:
+        open_ledger("mysql://x", ORIGIN)
+    assert caught.value.code == "CUST221"
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(entries, min_size=1, max_size=12))
+def test_any_sequence_of_appends_verifies(tmp_path_factory, batch) -> None:
+    from custodiet.ledger.audit import audit
+
+    directory = tmp_path_factory.mktemp("prop")
+    ledger = open_ledger(f"sqlite:///{directory / 'l.db'}", ORIGIN, make_key(directory))
+    try:
+        checkpoints = []
+        for entry in batch:
+            ledger.append(entry)
+            checkpoints.append(ledger.checkpoint())
+        key = parse_vkey(ledger.vkey())
+        report = audit(ledger, key, checkpoints[0])
+        assert report.size == len(batch)
+        latest = verify_checkpoint(checkpoints[-1], key)
+        for text in checkpoints:
+            old = verify_checkpoint(text, key)
+            proof = ledger.consistency_proof(old.size, latest.size)
+            verify_consistency(old.size, latest.size, proof.proof, old.root, latest.root)
+    finally:
+        ledger.close()
