@@ -11,7 +11,7 @@ import re
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 IDENT = r"^[a-z][a-z0-9_]*$"
 AGREEMENT_ID = r"^[a-z0-9][a-z0-9-]{0,63}$"
@@ -63,19 +63,20 @@ class ColumnRule(BaseModel):
         return f"generalize:{self.level}" if self.level else self.treatment.value
 
 
+def _parse_rule(value: object) -> object:
+    return ColumnRule.parse(value) if isinstance(value, str) else value
+
+
+# parsed per value, so a bad treatment's error location names its column
+Rule = Annotated[ColumnRule, BeforeValidator(_parse_rule)]
+
+
 class DatasetGrant(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     rows: str | None = None
-    columns: dict[Annotated[str, Field(pattern=IDENT)], ColumnRule]
+    columns: dict[Annotated[str, Field(pattern=IDENT)], Rule]
     allow_quasi_identifiers: bool = False
-
-    @field_validator("columns", mode="before")
-    @classmethod
-    def _parse_rules(cls, value: object) -> object:
-        if isinstance(value, dict):
-            return {k: ColumnRule.parse(v) if isinstance(v, str) else v for k, v in value.items()}
-        return value
 
 
 class Limits(BaseModel):

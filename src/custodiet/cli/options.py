@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -16,6 +17,17 @@ WorkspaceOption = typer.Option(
     help="Workspace directory (else $CUSTODIET_WORKSPACE, else ./custodiet-workspace).",
     show_default=False,
 )
+
+# the same option for Annotated-style parameters: `workspace: WorkspacePath = None`
+WorkspacePath = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="Workspace directory (else $CUSTODIET_WORKSPACE, else ./custodiet-workspace).",
+        show_default=False,
+    ),
+]
 
 
 def workspace_from(option: Path | None) -> Workspace:

@@ -1,0 +1,98 @@
+"""`custodiet dataset add | list | show`: register files and see how their columns are classed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from custodiet.catalog.classes import ColumnClass
+from custodiet.catalog.model import Dataset
+from custodiet.catalog.registry import add_dataset, get_dataset, list_datasets
+from custodiet.cli.app import out_console, reports_errors
+from custodiet.cli.options import WorkspacePath, workspace_from
+from custodiet.errors import InputError
+from custodiet.principals import local_actor
+
+CLASSES = ", ".join(c.value for c in ColumnClass)
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help="Register datasets and show their column classes.")
+    app.add_typer(group, name="dataset")
+
+    @group.command("add")
+    @reports_errors
+    def add(
+        name: Annotated[str, typer.Argument(help="Dataset name, e.g. payments.")],
+        path: Annotated[
+            str, typer.Argument(help="A .parquet or .csv file, or PATH.duckdb::TABLE.")
+        ],
+        classify: Annotated[
+            list[str] | None,
+            typer.Option("--classify", help=f"Override a class: COL=CLASS ({CLASSES})."),
+        ] = None,
+        workspace: WorkspacePath = None,
+    ) -> None:
+        """Register a file as a dataset, classify its columns and print the classes."""
+        overrides = parse_overrides(classify or [])
+        dataset = add_dataset(workspace_from(workspace), name, path, overrides, local_actor())
+        out_console.print(f"registered {dataset.name}: {dataset.rows} rows, {dataset.format}")
+        out_console.print(classes_table(dataset))
+
+    @group.command("list")
+    @reports_errors
+    def list_(workspace: WorkspacePath = None) -> None:
+        """List the registered datasets."""
+        table = Table("name", "format", "rows", "columns", "path")
+        for d in list_datasets(workspace_from(workspace)):
+            table.add_row(
+                *map(escape, (d.name, d.format, str(d.rows), str(len(d.columns)))),
+                escape(_location(d)),
+            )
+        out_console.print(table)
+
+    @group.command("show")
+    @reports_errors
+    def show(
+        name: Annotated[str, typer.Argument(help="Dataset name.")],
+        workspace: WorkspacePath = None,
+    ) -> None:
+        """Show a dataset's file, digest and column classes."""
+        dataset = get_dataset(workspace_from(workspace), name)
+        out_console.print(f"{dataset.name}: {_location(dataset)}", markup=False)
+        out_console.print(f"{dataset.format}, {dataset.rows} rows, sha256 {dataset.sha256}")
+        out_console.print(classes_table(dataset))
+
+
+def parse_overrides(items: list[str]) -> dict[str, ColumnClass]:
+    """``COL=CLASS`` options as a mapping; ``InputError`` naming the bad option."""
+    overrides: dict[str, ColumnClass] = {}
+    for item in items:
+        column, sep, value = item.partition("=")
+        try:
+            cls = ColumnClass(value.strip())
+        except ValueError:
+            cls = None
+        if not sep or not column.strip() or cls is None:
+            raise InputError(
+                f"--classify {item!r}: expected COL=CLASS",
+                hint=f"CLASS is one of: {CLASSES}",
+                code="CUST251",
+            )
+        overrides[column.strip()] = cls
+    return overrides
+
+
+def classes_table(dataset: Dataset) -> Table:
+    table = Table("column", "type", "class", "identifier kind")
+    for c in dataset.columns.values():
+        cells = (c.name, c.sql_type, c.column_class.value, c.identifier_kind or "")
+        table.add_row(*map(escape, cells))
+    return table
+
+
+def _location(dataset: Dataset) -> str:
+    return f"{dataset.path}::{dataset.table}" if dataset.table else dataset.path

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from custodiet.agreements.load import load_with_marks
+from custodiet.agreements.validate import validate_agreement
+from custodiet.errors import InputError
+from tests.catalog_data import AGREEMENT_YAML, canonical_catalog, write_agreement
+
+CATALOG = canonical_catalog()
+
+
+def line_of(needle: str) -> int:
+    """The line of the example agreement that holds ``needle`` (1-based)."""
+    lines = AGREEMENT_YAML.splitlines()
+    return next(n for n, text in enumerate(lines, 1) if needle in text)
+
+
+def validation_error(tmp_path: Path, **replace: str) -> InputError:
+    agreement, marks = load_with_marks(write_agreement(tmp_path / "a.yaml", **replace))
+    with pytest.raises(InputError) as caught:
+        validate_agreement(agreement, CATALOG, marks)
+    return caught.value
+
+
+def test_accepts_the_contract_example(tmp_path: Path) -> None:
+    agreement, marks = load_with_marks(write_agreement(tmp_path / "a.yaml"))
+    validate_agreement(agreement, CATALOG, marks)  # raises on any problem
+
+
+def test_unknown_dataset_names_its_line(tmp_path: Path) -> None:
+    error = validation_error(tmp_path, **{"  deaths:": "  obituaries:"})
+    line = line_of("  deaths:")
+    assert f":{line}: datasets.obituaries: unknown dataset 'obituaries'" in error.message
+    assert error.code == "CUST244"
+
+
+def test_unknown_column_names_its_line(tmp_path: Path) -> None:
+    error = validation_error(tmp_path, **{"amount: allow": "amt: allow"})
+    line = line_of("amount: allow")
+    assert f":{line}: datasets.payments.columns.amt: unknown column 'amt'" in error.message
+    assert error.code == "CUST245"
+
+
+@pytest.mark.parametrize(
+    "replace",
+    [
+        {"payee_name: deny": "payee_name: allow"},
+        {"payee_tin: pseudonymize": "payee_tin: generalize:year"},
+        {"ssn: pseudonymize": "ssn: allow"},
+    ],
+    ids=["name-allowed", "tin-generalized", "ssn-allowed"],
+)
+def test_identifiers_only_pseudonymize_mask_or_deny(
+    tmp_path: Path, replace: dict[str, str]
+) -> None:
+    error = validation_error(tmp_path, **replace)
+    assert "weaker than an identifier column allows" in error.message
+    assert error.code == "CUST246"
+
+
+def test_quasi_identifier_needs_generalize_or_deny(tmp_path: Path) -> None:
+    error = validation_error(tmp_path, **{"date_of_birth: generalize:year": "date_of_birth: allow"})
+    assert "datasets.deaths.columns.date_of_birth: allow is weaker than a quasi-identifier" in (
+        error.message
+    )
+
+
+def test_quasi_identifier_allowed_when_the_agreement_says_so(tmp_path: Path) -> None:
+    path = write_agreement(
+        tmp_path / "a.yaml",
+        **{
+            "date_of_birth: generalize:year": "date_of_birth: allow",
+            "  deaths:\n": "  deaths:\n    allow_quasi_identifiers: true\n",
+        },
+    )
+    agreement, marks = load_with_marks(path)
+    validate_agreement(agreement, CATALOG, marks)
+    assert agreement.datasets["deaths"].allow_quasi_identifiers
+
+
+def test_pseudonymize_is_for_identifiers_only(tmp_path: Path) -> None:
+    error = validation_error(tmp_path, **{"amount: allow": "amount: pseudonymize"})
+    assert "pseudonymize applies to identifier columns only" in error.message
+
+
+@pytest.mark.parametrize(
+    ("replace", "needs"),
+    [
+        ({"date_of_death: allow": "date_of_death: generalize:zip3"}, "a ZIP code"),
+        ({"amount: allow": "amount: generalize:month"}, "a date"),
+        ({"date_of_birth: generalize:year": "date_of_birth: generalize:state"}, "an address"),
+    ],
+)
+def test_generalization_must_fit_the_column_type(
+    tmp_path: Path, replace: dict[str, str], needs: str
+) -> None:
+    error = validation_error(tmp_path, **replace)
+    assert f"needs {needs}" in error.message
+    assert error.code == "CUST247"
+
+
+@pytest.mark.parametrize(
+    ("rows", "problem"),
+    [
+        ("agency IN (SELECT agency FROM deaths)", "Subquery is not allowed"),
+        ("read_csv('/etc/passwd') IS NOT NULL", "function 'read_csv' is not allowed"),
+        ("random() < 0.5", "is not allowed"),
+        ("date_of_death > DATE '2020-01-01'", "unknown column 'date_of_death'"),
+        ("deaths.ssn = payee_tin", "may not qualify columns"),
+        ("amount + 1", "must be a boolean condition"),
+        ("agency = 'SSA'; DROP TABLE x", "exactly one expression"),
+        ("agency = = 'SSA'", "not valid SQL"),
+    ],
+)
+def test_row_filter_is_a_boolean_over_own_columns(tmp_path: Path, rows: str, problem: str) -> None:
+    error = validation_error(tmp_path, **{"agency = 'SSA'": rows})
+    assert f":{line_of('rows:')}: datasets.payments.rows:" in error.message
+    assert problem in error.message
+    assert error.code == "CUST248"
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        "agency = 'SSA' AND amount > 100",
+        "NOT (method = 'CHECK') OR year(payment_date) BETWEEN 2020 AND 2024",
+        "lower(program) LIKE 'ss%' AND payment_date >= DATE '2024-01-01'",
+        "agency IN ('SSA', 'VA') AND account_number IS NOT NULL",
+    ],
+)
+def test_accepts_allow_listed_row_filters(tmp_path: Path, rows: str) -> None:
+    path = write_agreement(tmp_path / "a.yaml", **{"agency = 'SSA'": rows})
+    agreement, marks = load_with_marks(path)
+    validate_agreement(agreement, CATALOG, marks)
+    assert agreement.datasets["payments"].rows == rows
