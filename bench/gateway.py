@@ -1,0 +1,267 @@
+"""Gateway benchmark: queries through the gateway vs raw DuckDB, cold start, activation.
+
+    .venv/bin/python bench/gateway.py [--payments 10000000] [--deaths 500000] [--runs 5]
+
+Data (generated with DuckDB SQL in a temp dir): payments over 2M payees, deaths of 500k people,
+SSNs written the same way in both files so the raw SQL is the very SQL the reviewer submits.
+Each query (a)-(d) runs through ``run_query`` in-process (check, rewrite, execute on the
+projection, release, durable ledger append) and as the same SQL on raw DuckDB over the raw
+Parquet, alternating, after one warm-up each; the figure is median(gateway) / median(raw).
+Activation (building the protected projection) is compared with DuckDB computing the same
+HMAC-SHA256 tokens in SQL over the same files (DuckDB has no hmac(); the baseline composes it
+from two sha256() calls, the textbook construction, and writes the same tables).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import yaml
+
+from custodiet.agreements.lifecycle import active_agreement, apply_agreement, approve
+from custodiet.catalog.registry import add_dataset
+from custodiet.gateway.projection import ensure_projection, projection_files
+from custodiet.gateway.service import run_query
+from custodiet.gateway.tokens import agreement_key, read_secret
+from custodiet.principals import Role, add_principal
+from custodiet.workspace import Workspace, init_workspace
+
+QUERIES = {
+    "a_by_program": "SELECT program, count(*) AS n, sum(amount) AS total FROM payments "
+    "GROUP BY program ORDER BY program",
+    "b_paid_after_death": "SELECT count(*) AS n, sum(p.amount) AS total FROM payments p "
+    "JOIN deaths d ON p.payee_tin = d.ssn "
+    "WHERE p.payment_date > d.date_of_death "
+    "AND date_trunc('month', p.payment_date) = DATE '2024-06-01'",
+    "c_duplicates": "SELECT payee_tin, amount, payment_date, count(*) AS n FROM payments "
+    "GROUP BY payee_tin, amount, payment_date HAVING count(*) > 1 "
+    "ORDER BY n DESC, payee_tin LIMIT 100",
+    "d_distinct_payees": "SELECT program, count(DISTINCT payee_tin) AS payees FROM payments "
+    "GROUP BY program ORDER BY program",
+}
+PEOPLE = 2_000_000
+
+
+def _aba(prefix: int) -> str:
+    digits = [int(c) for c in f"{prefix:08d}"]
+    total = 3 * (digits[0] + digits[3] + digits[6]) + 7 * (digits[1] + digits[4] + digits[7])
+    total += digits[2] + digits[5]
+    return f"{prefix:08d}{(10 - total % 10) % 10}"
+
+
+def generate(directory: Path, payments: int, deaths: int) -> dict[str, Path]:
+    ssn = "printf('%03d%02d%04d', 1 + {i} % 665, 1 + ({i} // 665) % 99, 1 + {i} // (665 * 99))"
+    routings = ", ".join(f"'{_aba(11000000 + 17 * k)}'" for k in range(50))
+    paths = {"payments": directory / "payments.parquet", "deaths": directory / "deaths.parquet"}
+    con = duckdb.connect()
+    con.execute(
+        f"""COPY (
+          SELECT 'P' || lpad(CAST(j AS VARCHAR), 9, '0') AS payment_id,
+                 {ssn.format(i="i")} AS payee_tin,
+                 'Payee ' || CAST(i AS VARCHAR) AS payee_name,
+                 'SSA' AS agency,
+                 ['RSI', 'SSDI', 'SSI'][1 + i % 3] AS program,
+                 CAST(500 + (i % 200) * 5 AS DECIMAL(12,2)) AS amount,
+                 CAST(DATE '2023-01-01' + INTERVAL (j % 24) MONTH AS DATE) AS payment_date,
+                 [{routings}][1 + i % 50] AS routing_number,
+                 lpad(CAST(7000000 + i AS VARCHAR), 10, '0') AS account_number,
+                 'ACH' AS method
+          FROM (SELECT j, CAST(hash(j) % {PEOPLE} AS BIGINT) AS i FROM range({payments}) t(j))
+        ) TO '{paths["payments"]}' (FORMAT parquet)"""
+    )
+    con.execute(
+        f"""COPY (
+          SELECT {ssn.format(i="i")} AS ssn, 'F' AS first_name, 'L' AS last_name,
+                 CAST(DATE '1930-01-01' + INTERVAL (i % 60) YEAR AS DATE) AS date_of_birth,
+                 CAST(DATE '2023-01-01' + INTERVAL (i % 700) DAY AS DATE) AS date_of_death
+          FROM (SELECT k * {PEOPLE // deaths} AS i FROM range({deaths}) t(k))
+        ) TO '{paths["deaths"]}' (FORMAT parquet)"""
+    )
+    con.close()
+    return paths
+
+
+AGREEMENT = {
+    "id": "bench",
+    "purpose": "benchmark",
+    "reviewer": "rev",
+    "expires": "2099-12-31",
+    "mode": "pseudonymous",
+    "datasets": {
+        "payments": {
+            "columns": {
+                "payment_id": "allow",
+                "payee_tin": "pseudonymize",
+                "program": "allow",
+                "amount": "allow",
+                "payment_date": "allow",
+                "routing_number": "pseudonymize",
+                "account_number": "pseudonymize",
+            }
+        },
+        "deaths": {"columns": {"ssn": "pseudonymize", "date_of_death": "allow"}},
+    },
+    "limits": {"max_rows": 10000, "min_group_size": 11, "timeout_seconds": 600},
+}
+
+
+def workspace(root: Path, data: dict[str, Path]) -> Workspace:
+    ws = init_workspace(root / "ws")
+    for name, role in (("c1", Role.CUSTODIAN), ("c2", Role.CUSTODIAN), ("rev", Role.REVIEWER)):
+        add_principal(ws, name, role, actor="bench")
+    for name, path in data.items():
+        add_dataset(ws, name, path, {}, actor="c1")
+    agreement = root / "bench.yaml"
+    agreement.write_text(yaml.safe_dump(AGREEMENT))
+    apply_agreement(ws, agreement, actor="c1")
+    approve(ws, "bench", actor="c1")
+    approve(ws, "bench", actor="c2")
+    return ws
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def hmac_sql_baseline(ws: Workspace, data: dict[str, Path], target: Path) -> Callable[[], None]:
+    """DuckDB computing HMAC-SHA256(key, domain || 0x00 || value) per row, same tables out."""
+    key = agreement_key(read_secret(ws.secret_path), "bench")
+    inner = "'\\x" + "\\x".join(f"{b ^ 0x36:02x}" for b in key.ljust(64, b"\0")) + "'::BLOB"
+    outer = "'\\x" + "\\x".join(f"{b ^ 0x5C:02x}" for b in key.ljust(64, b"\0")) + "'::BLOB"
+
+    def token(column: str, domain: str) -> str:
+        message = (
+            f"'{domain}\\x00'::BLOB || CAST(regexp_replace({column}, '[^0-9]', '', 'g') AS BLOB)"
+        )
+        mac = f"unhex(sha256({outer} || unhex(sha256({inner} || {message}))))"
+        return f"left(replace(replace(to_base64({mac}), '+', '-'), '/', '_'), 12)"
+
+    def run() -> None:
+        target.unlink(missing_ok=True)
+        con = duckdb.connect(str(target))
+        con.execute(
+            "CREATE TABLE payments AS SELECT payment_id, "
+            f"{token('payee_tin', 'tin')} AS payee_tin, program, amount, payment_date, "
+            f"{token('routing_number', 'routing')} AS routing_number, "
+            f"{token('account_number', 'account')} AS account_number "
+            f"FROM read_parquet('{data['payments']}')"
+        )
+        con.execute(
+            f"CREATE TABLE deaths AS SELECT {token('ssn', 'tin')} AS ssn, date_of_death "
+            f"FROM read_parquet('{data['deaths']}')"
+        )
+        con.execute("CHECKPOINT")
+        con.close()
+
+    return run
+
+
+def check_baseline_is_the_same_hmac(ws: Workspace, target: Path, projection: Path) -> None:
+    con = duckdb.connect(str(projection), read_only=True)
+    con.execute(f"ATTACH '{target}' AS base (READ_ONLY)")
+    same = con.execute(
+        "SELECT count(*) FROM (SELECT ssn FROM deaths EXCEPT SELECT ssn FROM base.deaths)"
+    ).fetchone()
+    con.close()
+    assert same == (0,), "the SQL baseline does not compute the same tokens"
+
+
+def activation(ws: Workspace, data: dict[str, Path], runs: int, scratch: Path) -> None:
+    active = active_agreement(ws, "bench")
+    files = projection_files(ws, active)
+    baseline = hmac_sql_baseline(ws, data, scratch / "baseline.duckdb")
+    ours, theirs = [], []
+    for _ in range(runs):
+        files.database.unlink(missing_ok=True)
+        files.policy.unlink(missing_ok=True)
+        ours.append(timed(lambda: ensure_projection(ws, active)))
+        theirs.append(timed(baseline))
+    check_baseline_is_the_same_hmac(ws, scratch / "baseline.duckdb", files.database)
+    report("activation (projection build)", ours, theirs, 1.5)
+
+
+def queries(ws: Workspace, data: dict[str, Path], runs: int) -> None:
+    raw = duckdb.connect()
+    for name, path in data.items():
+        raw.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
+    for name, sql in QUERIES.items():
+        gateway_rows = run_query(ws, "bench", "rev", sql).rows  # warm-up, and same answer
+        raw_rows = raw.execute(sql).fetchall()
+        assert len(gateway_rows) == len(raw_rows), name
+        ours, theirs = [], []
+        for _ in range(runs):
+            ours.append(timed(lambda sql=sql: run_query(ws, "bench", "rev", sql)))
+            theirs.append(timed(lambda sql=sql: raw.execute(sql).fetchall()))
+        report(name, ours, theirs, 1.15)
+
+
+def cold_start(ws: Workspace, runs: int) -> None:
+    command = [
+        str(Path(sys.executable).with_name("custodiet")),
+        *("query", "--workspace", str(ws.root), "--agreement", "bench", "--as", "rev"),
+        *("--format", "json", "SELECT count(*) AS n FROM deaths"),
+    ]
+    ours = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        done = subprocess.run(command, check=False, capture_output=True, text=True)
+        ours.append(time.perf_counter() - start)
+        if done.returncode:
+            print(f"cold start: exit {done.returncode}: {done.stderr.strip()}")
+            return
+    bare = [timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True))]
+    median = statistics.median(ours)
+    print(
+        f"{'cold start (custodiet query)':34s} median {median:7.3f} s "
+        f"(bare interpreter {bare[0]:.3f} s)  target <= 1 s  {'OK' if median <= 1 else 'MISSED'}"
+    )
+
+
+def report(name: str, ours: list[float], theirs: list[float], target: float) -> None:
+    mine, base = statistics.median(ours), statistics.median(theirs)
+    ratio = mine / base
+    print(
+        f"{name:34s} gateway {mine:7.3f} s  raw {base:7.3f} s"
+        f"  ratio {ratio:5.2f}x  target <= {target}x  {'OK' if ratio <= target else 'MISSED'}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--payments", type=int, default=10_000_000)
+    parser.add_argument("--deaths", type=int, default=500_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--activation-runs", type=int, default=3)
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="custodiet-bench-"))
+    try:
+        started = time.perf_counter()
+        data = generate(scratch, args.payments, args.deaths)
+        print(
+            f"data: {args.payments:,} payments, {args.deaths:,} deaths "
+            f"({time.perf_counter() - started:.1f} s); {os.cpu_count()} cores",
+            flush=True,
+        )
+        ws = workspace(scratch, data)
+        activation(ws, data, args.activation_runs, scratch)
+        queries(ws, data, args.runs)
+        cold_start(ws, args.runs)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,572 @@
+"""Check a reviewer's SQL against a Policy and produce the SQL that will actually run.
+
+    parse -> RULES (syntax) -> qualify -> SCOPE_RULES -> AGGREGATE_RULES (aggregate mode) -> rewrite
+
+Every rule is a small named pass ``rule(tree, policy) -> None`` that raises ``Refusal`` naming the
+node at fault; ``check_query`` turns that into a ``RefusedError`` with the node underlined.
+Everything is allow-listed (``allowlist.py``): a node, function or table not listed is refused.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from custodiet.agreements.model import Mode
+from custodiet.catalog.classes import ColumnClass
+from custodiet.errors import RefusedError
+from custodiet.gateway import allowlist
+from custodiet.gateway.parse import parse_statement, too_deep, underline
+from custodiet.gateway.policy import ColumnKind, ColumnView, Policy
+from custodiet.gateway.rewrite import (
+    PERSONS_COLUMN,
+    CheckedQuery,
+    column_sources,
+    dataset_tables,
+    hoisted_joins,
+    output_names,
+    persons_count,
+    qualified,
+    row_limited,
+    try_casts,
+    without_main_qualifier,
+)
+
+__all__ = ["AGGREGATE_RULES", "RULES", "SCOPE_RULES", "CheckedQuery", "Refusal", "check_query"]
+
+Rule = Callable[[exp.Expr, Policy], None]
+READ_QUERIES = (exp.Select, exp.Union, exp.Intersect, exp.Except)
+PLAIN_JOIN_KINDS = frozenset({"", "INNER", "OUTER", "CROSS", "SEMI", "ANTI"})
+
+
+class Refusal(Exception):
+    """Raised by a rule; carries the node at fault so the refusal can underline it."""
+
+    def __init__(
+        self, rule: str, *, code: str, hint: str | None = None, node: exp.Expr | None = None
+    ) -> None:
+        super().__init__(rule)
+        self.rule, self.code, self.hint, self.node = rule, code, hint, node
+
+
+def check_query(sql: str, policy: Policy) -> CheckedQuery:
+    """The checked, rewritten query; RefusedError for anything the policy does not allow."""
+    return _check_once(sql, _PolicyKey(policy, _fingerprint(policy)))
+
+
+@dataclass(frozen=True)
+class _PolicyKey:
+    """A Policy made hashable by its content, so identical checks are computed once."""
+
+    policy: Policy = field(compare=False, hash=False)
+    fingerprint: tuple[object, ...]
+
+
+def _fingerprint(policy: Policy) -> tuple[object, ...]:
+    tables = tuple(
+        (
+            view.name,
+            view.person_column,
+            tuple(sorted(view.denied)),
+            tuple((c.name, c.kind, c.column_class, c.sql_type) for c in view.columns.values()),
+        )
+        for view in policy.tables.values()
+    )
+    return (
+        policy.agreement_id,
+        policy.version,
+        policy.mode,
+        policy.max_rows,
+        policy.min_group_size,
+        tables,
+    )
+
+
+# check_query is a pure function of (sql, policy): screens and repeated queries are checked once.
+# Refusals raise, so they are never cached and are checked afresh every time.
+@functools.lru_cache(maxsize=256)
+def _check_once(sql: str, key: _PolicyKey) -> CheckedQuery:
+    policy = key.policy
+    tree = hoisted_joins(without_main_qualifier(parse_statement(sql)))
+    try:
+        for rule in RULES:
+            rule(tree, policy)
+        tree = qualified(output_names(tree), policy, sql)
+        for rule in SCOPE_RULES:
+            rule(tree, policy)
+        if policy.mode is Mode.AGGREGATE:
+            for rule in AGGREGATE_RULES:
+                rule(tree, policy)
+        return _checked(sql, tree, policy)
+    except Refusal as refusal:
+        excerpt = underline(sql, refusal.node) if refusal.node is not None else None
+        raise RefusedError(
+            refusal.rule, hint=refusal.hint, code=refusal.code, excerpt=excerpt
+        ) from None
+    except RecursionError:
+        raise too_deep() from None
+
+
+def _checked(sql: str, tree: exp.Expr, policy: Policy) -> CheckedQuery:
+    assert isinstance(tree, exp.Query)
+    tables = sorted({table.name for table in dataset_tables(tree)})
+    columns = {
+        f"{found.source.name}.{found.column.name}"
+        for found in column_sources(tree)
+        if isinstance(found.source, exp.Table)
+    }
+    aggregate = _is_aggregate(tree)
+    persons: str | None = None
+    tree = try_casts(tree)
+    if policy.mode is Mode.AGGREGATE:
+        assert isinstance(tree, exp.Select)
+        person = _person_of(tree, policy)
+        assert person is not None  # guaranteed by persons_identifiable
+        alias, dataset, column = person
+        tree = persons_count(tree, alias, column)
+        columns.add(f"{dataset}.{column}")
+        persons = PERSONS_COLUMN
+    row_limit = policy.max_rows + 1
+    tree = row_limited(tree, row_limit)
+    return CheckedQuery(
+        submitted=sql,
+        executed=tree.sql(dialect="duckdb", comments=False, copy=False),
+        tables=tuple(tables),
+        columns=tuple(sorted(columns)),
+        aggregate=aggregate,
+        persons_column=persons,
+        row_limit=row_limit,
+    )
+
+
+# ---- syntax rules (on the parsed tree) -------------------------------------------------------
+
+
+def one_read_query(tree: exp.Expr, policy: Policy) -> None:
+    """Only a SELECT (with set operations) is a query; every other statement is refused."""
+    if not isinstance(tree, READ_QUERIES):
+        name = tree.key.upper() if not isinstance(tree, exp.Command) else tree.name.upper()
+        raise Refusal(
+            f"statement {name} is not allowed: only SELECT queries",
+            code="CUST333",
+            hint="submit a single SELECT query over the agreement's datasets",
+            node=tree,
+        )
+
+
+def allowed_nodes(tree: exp.Expr, policy: Policy) -> None:
+    """Every node is allow-listed: a function for this mode, or a listed piece of syntax."""
+    for node in tree.walk():
+        if type(node) in allowlist.NODES:
+            pass  # some listed syntax (AND, OR, ||) is a Func subclass in sqlglot
+        elif isinstance(node, exp.Func):
+            if policy.mode not in allowlist.function_modes(node):
+                raise _function_refusal(node, policy)
+        else:
+            raise _syntax_refusal(_syntax_name(node), node)
+        if isinstance(node, exp.Var) and type(node.parent) not in allowlist.VAR_PARENTS:
+            raise Refusal(
+                f"keyword '{node.name}' is not allowed here",
+                code="CUST335",
+                hint="name a column of the agreement",
+                node=node,
+            )
+        if isinstance(node, exp.DataType) and node.this not in allowlist.CAST_TYPES:
+            raise Refusal(
+                f"cast to {node.sql(dialect='duckdb')} is not allowed",
+                code="CUST346",
+                hint="cast only to basic types: INTEGER, BIGINT, DOUBLE, DECIMAL, VARCHAR, DATE",
+                node=node.parent or node,
+            )
+        _check_args(node)
+
+
+def _check_args(node: exp.Expr) -> None:
+    allowed = allowlist.ARGS.get(type(node))
+    if allowed is None:
+        return
+    for key, value in node.args.items():
+        if value and key not in allowed:
+            raise _syntax_refusal(f"{node.key.upper()} option {key.rstrip('_').upper()}", node)
+
+
+def _syntax_refusal(what: str, node: exp.Expr) -> Refusal:
+    return Refusal(
+        f"{what} is not allowed",
+        code="CUST335",
+        hint="use plain SELECT syntax: FROM, JOIN ... ON, WHERE, GROUP BY, ORDER BY, LIMIT",
+        node=node,
+    )
+
+
+def _function_refusal(node: exp.Func, policy: Policy) -> Refusal:
+    name = allowlist.function_name(node)
+    if allowlist.function_modes(node):
+        return Refusal(
+            f"function '{name}' is not allowed in {policy.mode.value} mode",
+            code="CUST336",
+            hint="aggregate mode allows count, count(DISTINCT ...), sum and avg",
+            node=node,
+        )
+    return Refusal(
+        f"function '{name}' is not allowed",
+        code="CUST334",
+        hint="see the allowed functions in docs (date_trunc, extract, coalesce, count, sum, ...)",
+        node=node,
+    )
+
+
+def _syntax_name(node: exp.Expr) -> str:
+    if isinstance(node, exp.Command):
+        return f"statement {node.name.upper()}"
+    return f"syntax {node.key.upper()}"
+
+
+def plain_stars(tree: exp.Expr, policy: Policy) -> None:
+    """``*`` and ``t.*`` only: no EXCLUDE, REPLACE or RENAME modifiers."""
+    for star in tree.find_all(exp.Star):
+        if any(star.args.values()):
+            raise Refusal(
+                "star modifiers (EXCLUDE, REPLACE, RENAME) are not allowed",
+                code="CUST337",
+                hint="list the columns you want explicitly",
+                node=star.parent or star,
+            )
+
+
+def plain_joins(tree: exp.Expr, policy: Policy) -> None:
+    """Joins with ON (or cross joins): no USING, NATURAL, ASOF or POSITIONAL."""
+    for join in tree.find_all(exp.Join):
+        kind = " ".join(str(join.args.get(k) or "") for k in ("method", "kind")).strip().upper()
+        if join.args.get("using") or join.args.get("method") or kind not in PLAIN_JOIN_KINDS:
+            raise Refusal(
+                f"{kind} JOIN is not allowed"
+                if not join.args.get("using")
+                else "JOIN ... USING is not allowed",
+                code="CUST331",
+                hint="write the join condition with ON a.x = b.y",
+                node=join,
+            )
+
+
+def literal_limits(tree: exp.Expr, policy: Policy) -> None:
+    """LIMIT and OFFSET are non-negative integer literals."""
+    for clause in tree.find_all(exp.Limit, exp.Offset):
+        value = clause.expression
+        if not (isinstance(value, exp.Literal) and value.is_int and int(value.name) >= 0):
+            raise Refusal(
+                f"{clause.key.upper()} must be a whole number",
+                code="CUST338",
+                hint="write LIMIT 100, not an expression",
+                node=clause,
+            )
+
+
+def no_recursion(tree: exp.Expr, policy: Policy) -> None:
+    """WITH RECURSIVE is refused: it can run without bound."""
+    for with_ in tree.find_all(exp.With):
+        if with_.args.get("recursive"):
+            raise Refusal(
+                "recursive CTEs are not allowed",
+                code="CUST339",
+                hint="use a plain WITH or a join",
+                node=with_,
+            )
+
+
+def known_tables(tree: exp.Expr, policy: Policy) -> None:
+    """Every table is a dataset of the agreement or a CTE of the query (``main.`` is dropped)."""
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    for table in tree.find_all(exp.Table):
+        name = table.name.lower()
+        if not isinstance(table.this, exp.Identifier) or table.args.get("db") or table.catalog:
+            raise _not_in_agreement(table.sql(dialect="duckdb"), table, policy)
+        if name not in policy.tables and name not in ctes:
+            raise _not_in_agreement(name, table, policy)
+    for column in tree.find_all(exp.Column):
+        if column.args.get("db") or column.args.get("catalog"):
+            raise _not_in_agreement(
+                ".".join(p.name for p in column.parts[:-1]).lower(), column, policy
+            )
+
+
+def _not_in_agreement(name: str, node: exp.Expr, policy: Policy) -> Refusal:
+    return Refusal(
+        f"table '{name}' is not in agreement '{policy.agreement_id}'",
+        code="CUST340",
+        hint=f"this agreement covers {', '.join(sorted(policy.tables))}",
+        node=node,
+    )
+
+
+def denied_columns(tree: exp.Expr, policy: Policy) -> None:
+    """A column the agreement denies is refused by name, wherever and however it is written."""
+    aliases = _dataset_aliases(tree, policy)
+    in_query = sorted(set(aliases.values()))
+    for column in tree.find_all(exp.Column):
+        name = column.name.lower()
+        qualifier = column.table.lower()
+        candidates = [aliases[qualifier]] if qualifier in aliases else in_query
+        for table in candidates:
+            if name in policy.tables[table].denied:
+                raise Refusal(
+                    f"column '{table}.{name}' is denied by agreement "
+                    f"'{policy.agreement_id}' (v{policy.version})",
+                    code="CUST341",
+                    hint=f"this agreement allows {policy.describe_allowed(table)}",
+                    node=column,
+                )
+
+
+def _dataset_aliases(tree: exp.Expr, policy: Policy) -> dict[str, str]:
+    aliases: dict[str, str] = {}
+    for table in tree.find_all(exp.Table):
+        name = table.name.lower()
+        if name in policy.tables:
+            aliases[name] = name
+            aliases[table.alias_or_name.lower()] = name
+    return aliases
+
+
+# denied_columns comes early so a denied column is named even inside refused syntax.
+RULES: tuple[Rule, ...] = (
+    one_read_query,
+    denied_columns,
+    plain_stars,
+    allowed_nodes,
+    plain_joins,
+    literal_limits,
+    no_recursion,
+    known_tables,
+)
+
+
+# ---- scope rules (on the qualified tree) -----------------------------------------------------
+
+
+def no_row_values(tree: exp.Expr, policy: Policy) -> None:
+    """A table alias used as a value (``SELECT p FROM payments p``) would pack whole rows."""
+    for node in tree.find_all(exp.TableColumn):
+        raise Refusal(
+            f"table alias '{node.name}' cannot be used as a value",
+            code="CUST345",
+            hint=f"name the columns you want, e.g. {node.name}.<column>",
+            node=node,
+        )
+
+
+def datasets_only(tree: exp.Expr, policy: Policy) -> None:
+    """Each table that resolves to a real table (not a CTE) is a dataset, without column aliases."""
+    for table in dataset_tables(tree):
+        if table.name not in policy.tables or table.args.get("db"):
+            raise _not_in_agreement(table.name, table, policy)
+        alias = table.args.get("alias")
+        if alias is not None and alias.columns:
+            raise Refusal(
+                "column aliases on a dataset table are not allowed",
+                code="CUST342",
+                hint="rename columns in the SELECT list with AS",
+                node=alias,
+            )
+
+
+def granted_columns(tree: exp.Expr, policy: Policy) -> None:
+    """Every column resolves to a granted dataset column, a derived table's output, or an alias."""
+    for found in column_sources(tree):
+        column, source = found.column, found.source
+        if isinstance(source, exp.Table):
+            if column.name not in policy.tables[source.name].columns:
+                raise _not_granted(column, policy)
+        elif source is None and not _is_output_alias(column):
+            raise _not_granted(column, policy)
+    for column in tree.find_all(exp.Column):
+        if not column.table and not _is_output_alias(column):
+            raise _not_granted(column, policy)
+
+
+def _not_granted(column: exp.Column, policy: Policy) -> Refusal:
+    tables = sorted({t.name for t in dataset_tables(column.root())})
+    allowed = "; ".join(f"{t}: {policy.describe_allowed(t)}" for t in tables)
+    return Refusal(
+        f"column '{column.name}' is not in agreement '{policy.agreement_id}'",
+        code="CUST332",
+        hint=f"this agreement allows {allowed}" if allowed else "name a column of a dataset",
+        node=column,
+    )
+
+
+def _is_output_alias(column: exp.Column) -> bool:
+    order = column.find_ancestor(exp.Order, exp.Select, exp.Window)
+    query = order.parent if isinstance(order, exp.Order) else None
+    return isinstance(query, exp.Query) and column.name in query.named_selects
+
+
+# allowed_nodes runs again: qualification must not have introduced anything unlisted.
+SCOPE_RULES: tuple[Rule, ...] = (no_row_values, allowed_nodes, datasets_only, granted_columns)
+
+
+# ---- aggregate-mode rules (on the qualified tree) --------------------------------------------
+
+SINGLE_LEVEL_FORBIDDEN: tuple[tuple[type[exp.Expr], str], ...] = (
+    (exp.With, "CTEs (WITH)"),
+    (exp.Subquery, "subqueries"),
+    (exp.Union, "UNION"),
+    (exp.Intersect, "INTERSECT"),
+    (exp.Except, "EXCEPT"),
+    (exp.Window, "window functions"),
+    (exp.Having, "HAVING"),
+    (exp.Qualify, "QUALIFY"),
+    (exp.Rollup, "ROLLUP"),
+    (exp.Cube, "CUBE"),
+    (exp.GroupingSets, "GROUPING SETS"),
+    (exp.Exists, "EXISTS"),
+    (exp.Values, "VALUES"),
+)
+
+
+def single_level(tree: exp.Expr, policy: Policy) -> None:
+    """Aggregate mode: one SELECT over datasets and joins; nothing nested, no margins."""
+    for node_type, label in SINGLE_LEVEL_FORBIDDEN:
+        node = tree if isinstance(tree, node_type) else tree.find(node_type)
+        if node is not None:
+            raise _aggregate_refusal(f"{label} not allowed in aggregate mode", node)
+    distinct = tree.args.get("distinct")
+    if distinct is not None and distinct.args.get("on"):
+        raise _aggregate_refusal("DISTINCT ON not allowed in aggregate mode", distinct)
+    group = tree.args.get("group")
+    if group is not None and group.args.get("all"):
+        raise _aggregate_refusal("GROUP BY ALL not allowed in aggregate mode", group)
+
+
+def aggregate_outputs(tree: exp.Expr, policy: Policy) -> None:
+    """Aggregate mode: every output is an aggregate or a GROUP BY expression."""
+    assert isinstance(tree, exp.Select)
+    groups = list(tree.args["group"].expressions) if tree.args.get("group") else []
+    if not groups and not any(_has_aggregate(e) for e in tree.expressions):
+        raise _aggregate_refusal("only aggregate queries are allowed in aggregate mode", tree)
+    for output in tree.expressions:
+        if output.alias_or_name == PERSONS_COLUMN:
+            raise _aggregate_refusal(f"the output name '{PERSONS_COLUMN}' is reserved", output)
+        value = output.unalias()
+        if value in groups:
+            continue
+        loose = [c for c in value.find_all(exp.Column) if not c.find_ancestor(exp.AggFunc)]
+        if loose or not _has_aggregate(value):
+            raise _aggregate_refusal(
+                "each output must be an aggregate or a GROUP BY expression",
+                loose[0] if loose else output,
+            )
+
+
+def grouping_columns(tree: exp.Expr, policy: Policy) -> None:
+    """Aggregate mode: GROUP BY never on identifiers, keys or tokens (groups of one)."""
+    group = tree.args.get("group")
+    for column, view in _dataset_column_views(tree, policy):
+        if group is not None and column.find_ancestor(exp.Group) is group and _identifying(view):
+            raise _aggregate_refusal(
+                f"GROUP BY on {_describe(column, view)} is not allowed in aggregate mode", column
+            )
+
+
+def identifying_columns_counted(tree: exp.Expr, policy: Policy) -> None:
+    """Aggregate mode: identifiers, keys and tokens may only be counted or joined on."""
+    for column, view in _dataset_column_views(tree, policy):
+        if _identifying(view) and not (_counted(column) or _join_key(column)):
+            raise _aggregate_refusal(
+                f"{_describe(column, view)} may only be counted or joined on in aggregate mode",
+                column,
+            )
+
+
+def _dataset_column_views(tree: exp.Expr, policy: Policy) -> list[tuple[exp.Column, ColumnView]]:
+    return [
+        (found.column, policy.tables[found.source.name].columns[found.column.name])
+        for found in column_sources(tree)
+        if isinstance(found.source, exp.Table)
+    ]
+
+
+def _identifying(view: ColumnView) -> bool:
+    return view.kind is ColumnKind.TOKEN or view.column_class in (
+        ColumnClass.IDENTIFIER,
+        ColumnClass.KEY,
+    )
+
+
+def _describe(column: exp.Column, view: ColumnView) -> str:
+    return f"column '{column.name}' ({view.kind.value}, {view.column_class.value})"
+
+
+def _counted(column: exp.Column) -> bool:
+    parent = column.parent
+    if isinstance(parent, exp.Distinct):
+        parent = parent.parent
+    return isinstance(parent, exp.Count)
+
+
+def _join_key(column: exp.Column) -> bool:
+    parent = column.parent
+    return (
+        isinstance(parent, exp.EQ)
+        and isinstance(parent.left, exp.Column)
+        and isinstance(parent.right, exp.Column)
+        and isinstance(parent.find_ancestor(exp.Join, exp.Where, exp.Select), exp.Join)
+    )
+
+
+def _has_aggregate(node: exp.Expr) -> bool:
+    return node.find(exp.AggFunc) is not None
+
+
+def _is_aggregate(tree: exp.Expr) -> bool:
+    top = tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
+    if top is None:
+        return False
+    return bool(top.args.get("group")) or any(
+        node.find_ancestor(exp.Window) is None
+        for output in top.expressions
+        for node in output.find_all(exp.AggFunc)
+    )
+
+
+def _person_of(tree: exp.Expr, policy: Policy) -> tuple[str, str, str] | None:
+    """(alias, dataset, person column) of the first table in FROM/JOIN order that has one."""
+    from_ = tree.args.get("from_")
+    tables = [from_.this] if from_ is not None else []
+    tables += [join.this for join in tree.args.get("joins") or []]
+    for table in tables:
+        person = policy.tables[table.name].person_column
+        if person is not None:
+            return table.alias_or_name, table.name, person
+    return None
+
+
+def persons_identifiable(tree: exp.Expr, policy: Policy) -> None:
+    """Aggregate mode: some dataset in the query identifies persons, so groups can be sized."""
+    if _person_of(tree, policy) is None:
+        raise Refusal(
+            "no dataset in the query identifies persons, so group sizes cannot be checked",
+            code="CUST343",
+            hint="include a dataset with a pseudonymized identifier",
+        )
+
+
+def _aggregate_refusal(rule: str, node: exp.Expr) -> Refusal:
+    return Refusal(
+        rule,
+        code="CUST344",
+        hint="aggregate mode: SELECT <groups>, count/sum/avg FROM ... GROUP BY <groups>",
+        node=node,
+    )
+
+
+AGGREGATE_RULES: tuple[Rule, ...] = (
+    single_level,
+    aggregate_outputs,
+    grouping_columns,
+    identifying_columns_counted,
+    persons_identifiable,
+)

@@ -1,0 +1,312 @@
+"""Compile an active agreement version into its protected projection, all the reviewer's engine has.
+
+One DuckDB file per agreement version, ``projections/<id>-v<version>-<sha[:12]>.duckdb``, with one
+table per granted dataset holding only granted columns of rows inside the filter: quasi-identifiers
+generalized, masked columns constant, identifiers replaced by keyed tokens. It holds no key, no view
+SQL, no identifier and nothing from another agreement. The ``Policy`` it implies is saved beside it
+(``….policy.json``) for the checker. Built by a custodian-side connection under a temporary name and
+renamed into place, so a reader never sees half a projection; building twice is harmless.
+"""
+
+from __future__ import annotations
+
+import array
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from custodiet.agreements.model import Agreement, DatasetGrant, Treatment
+from custodiet.catalog.classes import ColumnClass
+from custodiet.catalog.model import Dataset
+from custodiet.catalog.source import relation_sql, source_of
+from custodiet.errors import InputError, SystemFailure
+from custodiet.gateway.policy import ColumnKind, ColumnView, Policy, TableView
+from custodiet.gateway.tokens import (
+    TOKEN_LENGTH,
+    Tokenizer,
+    agreement_key,
+    domain_of,
+    read_secret,
+)
+from custodiet.gateway.treatments import projected_expression, quote
+from custodiet.workspace import Workspace
+
+if TYPE_CHECKING:
+    import duckdb
+
+PERSON_DOMAIN = "tin"
+_KINDS = {
+    Treatment.ALLOW: ColumnKind.VALUE,
+    Treatment.PSEUDONYMIZE: ColumnKind.TOKEN,
+    Treatment.GENERALIZE: ColumnKind.GENERALIZED,
+    Treatment.MASK: ColumnKind.MASKED,
+}
+
+
+class ActiveVersion(Protocol):
+    """An active agreement version (``agreements.lifecycle.ActiveAgreement``)."""
+
+    @property
+    def agreement(self) -> Agreement: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def sha256(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class ProjectionFiles:
+    database: Path
+    policy: Path
+
+
+def projection_files(ws: Workspace, active: ActiveVersion) -> ProjectionFiles:
+    stem = f"{active.agreement.id}-v{active.version}-{active.sha256[:12]}"
+    return ProjectionFiles(
+        ws.projections_dir / f"{stem}.duckdb", ws.projections_dir / f"{stem}.policy.json"
+    )
+
+
+def ensure_projection(ws: Workspace, active: ActiveVersion) -> Path:
+    """The projection file of this agreement version, built now if it does not exist yet."""
+    files = projection_files(ws, active)
+    if files.database.exists() and files.policy.exists():
+        return files.database
+    from custodiet.catalog.registry import get_dataset
+
+    datasets = {name: get_dataset(ws, name) for name in active.agreement.datasets}
+    key = agreement_key(read_secret(ws.secret_path), active.agreement.id)
+    build_projection(files, active, datasets, key)
+    return files.database
+
+
+def load_policy(ws: Workspace, active: ActiveVersion) -> Policy:
+    """The Policy of this agreement version (building its projection first if needed)."""
+    files = projection_files(ws, active)
+    if not files.policy.exists():
+        ensure_projection(ws, active)
+    try:
+        return policy_from_json(json.loads(files.policy.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SystemFailure(
+            f"{files.policy}: unreadable projection policy ({type(exc).__name__})",
+            hint="delete the projection files of this agreement version; they are rebuilt",
+            code="CUST142",
+        ) from None
+
+
+def build_projection(
+    files: ProjectionFiles,
+    active: ActiveVersion,
+    datasets: Mapping[str, Dataset],
+    key: bytes,
+) -> None:
+    """Write the projection and its policy, each under a temporary name renamed into place."""
+    import duckdb
+
+    files.database.parent.mkdir(parents=True, exist_ok=True)
+    temporary = files.database.with_name(f".{files.database.name}.{secrets.token_hex(6)}.tmp")
+    agreement = active.agreement
+    tables: dict[str, TableView] = {}
+    try:
+        con = duckdb.connect(str(temporary), config={"threads": os.cpu_count() or 1})
+        try:
+            con.execute("SET enable_progress_bar = false")
+            builder = _Builder(con, agreement, key)
+            for name, grant in agreement.datasets.items():
+                tables[name] = builder.table(datasets[name], grant)
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        policy = Policy(
+            agreement_id=agreement.id,
+            version=active.version,
+            mode=agreement.mode,
+            tables=tables,
+            max_rows=agreement.limits.max_rows,
+            min_group_size=agreement.limits.min_group_size,
+        )
+        _write_atomically(files.policy, json.dumps(policy_to_json(policy), indent=2))
+        temporary.chmod(0o600)
+        temporary.replace(files.database)
+    except duckdb.Error as exc:
+        raise SystemFailure(
+            f"could not build the projection of agreement '{agreement.id}' "
+            f"(v{active.version}): engine error ({type(exc).__name__})",
+            hint="check that the registered dataset files are readable and unchanged",
+            code="CUST143",
+        ) from None
+    finally:
+        temporary.unlink(missing_ok=True)
+        temporary.with_name(temporary.name + ".wal").unlink(missing_ok=True)
+
+
+class _Builder:
+    """Builds one table after another on the custodian-side connection."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, agreement: Agreement, key: bytes) -> None:
+        self._con = con
+        self._agreement = agreement
+        self._key = key
+
+    def table(self, dataset: Dataset, grant: DatasetGrant) -> TableView:
+        self._open_source(dataset, grant)
+        selects: list[str] = []
+        joins: list[str] = []
+        kinds: dict[str, ColumnKind] = {}
+        for name, rule in grant.columns.items():
+            if rule.treatment is Treatment.DENY:
+                continue
+            if name not in dataset.columns:
+                raise InputError(
+                    f"agreement '{self._agreement.id}': column '{dataset.name}.{name}' "
+                    "is not in the dataset",
+                    code="CUST282",
+                )
+            column = f"src.{quote(name)}"
+            if rule.treatment is Treatment.PSEUDONYMIZE:
+                alias = f"tok{len(joins)}"
+                self._register_tokens(alias, name, dataset.columns[name].identifier_kind)
+                joins.append(f"LEFT JOIN {alias} ON CAST({column} AS VARCHAR) = {alias}.raw")
+                selects.append(f"{alias}.token AS {quote(name)}")
+            else:
+                expression = projected_expression(rule, column, self._agreement.expires)
+                selects.append(f"{expression} AS {quote(name)}")
+            kinds[name] = _KINDS[rule.treatment]
+        self._create(
+            dataset.name,
+            f"SELECT {', '.join(selects)} FROM source_rows AS src {' '.join(joins)}",
+            kinds,
+        )
+        for alias in (f"tok{i}" for i in range(len(joins))):
+            self._con.unregister(alias)
+        self._con.execute("DROP VIEW source_rows")
+        if dataset.format == "duckdb":
+            self._con.execute("DETACH source_db")
+        return self._view(dataset, kinds)
+
+    def _create(self, table: str, select: str, kinds: Mapping[str, ColumnKind]) -> None:
+        """Create ``table`` from ``select``, token columns stored uncompressed.
+
+        Random tokens do not compress; decompressing them (FSST/dictionary) made joins and
+        distinct counts on tokens 3-4x slower than on the raw Parquet. Other columns keep
+        DuckDB's compression, which their scans benefit from.
+        """
+        columns = ", ".join(
+            f"{quote(name)} {sql_type}"
+            + (" USING COMPRESSION uncompressed" if kinds[name] is ColumnKind.TOKEN else "")
+            for name, sql_type, *_ in self._con.execute(f"DESCRIBE {select}").fetchall()
+        )
+        self._con.execute(f"CREATE TABLE {quote(table)} ({columns})")
+        self._con.execute(f"INSERT INTO {quote(table)} {select}")
+
+    def _open_source(self, dataset: Dataset, grant: DatasetGrant) -> None:
+        source = relation_sql(self._con, source_of(dataset), alias="source_db")
+        where = f" WHERE ({grant.rows})" if grant.rows else ""
+        self._con.execute(f"CREATE TEMP VIEW source_rows AS SELECT * FROM {source}{where}")
+
+    def _register_tokens(self, alias: str, column: str, kind: str | None) -> None:
+        """Register (raw, token) for each distinct value: one HMAC per value, not per row."""
+        import pyarrow as pa
+
+        distinct = self._con.sql(
+            f"SELECT DISTINCT CAST({quote(column)} AS VARCHAR) AS raw FROM source_rows "
+            f"WHERE {quote(column)} IS NOT NULL"
+        ).to_arrow_table()
+        tokenizer = Tokenizer(self._key, kind)
+        normalize = tokenizer.normalize
+        pairs = [
+            (raw, normalized)
+            for raw in distinct.column("raw").to_pylist()
+            if (normalized := normalize(raw))
+        ]
+        packed = tokenizer.packed_tokens([normalized for _, normalized in pairs])
+        offsets = array.array("i", range(0, TOKEN_LENGTH * (len(pairs) + 1), TOKEN_LENGTH))
+        tokens = pa.StringArray.from_buffers(
+            len(pairs), pa.py_buffer(offsets), pa.py_buffer(packed)
+        )
+        mapping = pa.table(
+            {"raw": pa.array([raw for raw, _ in pairs], pa.string()), "token": tokens}
+        )
+        self._con.register(alias, mapping)
+
+    def _view(self, dataset: Dataset, kinds: Mapping[str, ColumnKind]) -> TableView:
+        rows = self._con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = ? ORDER BY ordinal_position",
+            [dataset.name],
+        ).fetchall()
+        columns = {
+            name: ColumnView(name, kinds[name], dataset.columns[name].column_class, sql_type)
+            for name, sql_type in rows
+        }
+        person = next(
+            (
+                name
+                for name, kind in kinds.items()
+                if kind is ColumnKind.TOKEN
+                and domain_of(dataset.columns[name].identifier_kind)[0] == PERSON_DOMAIN
+            ),
+            None,
+        )
+        denied = frozenset(dataset.columns) - frozenset(columns)
+        return TableView(dataset.name, columns, person, denied)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def policy_to_json(policy: Policy) -> dict[str, Any]:
+    return {
+        "agreement_id": policy.agreement_id,
+        "version": policy.version,
+        "mode": policy.mode.value,
+        "max_rows": policy.max_rows,
+        "min_group_size": policy.min_group_size,
+        "tables": {
+            name: {
+                "person_column": view.person_column,
+                "denied": sorted(view.denied),
+                "columns": [
+                    [c.name, c.kind.value, c.column_class.value, c.sql_type]
+                    for c in view.columns.values()
+                ],
+            }
+            for name, view in policy.tables.items()
+        },
+    }
+
+
+def policy_from_json(data: Mapping[str, Any]) -> Policy:
+    from custodiet.agreements.model import Mode
+
+    tables = {
+        name: TableView(
+            name=name,
+            columns={
+                c[0]: ColumnView(c[0], ColumnKind(c[1]), ColumnClass(c[2]), c[3])
+                for c in table["columns"]
+            },
+            person_column=table["person_column"],
+            denied=frozenset(table["denied"]),
+        )
+        for name, table in data["tables"].items()
+    }
+    return Policy(
+        agreement_id=data["agreement_id"],
+        version=int(data["version"]),
+        mode=Mode(data["mode"]),
+        tables=tables,
+        max_rows=int(data["max_rows"]),
+        min_group_size=int(data["min_group_size"]),
+    )

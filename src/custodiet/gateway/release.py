@@ -1,0 +1,128 @@
+"""What of an executed result may leave the gateway, under the agreement's mode.
+
+pseudonymous: at most ``max_rows`` rows (more -> cut, with a ``truncated`` notice).
+aggregate:    groups with fewer than ``min_group_size`` distinct persons are suppressed (the notice
+              says how many groups, never their counts); the hidden persons column is dropped.
+The result is identified on the ledger only by its row count and the SHA-256 of its canonical JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import hashlib
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import rfc8785
+
+from custodiet.agreements.model import Mode
+from custodiet.gateway.policy import ColumnKind, Policy
+
+_SAFE_INTEGER = 2**53 - 1
+
+
+@dataclass(frozen=True)
+class Released:
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+    notices: tuple[str, ...]
+    truncated: bool
+    sha256: str
+
+
+def json_value(value: Any) -> Any:
+    """A JSON-representable form of one engine value (dates ISO, decimals exact strings)."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) <= _SAFE_INTEGER else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, dt.date | dt.time | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta | uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, list | tuple):
+        return [json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): json_value(v) for k, v in value.items()}
+    return str(value)
+
+
+def result_sha256(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """SHA-256 (hex) of the RFC 8785 canonical JSON ``{"columns": [...], "rows": [[...], ...]}``."""
+    document: Any = {"columns": list(columns), "rows": [[json_value(v) for v in r] for r in rows]}
+    return hashlib.sha256(rfc8785.dumps(document)).hexdigest()
+
+
+def release(
+    policy: Policy,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    touched: Sequence[str],
+    persons_column: str | None,
+) -> Released:
+    """Apply the mode's release rules to an executed result."""
+    notices: list[str] = []
+    kept_columns = tuple(columns)
+    kept = list(rows)
+    if policy.mode is Mode.AGGREGATE:
+        kept_columns, kept, suppressed = _suppress_small_groups(
+            kept_columns, kept, persons_column, policy.min_group_size
+        )
+        if suppressed:
+            notices.append(
+                f"{suppressed} group(s) suppressed: fewer than {policy.min_group_size} "
+                "distinct persons"
+            )
+    truncated = len(kept) > policy.max_rows
+    if truncated:
+        kept = kept[: policy.max_rows]
+        notices.append(f"truncated: only the first {policy.max_rows} rows are released")
+    notices.extend(_treatment_notices(policy, touched))
+    return Released(
+        kept_columns, kept, tuple(notices), truncated, result_sha256(kept_columns, kept)
+    )
+
+
+def _suppress_small_groups(
+    columns: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+    persons_column: str | None,
+    threshold: int,
+) -> tuple[tuple[str, ...], list[tuple[Any, ...]], int]:
+    if persons_column is None or persons_column not in columns:
+        # Nothing counts persons, so no group can be shown to be large enough.
+        return columns, [], len(rows)
+    at = columns.index(persons_column)
+    keep = [i for i in range(len(columns)) if i != at]
+    released = [tuple(row[i] for i in keep) for row in rows if (row[at] or 0) >= threshold]
+    return tuple(columns[i] for i in keep), released, len(rows) - len(released)
+
+
+def _treatment_notices(policy: Policy, touched: Sequence[str]) -> list[str]:
+    by_kind: dict[ColumnKind, list[str]] = {}
+    for qualified in sorted(touched):
+        table, _, name = qualified.partition(".")
+        view = policy.tables.get(table)
+        column = view.columns.get(name) if view else None
+        if column is not None and column.kind is not ColumnKind.VALUE:
+            by_kind.setdefault(column.kind, []).append(qualified)
+    labels = {
+        ColumnKind.TOKEN: "columns pseudonymized (keyed tokens)",
+        ColumnKind.GENERALIZED: "columns generalized",
+        ColumnKind.MASKED: "columns masked",
+    }
+    return [
+        f"{label}: {', '.join(by_kind[kind])}" for kind, label in labels.items() if kind in by_kind
+    ]
