@@ -6,7 +6,18 @@ from importlib import import_module
 
 import typer
 
-MODULES = ("custodiet.cli.synth",)
+MODULES = (
+    "custodiet.cli.demo",
+    "custodiet.cli.workspace",
+    "custodiet.cli.synth",
+    "custodiet.cli.principal",
+    "custodiet.cli.dataset",
+    "custodiet.cli.agreement",
+    "custodiet.cli.query",
+    "custodiet.cli.screen",
+    "custodiet.cli.reid",
+    "custodiet.cli.ledger",
+)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,45 @@
+"""Paid after death: benefits are paid a month behind, so only months after the death's count.
+
+The SSA benefit paid in the month of death pays for the previous month and is proper; any benefit
+paid in a later month than the death is improper. Decoy: a death on the 1st or 2nd, paid on the
+3rd of the same month. Only SSA benefits follow that schedule, so only they are screened: this
+also keeps a vendor whose EIN has the same nine digits as a dead person's SSN (the two share a
+token, tokens being computed over digits) from being taken for that person.
+"""
+
+from __future__ import annotations
+
+from custodiet.agreements.model import Treatment
+from custodiet.screens.model import Screen
+
+SCREEN = Screen(
+    name="paid_after_death",
+    rule="SSA benefit paid in a later month than the payee's death (paid a month behind)",
+    needs={
+        "payments": {
+            "payment_id": Treatment.ALLOW,
+            "payee_tin": Treatment.PSEUDONYMIZE,
+            "amount": Treatment.ALLOW,
+            "payment_date": Treatment.ALLOW,
+            "agency": Treatment.ALLOW,
+        },
+        "deaths": {"ssn": Treatment.PSEUDONYMIZE, "date_of_death": Treatment.ALLOW},
+    },
+    sql="""
+WITH death AS (
+  SELECT ssn, min(date_of_death) AS date_of_death FROM deaths GROUP BY ssn
+)
+SELECT
+  'payments' AS record_table,
+  p.payment_id AS record_id,
+  p.payee_tin AS payee,
+  p.amount AS amount,
+  d.date_of_death AS date_of_death,
+  p.payment_date AS payment_date,
+  date_diff('month', d.date_of_death, p.payment_date) AS months_after_death
+FROM payments AS p
+JOIN death AS d ON p.payee_tin = d.ssn
+WHERE p.agency = 'SSA'
+  AND date_trunc('month', p.payment_date) > date_trunc('month', d.date_of_death)
+""",
+)

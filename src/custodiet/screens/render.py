@@ -1,0 +1,143 @@
+"""A screens report as Rich tables (for people) and as one JSON document (for scripts)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from rich.table import Table
+
+from custodiet.screens import SCREENS
+from custodiet.screens.model import Case, Report
+from custodiet.screens.score import PatternScore
+
+
+def plain(value: Any) -> Any:
+    """A JSON-friendly form of a value a screen returned (dates as ISO text, money as text)."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def dollars(amount: Decimal) -> str:
+    return f"${amount:,.2f}"
+
+
+def report_document(report: Report) -> dict[str, Any]:
+    """The whole report as JSON-ready data: cases, per-screen summary, total, refusals."""
+    return {
+        "agreement": report.agreement_id,
+        "agreement_version": report.agreement_version,
+        "cases": [_case_document(c) for c in report.cases],
+        "summary": [
+            {
+                "screen": s.screen,
+                "cases": s.cases,
+                "amount_at_risk": str(s.amount_at_risk),
+                "ledger_index": s.ledger_index,
+                "truncated": s.truncated,
+            }
+            for s in report.summaries
+        ],
+        "total": {"cases": report.total_cases, "amount_at_risk": str(report.total_amount_at_risk)},
+        "refused": [
+            {"screen": r.screen, "rule": r.rule, "hint": r.hint, "ledger_index": r.ledger_index}
+            for r in report.refusals
+        ],
+    }
+
+
+def _case_document(case: Case) -> dict[str, Any]:
+    evidence: dict[str, list[dict[str, Any]]] = {}
+    for finding in case.findings:
+        evidence.setdefault(finding.pattern, []).append(
+            {k: plain(v) for k, v in finding.evidence.items()}
+        )
+    return {
+        "record_table": case.record_table,
+        "record_id": case.record_id,
+        "patterns": list(case.patterns),
+        "payee": case.payee,
+        "amount_at_risk": str(case.amount_at_risk),
+        "evidence": evidence,
+    }
+
+
+def summary_table(report: Report, title: str = "Improper-payment screens") -> Table:
+    """Cases and dollars at risk per screen, and in total (each record counted once)."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("screen")
+    table.add_column("cases", justify="right")
+    table.add_column("dollars at risk", justify="right")
+    table.add_column("ledger entry", justify="right")
+    for s in report.summaries:
+        flag = " (truncated)" if s.truncated else ""
+        table.add_row(
+            s.screen, f"{s.cases:,}{flag}", dollars(s.amount_at_risk), str(s.ledger_index)
+        )
+    for r in report.refusals:
+        table.add_row(r.screen, "refused", "-", str(r.ledger_index))
+    table.add_section()
+    table.add_row(
+        "total (distinct records)",
+        f"{report.total_cases:,}",
+        dollars(report.total_amount_at_risk),
+        "",
+        style="bold",
+    )
+    return table
+
+
+def cases_table(report: Report, limit: int) -> Table:
+    """The first ``limit`` cases, largest amounts first, with their evidence in words."""
+    shown = sorted(report.cases, key=lambda c: (-c.amount_at_risk, c.record_id))[:limit]
+    table = Table(title=f"Cases ({len(shown)} of {report.total_cases:,})", title_justify="left")
+    for column in ("record", "patterns", "payee token", "amount", "evidence"):
+        table.add_column(column, justify="right" if column == "amount" else "left")
+    for c in shown:
+        table.add_row(
+            c.record_id,
+            ", ".join(c.patterns),
+            c.payee,
+            dollars(c.amount_at_risk),
+            "; ".join(_evidence_text(f.evidence) for f in c.findings),
+        )
+    return table
+
+
+def _evidence_text(evidence: Mapping[str, Any]) -> str:
+    return ", ".join(
+        f"{k.replace('_', ' ')} {plain(v)}" for k, v in evidence.items() if v is not None
+    )
+
+
+def screens_text() -> str:
+    """Every screen: its rule and what an agreement must grant for it, one block each."""
+    blocks = []
+    for screen in SCREENS.values():
+        needs = "; ".join(
+            f"{d}.{c}: {t.value}" for d, cols in screen.needs.items() for c, t in cols.items()
+        )
+        blocks.append(f"{screen.name}\n  flags: {screen.rule}\n  needs: {needs}")
+    return "\n\n".join(blocks)
+
+
+def score_table(scores: Iterable[PatternScore], title: str) -> Table:
+    """Precision, recall and dollar recall per pattern against the planted truth."""
+    table = Table(title=title, title_justify="left")
+    for column in ("pattern", "planted", "flagged", "precision", "recall", "dollar recall"):
+        table.add_column(column, justify="left" if column == "pattern" else "right")
+    for s in scores:
+        table.add_row(
+            s.pattern,
+            f"{s.planted:,}",
+            f"{s.flagged:,}",
+            f"{s.precision:.3f}",
+            f"{s.recall:.3f}",
+            f"{s.dollar_recall:.3f}",
+        )
+    return table
