@@ -7,7 +7,11 @@ Twelve characters (72 bits) so DuckDB stores each token inline, which keeps join
 counts on tokens as fast as on the raw identifiers. The domain separates kinds of identifier:
 SSNs, TINs and EINs share the ``tin`` domain (a person's SSN is their TIN), so a payee in
 ``payments.payee_tin`` meets the same person in ``deaths.ssn``; a routing number never links to a
-TIN. Tokens are stable across versions of one agreement and differ between agreements.
+TIN. Within that domain an SSN and an EIN with the same nine digits are different taxpayers, so
+the normalized value keeps the type: a column classified as SSN or EIN says which; in a mixed TIN
+column the IRS hyphenation does (``12-3456789`` is an EIN; ``123-45-6789`` or nine bare digits
+are taken as an SSN). Tokens are stable across versions of one agreement and differ between
+agreements.
 """
 
 from __future__ import annotations
@@ -28,10 +32,28 @@ _TOKEN_BYTES = 9  # 9 bytes are exactly 12 base64 characters
 _INFO_PREFIX = b"custodiet/token/v1/"
 _NON_DIGITS = re.compile(r"[^0-9]")
 _SPACES = re.compile(r"\s+")
+_EIN_LAYOUT = re.compile(r"\s*[0-9]{2}-[0-9]{7}\s*")
 
 
 def _digits(value: str) -> str:
     return value if value.isascii() and value.isdigit() else _NON_DIGITS.sub("", value)
+
+
+def _typed(prefix: str) -> Callable[[str], str]:
+    def normalize(value: str) -> str:
+        digits = _digits(value)
+        return prefix + digits if digits else ""
+
+    return normalize
+
+
+def _tin(value: str) -> str:
+    """A TIN of unknown type: an EIN if written with the IRS hyphenation, else an SSN."""
+    return (_ein if _EIN_LAYOUT.fullmatch(value) else _ssn)(value)
+
+
+_ssn = _typed("ssn:")
+_ein = _typed("ein:")
 
 
 def _name(value: str) -> str:
@@ -40,9 +62,9 @@ def _name(value: str) -> str:
 
 # identifier kind -> (token domain, normalization)
 DOMAINS: dict[str, tuple[str, Callable[[str], str]]] = {
-    "ssn": ("tin", _digits),
-    "tin": ("tin", _digits),
-    "ein": ("tin", _digits),
+    "ssn": ("tin", _ssn),
+    "tin": ("tin", _tin),
+    "ein": ("tin", _ein),
     "routing": ("routing", _digits),
     "account": ("account", _digits),
     "name": ("name", _name),

@@ -16,19 +16,34 @@ SECRET = bytes(range(32))
 def test_token_is_hmac_of_domain_and_normalized_value_cut_to_twelve_base64url_chars() -> None:
     key = agreement_key(SECRET, "a1")
     expected = base64.urlsafe_b64encode(
-        hmac.new(key, b"tin\x00123456789", hashlib.sha256).digest()
+        hmac.new(key, b"tin\x00ssn:123456789", hashlib.sha256).digest()
     ).decode()[:TOKEN_LENGTH]
     assert Tokenizer(key, "ssn").token("123-45-6789") == expected
     assert re.fullmatch(r"[A-Za-z0-9_-]{12}", expected)
 
 
-def test_ssn_tin_and_ein_share_one_domain_so_a_person_links_across_datasets() -> None:
+def test_an_ssn_links_across_ssn_and_tin_columns_in_any_layout() -> None:
     key = agreement_key(SECRET, "a1")
     tokens = {
         Tokenizer(key, kind).token(v)
-        for kind, v in [("ssn", "123-45-6789"), ("tin", "123456789"), ("ein", "12-3456789")]
+        for kind, v in [("ssn", "123-45-6789"), ("tin", "123456789"), ("tin", "123-45-6789")]
     }
     assert len(tokens) == 1
+
+
+def test_an_ein_links_across_ein_and_tin_columns() -> None:
+    key = agreement_key(SECRET, "a1")
+    assert Tokenizer(key, "ein").token("12-3456789") == Tokenizer(key, "tin").token("12-3456789")
+    assert Tokenizer(key, "ein").token("123456789") == Tokenizer(key, "tin").token("12-3456789")
+
+
+def test_an_ssn_and_an_ein_with_the_same_digits_are_different_taxpayers() -> None:
+    key = agreement_key(SECRET, "a1")
+    ssn = Tokenizer(key, "tin").token("101-10-1001")
+    ein = Tokenizer(key, "tin").token("10-1101001")
+    assert ssn is not None and ein is not None
+    assert ssn != ein
+    assert Tokenizer(key, "ssn").token("101101001") != Tokenizer(key, "ein").token("101101001")
 
 
 def test_unrelated_identifier_kinds_never_link() -> None:
