@@ -1,0 +1,47 @@
+"""The README's five-minute tour runs as written (smaller) and ends with a verified log."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _tour_script() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## A five-minute tour", 1)[1]
+    block = re.search(r"```sh\n(.*?)```", section, flags=re.DOTALL)
+    assert block, "the tour's shell block is missing from README.md"
+    return block.group(1).replace("--people 50000", "--people 2000")
+
+
+def test_readme_tour_runs_and_its_refusal_is_on_the_ledger(tmp_path: Path) -> None:
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    env = {k: v for k, v in os.environ.items() if k != "CUSTODIET_WORKSPACE"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", _tour_script()],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "refused: column 'payments.payee_name' is denied" in proc.stderr
+    assert "exit 3" in proc.stdout
+    assert "Traceback" not in proc.stderr
+    entries = subprocess.run(
+        [sys.executable, "-m", "custodiet", "ledger", "entries"],
+        cwd=tmp_path,
+        env={**env, "CUSTODIET_WORKSPACE": "ws"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert '"action":"refusal"' in entries and "payee_name" in entries
