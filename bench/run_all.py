@@ -1,0 +1,54 @@
+"""Run every benchmark in turn at the sizes the issues name; each prints its own same-run ratios.
+
+    .venv/bin/python bench/run_all.py [--quick]
+
+--quick runs each at a small size, to check that the benchmarks themselves still work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+FULL: tuple[tuple[str, ...], ...] = (
+    ("synth.py", "--people", "1000000"),
+    ("ledger.py", "--big", "1000000"),
+    ("gateway.py", "--runs", "5"),
+    ("cold_start.py",),
+    ("screens.py", "--people", "100000", "1000000"),
+)
+QUICK: tuple[tuple[str, ...], ...] = (
+    ("synth.py", "--people", "20000"),
+    ("ledger.py", "--big", "20000"),
+    ("gateway.py", "--payments", "200000", "--deaths", "10000", "--runs", "2"),
+    ("cold_start.py",),
+    ("screens.py", "--people", "10000", "--runs", "1"),
+)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, to smoke-test")
+    plan = QUICK if parser.parse_args().quick else FULL
+    failed = []
+    for script, *args in plan:
+        if not (HERE / script).exists():
+            continue
+        print(f"\n=== {script} {' '.join(args)}", flush=True)
+        started = time.perf_counter()
+        status = subprocess.call([sys.executable, str(HERE / script), *args])
+        print(f"=== {script}: exit {status} in {time.perf_counter() - started:.0f} s", flush=True)
+        if status:
+            failed.append(script)
+    if failed:
+        print(f"failed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
