@@ -12,7 +12,8 @@ $(UV):
 	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv
 
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
-	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --python python3
+	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --python python3 --compile-bytecode
+	$(VENV)/bin/python -m compileall -q src
 	@touch $@
 
 env: $(VENV)/.synced

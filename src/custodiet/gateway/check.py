@@ -5,22 +5,24 @@
 Every rule is a small named pass ``rule(tree, policy) -> None`` that raises ``Refusal`` naming the
 node at fault; ``check_query`` turns that into a ``RefusedError`` with the node underlined.
 Everything is allow-listed (``allowlist.py``): a node, function or table not listed is refused.
+The denied-column rule lives in ``denied.py`` and the aggregate-mode rules in ``aggregate.py``.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlglot import exp
 
 from custodiet.agreements.model import Mode
-from custodiet.catalog.classes import ColumnClass
 from custodiet.errors import RefusedError
 from custodiet.gateway import allowlist
-from custodiet.gateway.parse import parse_statement, too_deep, underline
-from custodiet.gateway.policy import ColumnKind, ColumnView, Policy
+from custodiet.gateway.aggregate import AGGREGATE_RULES, is_aggregate, person_of
+from custodiet.gateway.denied import denied_columns
+from custodiet.gateway.parse import DUCKDB, parse_statement, too_deep, underline
+from custodiet.gateway.policy import Policy
+from custodiet.gateway.refusal import Refusal, Rule
 from custodiet.gateway.rewrite import (
     PERSONS_COLUMN,
     CheckedQuery,
@@ -37,19 +39,8 @@ from custodiet.gateway.rewrite import (
 
 __all__ = ["AGGREGATE_RULES", "RULES", "SCOPE_RULES", "CheckedQuery", "Refusal", "check_query"]
 
-Rule = Callable[[exp.Expr, Policy], None]
 READ_QUERIES = (exp.Select, exp.Union, exp.Intersect, exp.Except)
 PLAIN_JOIN_KINDS = frozenset({"", "INNER", "OUTER", "CROSS", "SEMI", "ANTI"})
-
-
-class Refusal(Exception):
-    """Raised by a rule; carries the node at fault so the refusal can underline it."""
-
-    def __init__(
-        self, rule: str, *, code: str, hint: str | None = None, node: exp.Expr | None = None
-    ) -> None:
-        super().__init__(rule)
-        self.rule, self.code, self.hint, self.node = rule, code, hint, node
 
 
 def check_query(sql: str, policy: Policy) -> CheckedQuery:
@@ -118,12 +109,12 @@ def _checked(sql: str, tree: exp.Expr, policy: Policy) -> CheckedQuery:
         for found in column_sources(tree)
         if isinstance(found.source, exp.Table)
     }
-    aggregate = _is_aggregate(tree)
+    aggregate = is_aggregate(tree)
     persons: str | None = None
     tree = try_casts(tree)
     if policy.mode is Mode.AGGREGATE:
         assert isinstance(tree, exp.Select)
-        person = _person_of(tree, policy)
+        person = person_of(tree, policy)
         assert person is not None  # guaranteed by persons_identifiable
         alias, dataset, column = person
         tree = persons_count(tree, alias, column)
@@ -133,7 +124,7 @@ def _checked(sql: str, tree: exp.Expr, policy: Policy) -> CheckedQuery:
     tree = row_limited(tree, row_limit)
     return CheckedQuery(
         submitted=sql,
-        executed=tree.sql(dialect="duckdb", comments=False, copy=False),
+        executed=tree.sql(dialect=DUCKDB, comments=False, copy=False),
         tables=tuple(tables),
         columns=tuple(sorted(columns)),
         aggregate=aggregate,
@@ -176,7 +167,7 @@ def allowed_nodes(tree: exp.Expr, policy: Policy) -> None:
             )
         if isinstance(node, exp.DataType) and node.this not in allowlist.CAST_TYPES:
             raise Refusal(
-                f"cast to {node.sql(dialect='duckdb')} is not allowed",
+                f"cast to {node.sql(dialect=DUCKDB)} is not allowed",
                 code="CUST346",
                 hint="cast only to basic types: INTEGER, BIGINT, DOUBLE, DECIMAL, VARCHAR, DATE",
                 node=node.parent or node,
@@ -283,7 +274,7 @@ def known_tables(tree: exp.Expr, policy: Policy) -> None:
     for table in tree.find_all(exp.Table):
         name = table.name.lower()
         if not isinstance(table.this, exp.Identifier) or table.args.get("db") or table.catalog:
-            raise _not_in_agreement(table.sql(dialect="duckdb"), table, policy)
+            raise _not_in_agreement(table.sql(dialect=DUCKDB), table, policy)
         if name not in policy.tables and name not in ctes:
             raise _not_in_agreement(name, table, policy)
     for column in tree.find_all(exp.Column):
@@ -300,35 +291,6 @@ def _not_in_agreement(name: str, node: exp.Expr, policy: Policy) -> Refusal:
         hint=f"this agreement covers {', '.join(sorted(policy.tables))}",
         node=node,
     )
-
-
-def denied_columns(tree: exp.Expr, policy: Policy) -> None:
-    """A column the agreement denies is refused by name, wherever and however it is written."""
-    aliases = _dataset_aliases(tree, policy)
-    in_query = sorted(set(aliases.values()))
-    for column in tree.find_all(exp.Column):
-        name = column.name.lower()
-        qualifier = column.table.lower()
-        candidates = [aliases[qualifier]] if qualifier in aliases else in_query
-        for table in candidates:
-            if name in policy.tables[table].denied:
-                raise Refusal(
-                    f"column '{table}.{name}' is denied by agreement "
-                    f"'{policy.agreement_id}' (v{policy.version})",
-                    code="CUST341",
-                    hint=f"this agreement allows {policy.describe_allowed(table)}",
-                    node=column,
-                )
-
-
-def _dataset_aliases(tree: exp.Expr, policy: Policy) -> dict[str, str]:
-    aliases: dict[str, str] = {}
-    for table in tree.find_all(exp.Table):
-        name = table.name.lower()
-        if name in policy.tables:
-            aliases[name] = name
-            aliases[table.alias_or_name.lower()] = name
-    return aliases
 
 
 # denied_columns comes early so a denied column is named even inside refused syntax.
@@ -406,167 +368,3 @@ def _is_output_alias(column: exp.Column) -> bool:
 
 # allowed_nodes runs again: qualification must not have introduced anything unlisted.
 SCOPE_RULES: tuple[Rule, ...] = (no_row_values, allowed_nodes, datasets_only, granted_columns)
-
-
-# ---- aggregate-mode rules (on the qualified tree) --------------------------------------------
-
-SINGLE_LEVEL_FORBIDDEN: tuple[tuple[type[exp.Expr], str], ...] = (
-    (exp.With, "CTEs (WITH)"),
-    (exp.Subquery, "subqueries"),
-    (exp.Union, "UNION"),
-    (exp.Intersect, "INTERSECT"),
-    (exp.Except, "EXCEPT"),
-    (exp.Window, "window functions"),
-    (exp.Having, "HAVING"),
-    (exp.Qualify, "QUALIFY"),
-    (exp.Rollup, "ROLLUP"),
-    (exp.Cube, "CUBE"),
-    (exp.GroupingSets, "GROUPING SETS"),
-    (exp.Exists, "EXISTS"),
-    (exp.Values, "VALUES"),
-)
-
-
-def single_level(tree: exp.Expr, policy: Policy) -> None:
-    """Aggregate mode: one SELECT over datasets and joins; nothing nested, no margins."""
-    for node_type, label in SINGLE_LEVEL_FORBIDDEN:
-        node = tree if isinstance(tree, node_type) else tree.find(node_type)
-        if node is not None:
-            raise _aggregate_refusal(f"{label} not allowed in aggregate mode", node)
-    distinct = tree.args.get("distinct")
-    if distinct is not None and distinct.args.get("on"):
-        raise _aggregate_refusal("DISTINCT ON not allowed in aggregate mode", distinct)
-    group = tree.args.get("group")
-    if group is not None and group.args.get("all"):
-        raise _aggregate_refusal("GROUP BY ALL not allowed in aggregate mode", group)
-
-
-def aggregate_outputs(tree: exp.Expr, policy: Policy) -> None:
-    """Aggregate mode: every output is an aggregate or a GROUP BY expression."""
-    assert isinstance(tree, exp.Select)
-    groups = list(tree.args["group"].expressions) if tree.args.get("group") else []
-    if not groups and not any(_has_aggregate(e) for e in tree.expressions):
-        raise _aggregate_refusal("only aggregate queries are allowed in aggregate mode", tree)
-    for output in tree.expressions:
-        if output.alias_or_name == PERSONS_COLUMN:
-            raise _aggregate_refusal(f"the output name '{PERSONS_COLUMN}' is reserved", output)
-        value = output.unalias()
-        if value in groups:
-            continue
-        loose = [c for c in value.find_all(exp.Column) if not c.find_ancestor(exp.AggFunc)]
-        if loose or not _has_aggregate(value):
-            raise _aggregate_refusal(
-                "each output must be an aggregate or a GROUP BY expression",
-                loose[0] if loose else output,
-            )
-
-
-def grouping_columns(tree: exp.Expr, policy: Policy) -> None:
-    """Aggregate mode: GROUP BY never on identifiers, keys or tokens (groups of one)."""
-    group = tree.args.get("group")
-    for column, view in _dataset_column_views(tree, policy):
-        if group is not None and column.find_ancestor(exp.Group) is group and _identifying(view):
-            raise _aggregate_refusal(
-                f"GROUP BY on {_describe(column, view)} is not allowed in aggregate mode", column
-            )
-
-
-def identifying_columns_counted(tree: exp.Expr, policy: Policy) -> None:
-    """Aggregate mode: identifiers, keys and tokens may only be counted or joined on."""
-    for column, view in _dataset_column_views(tree, policy):
-        if _identifying(view) and not (_counted(column) or _join_key(column)):
-            raise _aggregate_refusal(
-                f"{_describe(column, view)} may only be counted or joined on in aggregate mode",
-                column,
-            )
-
-
-def _dataset_column_views(tree: exp.Expr, policy: Policy) -> list[tuple[exp.Column, ColumnView]]:
-    return [
-        (found.column, policy.tables[found.source.name].columns[found.column.name])
-        for found in column_sources(tree)
-        if isinstance(found.source, exp.Table)
-    ]
-
-
-def _identifying(view: ColumnView) -> bool:
-    return view.kind is ColumnKind.TOKEN or view.column_class in (
-        ColumnClass.IDENTIFIER,
-        ColumnClass.KEY,
-    )
-
-
-def _describe(column: exp.Column, view: ColumnView) -> str:
-    return f"column '{column.name}' ({view.kind.value}, {view.column_class.value})"
-
-
-def _counted(column: exp.Column) -> bool:
-    parent = column.parent
-    if isinstance(parent, exp.Distinct):
-        parent = parent.parent
-    return isinstance(parent, exp.Count)
-
-
-def _join_key(column: exp.Column) -> bool:
-    parent = column.parent
-    return (
-        isinstance(parent, exp.EQ)
-        and isinstance(parent.left, exp.Column)
-        and isinstance(parent.right, exp.Column)
-        and isinstance(parent.find_ancestor(exp.Join, exp.Where, exp.Select), exp.Join)
-    )
-
-
-def _has_aggregate(node: exp.Expr) -> bool:
-    return node.find(exp.AggFunc) is not None
-
-
-def _is_aggregate(tree: exp.Expr) -> bool:
-    top = tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
-    if top is None:
-        return False
-    return bool(top.args.get("group")) or any(
-        node.find_ancestor(exp.Window) is None
-        for output in top.expressions
-        for node in output.find_all(exp.AggFunc)
-    )
-
-
-def _person_of(tree: exp.Expr, policy: Policy) -> tuple[str, str, str] | None:
-    """(alias, dataset, person column) of the first table in FROM/JOIN order that has one."""
-    from_ = tree.args.get("from_")
-    tables = [from_.this] if from_ is not None else []
-    tables += [join.this for join in tree.args.get("joins") or []]
-    for table in tables:
-        person = policy.tables[table.name].person_column
-        if person is not None:
-            return table.alias_or_name, table.name, person
-    return None
-
-
-def persons_identifiable(tree: exp.Expr, policy: Policy) -> None:
-    """Aggregate mode: some dataset in the query identifies persons, so groups can be sized."""
-    if _person_of(tree, policy) is None:
-        raise Refusal(
-            "no dataset in the query identifies persons, so group sizes cannot be checked",
-            code="CUST343",
-            hint="include a dataset with a pseudonymized identifier",
-        )
-
-
-def _aggregate_refusal(rule: str, node: exp.Expr) -> Refusal:
-    return Refusal(
-        rule,
-        code="CUST344",
-        hint="aggregate mode: SELECT <groups>, count/sum/avg FROM ... GROUP BY <groups>",
-        node=node,
-    )
-
-
-AGGREGATE_RULES: tuple[Rule, ...] = (
-    single_level,
-    aggregate_outputs,
-    grouping_columns,
-    identifying_columns_counted,
-    persons_identifiable,
-)

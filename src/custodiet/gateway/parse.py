@@ -10,14 +10,16 @@ import itertools
 import logging
 import re
 
-import sqlglot
-from sqlglot import TokenType, exp
+from sqlglot import Token, TokenType, exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 
 from custodiet.errors import InputError, RefusedError
 
 DIALECT = "duckdb"
+# One shared instance: looking a dialect up by name builds a new one on every call, and sqlglot
+# looks it up many times per query (parse, each qualify step, render). It holds no query state.
+DUCKDB = Dialect.get_or_raise(DIALECT)
 QUERY_STARTS = frozenset({"SELECT", "WITH", "FROM", "VALUES", "("})
 
 # sqlglot logs a warning when it falls back to an opaque Command (LOAD, CALL, EXPLAIN ANALYZE...);
@@ -27,10 +29,19 @@ logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 def parse_statement(sql: str) -> exp.Expr:
     """The one statement in ``sql``; InputError if it does not parse, refused if there are more."""
+    parser = DUCKDB.parser()
+    tokens: list[Token] = []
     try:
-        trees = [tree for tree in sqlglot.parse(sql, read=DIALECT) if tree is not None]
+        tokens = DUCKDB.tokenize(sql)
+        trees = [tree for tree in parser.parse(tokens, sql) if tree is not None]
     except ParseError as error:
         raise _not_a_query(sql) or _parse_failure(sql, error) from None
+    except TypeError:
+        # The compiled parser (sqlglotc) meets some dead ends (``SELECT ->``) with a TypeError
+        # where pure-Python sqlglot raises ParseError; it stops just after the token at fault.
+        at_fault = getattr(parser, "_prev", None)
+        token = at_fault if isinstance(at_fault, Token) else tokens[-1]
+        raise _not_a_query(sql) or _stuck_after(sql, token) from None
     except TokenError:
         raise InputError(
             "SQL could not be read: an unterminated string, quoted name or comment",
@@ -63,7 +74,7 @@ def too_deep() -> InputError:
 def _not_a_query(sql: str) -> RefusedError | None:
     """A statement sqlglot cannot parse (EXPORT, IMPORT, ...) is refused as a statement, not as
     bad SQL: only a query that starts like a query is worth a syntax error."""
-    tokens = Dialect.get_or_raise(DIALECT).tokenize(sql)
+    tokens = DUCKDB.tokenize(sql)
     keyword = tokens[0].text.upper() if tokens else ""
     if not keyword or keyword in QUERY_STARTS:
         return None
@@ -76,7 +87,7 @@ def _not_a_query(sql: str) -> RefusedError | None:
 
 
 def _second_statement(sql: str) -> str | None:
-    tokens = Dialect.get_or_raise(DIALECT).tokenize(sql)
+    tokens = DUCKDB.tokenize(sql)
     for token, following in itertools.pairwise(tokens):
         if token.token_type is TokenType.SEMICOLON:
             return _excerpt_span(sql, following.start, len(sql))
@@ -90,6 +101,16 @@ def _parse_failure(sql: str, error: ParseError) -> InputError:
     width = max(len(highlight), 1)
     excerpt = _excerpt(sql, line, max(col - width, 0), width)
     message = f"SQL syntax error at line {line}, column {col}"
+    return InputError(
+        f"{message}\n{excerpt}" if excerpt else message,
+        hint="fix the SQL near the underlined text (DuckDB dialect, one SELECT query)",
+        code="CUST260",
+    )
+
+
+def _stuck_after(sql: str, token: Token) -> InputError:
+    excerpt = _excerpt_span(sql, token.start, token.end + 1)
+    message = f"SQL syntax error at line {token.line}, column {token.col}"
     return InputError(
         f"{message}\n{excerpt}" if excerpt else message,
         hint="fix the SQL near the underlined text (DuckDB dialect, one SELECT query)",

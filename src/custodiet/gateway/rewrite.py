@@ -25,7 +25,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.schema import MappingSchema
 
 from custodiet.errors import RefusedError
-from custodiet.gateway.parse import DIALECT, underline
+from custodiet.gateway.parse import DUCKDB, underline
 from custodiet.gateway.policy import Policy
 
 PERSONS_COLUMN = "_custodiet_persons"
@@ -65,7 +65,7 @@ def granted_schema(policy: Policy) -> MappingSchema:
 @functools.lru_cache(maxsize=64)
 def _schema(tables: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]) -> MappingSchema:
     # Building a schema parses every type name; policies repeat, so build each one once.
-    return MappingSchema({name: dict(columns) for name, columns in tables}, dialect=DIALECT)
+    return MappingSchema({name: dict(columns) for name, columns in tables}, dialect=DUCKDB)
 
 
 def qualified(tree: exp.Expr, policy: Policy, sql: str) -> exp.Expr:
@@ -73,7 +73,7 @@ def qualified(tree: exp.Expr, policy: Policy, sql: str) -> exp.Expr:
     try:
         return qualify(
             tree,
-            dialect=DIALECT,
+            dialect=DUCKDB,
             schema=granted_schema(policy),
             validate_qualify_columns=True,
             quote_identifiers=False,
@@ -189,5 +189,5 @@ def output_names(tree: E) -> E:
         return tree
     for output in top.expressions:
         if not isinstance(output, exp.Alias | exp.Column | exp.Star):
-            output.replace(exp.alias_(output.copy(), output.sql(dialect=DIALECT), quoted=True))
+            output.replace(exp.alias_(output.copy(), output.sql(dialect=DUCKDB), quoted=True))
     return tree

@@ -28,6 +28,20 @@ def test_syntax_error_names_line_and_column_and_underlines_the_token() -> None:
     ]
 
 
+@pytest.mark.parametrize("operator", ["->", "->>"])
+def test_dangling_json_arrow_is_a_located_syntax_error_not_a_crash(operator: str) -> None:
+    # the compiled parser (sqlglotc) meets this dead end with a TypeError, not a ParseError
+    with pytest.raises(InputError) as caught:
+        parse_statement(f"SELECT amount\nFROM payments WHERE amount {operator}")
+    assert caught.value.code == "CUST260"
+    lines = caught.value.message.splitlines()
+    assert lines[0].startswith("SQL syntax error at line 2, column ")
+    assert lines[1:] == [
+        f"  FROM payments WHERE amount {operator}",
+        f"  {' ' * 27}{'~' * len(operator)}",
+    ]
+
+
 def test_unterminated_string_is_bad_input_without_echoing_it() -> None:
     with pytest.raises(InputError) as caught:
         parse_statement("SELECT 'secret-ish")
