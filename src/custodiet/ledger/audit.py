@@ -19,11 +19,15 @@ from custodiet.ledger.verify import (
     VerificationError,
     VerifierKey,
     b64,
+    leaf_hashes,
+    next_level,
     parse_vkey,
     verify_checkpoint,
     verify_consistency,
 )
 from custodiet.ledger.writer import Ledger
+
+READ_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -45,13 +49,21 @@ def tampered(
     )
 
 
-def _check_span(ledger: Ledger, size: int) -> None:
-    """Entries 0 .. size - 1 are all stored (the store's size is one past the highest index)."""
-    count, lowest = ledger.store.span()
-    if (count, lowest) != (size, 0):
-        stored = ledger.store.entries(-(1 << 62), size)
-        position, index = next((p, i) for p, (i, _) in enumerate(stored) if i != p)
-        raise tampered(f"is missing (next stored entry is {index})", code="CUST111", index=position)
+def _leaf_level(ledger: Ledger, size: int) -> list[bytes]:
+    """The leaf hashes of entries 0 .. size - 1 (the store's size is one past the highest
+    index), after checking that none is missing; read in chunks so the entries' bytes are
+    never all in memory at once."""
+    hashes: list[bytes] = []
+    for start in range(0, size, READ_CHUNK):
+        data = ledger.store.entry_data(start, min(size, start + READ_CHUNK))
+        if len(data) != min(READ_CHUNK, size - start):
+            stored = ledger.store.entries(start, size)
+            position, index = next((p, i) for p, (i, _) in enumerate(stored, start) if i != p)
+            raise tampered(
+                f"is missing (next stored entry is {index})", code="CUST111", index=position
+            )
+        hashes += leaf_hashes(data)
+    return hashes
 
 
 def _check_recorded_index(position: int, data: bytes) -> None:
@@ -82,6 +94,8 @@ def _compare_level(ledger: Ledger, level: int, computed: list[bytes]) -> None:
         return
     seen = 0
     for position, value in _stored_hashes(stored):
+        if seen < position and seen < len(computed):
+            break
         if position >= len(computed) or position != seen:
             raise tampered(
                 f"unexpected stored node at level {level}", code="CUST113", index=position << level
@@ -104,10 +118,9 @@ def _compare_level(ledger: Ledger, level: int, computed: list[bytes]) -> None:
 
 def _tree_nodes(ledger: Ledger, size: int, keep: set[int]) -> dict[int, bytes]:
     """Check every stored tile level by level; return the recomputed nodes whose keys are kept."""
-    _check_span(ledger, size)
     kept: dict[int, bytes] = {}
     wanted = [tree.split_key(key) for key in keep]
-    level_hashes = tree.leaf_hashes(ledger.store.entry_data(0, size))
+    level_hashes = _leaf_level(ledger, size)
     level = 0
     while level_hashes:
         if level % tree.TILE_HEIGHT == 0:
@@ -115,7 +128,7 @@ def _tree_nodes(ledger: Ledger, size: int, keep: set[int]) -> dict[int, bytes]:
         kept.update(
             (tree.node_key(lvl, idx), level_hashes[idx]) for lvl, idx in wanted if lvl == level
         )
-        level_hashes = tree.next_level(level_hashes)
+        level_hashes = next_level(level_hashes)
         level += 1
     return kept
 

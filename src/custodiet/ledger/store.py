@@ -1,7 +1,7 @@
 """The small interface every ledger store implements (SQLite embedded, PostgreSQL shared).
 
 A store keeps three things: entries (index -> canonical JSON bytes), tiles of tree hashes
-(``tree.node_key(tile level, tile index)`` -> up to 256 concatenated 32-byte hashes; see
+(``tree.node_key(tile level, tile index)`` -> up to 16 concatenated 32-byte hashes; see
 ``tree``) and signed checkpoints with their witness cosignatures.
 It never interprets entries; the writer does the hashing. Engine errors become
 ``SystemFailure`` inside the store, so nothing above it sees sqlite3 or psycopg.
@@ -37,9 +37,6 @@ class LedgerStore(Protocol):
 
     def size(self) -> int:
         """One past the highest stored index."""
-
-    def span(self) -> tuple[int, int]:
-        """How many entries are stored, and the lowest stored index (0 if none)."""
 
     def entries(self, start: int, end: int) -> Iterator[tuple[int, bytes]]:
         """Stored (index, data) with start <= index < end, in index order."""

@@ -94,11 +94,6 @@ class PostgresStore:
     def size(self) -> int:
         return int(self._query("read the ledger size", SIZE_SQL)[0][0])
 
-    def span(self) -> tuple[int, int]:
-        query = "SELECT count(*), coalesce(min(idx), 0) FROM entries"
-        count, lowest = self._query("read the ledger size", query)[0]
-        return int(count), int(lowest)
-
     def tiles(self, keys: Sequence[int]) -> dict[int, bytes]:
         with postgres_errors("read tree tiles"), self._lock:
             return self._tile_reader(self._read)(keys)

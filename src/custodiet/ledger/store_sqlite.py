@@ -113,12 +113,6 @@ class SqliteStore:
         )
         return int(str(rows[0][0]))
 
-    def span(self) -> tuple[int, int]:
-        rows = self._query_one(
-            "read the ledger size", "SELECT count(*), coalesce(min(idx), 0) FROM entries"
-        )
-        return int(str(rows[0][0])), int(str(rows[0][1]))
-
     def tiles(self, keys: Sequence[int]) -> dict[int, bytes]:
         with sqlite_errors("read tree tiles"), self._read_lock:
             return self._tile_reader(self._read)(keys)

@@ -1,28 +1,30 @@
 """Which stored hashes a root or a proof needs (RFC 9162 §2.1), kept in tiles (as tlog-tiles).
 
 A node ``(level, idx)`` is the hash of the perfect subtree over leaves
-``[idx * 2**level, (idx + 1) * 2**level)``; level 0 holds the leaf hashes. Only every eighth
-level is stored: tile ``(t, i)`` is one row holding the hashes of nodes ``256*i ...
-256*i + 255`` of level ``8*t`` concatenated (fewer in the rightmost, partial tile). A node of
-level ``8*t + r`` is recomputed from the ``2**r`` hashes below it in one tile, so a root or a
-proof reads O(log n) rows. Every subtree the RFC's recursion names is a run of perfect
-subtrees, largest first, folded from the right.
+``[idx * 2**level, (idx + 1) * 2**level)``; level 0 holds the leaf hashes. Only every
+TILE_HEIGHT-th level is stored: tile ``(t, i)`` is one row holding the hashes of nodes
+``W*i ... W*i + W - 1`` (W = 2**TILE_HEIGHT = 16) of level ``TILE_HEIGHT*t``, concatenated
+(fewer in the rightmost, partial tile). A node of level ``TILE_HEIGHT*t + r`` is recomputed
+from the ``2**r`` hashes below it in one tile, so a root or a proof reads O(log n) rows and
+hashes at most W - 1 nodes per tile level. Height 4 rather than tlog-tiles' 8 keeps that
+work (and the partial tiles each commit rewrites) small. Every subtree the RFC's recursion
+names is a run of perfect subtrees, largest first, folded from the right.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from operator import methodcaller
+
+from custodiet.ledger.verify import next_level, node_hash
 
 Range = tuple[int, int]
 KEY_SHIFT = 40
-TILE_HEIGHT = 8
+TILE_HEIGHT = 4
 TILE_WIDTH = 1 << TILE_HEIGHT
 HASH = 32
 TILE_BYTES = TILE_WIDTH * HASH
 EMPTY_ROOT = hashlib.sha256(b"").digest()
-_digest = methodcaller("digest")
 
 
 def node_key(level: int, idx: int) -> int:
@@ -32,17 +34,6 @@ def node_key(level: int, idx: int) -> int:
 
 def split_key(key: int) -> tuple[int, int]:
     return key >> KEY_SHIFT, key & ((1 << KEY_SHIFT) - 1)
-
-
-def leaf_hashes(data: Sequence[bytes]) -> list[bytes]:
-    """SHA-256(0x00 || d) for each d: the loop runs in C (several times faster than Python)."""
-    return list(map(_digest, map(hashlib.sha256, map(b"\x00".__add__, data))))
-
-
-def next_level(hashes: Sequence[bytes]) -> list[bytes]:
-    """The complete nodes one level up: SHA-256(0x01 || left || right) for each pair, in C."""
-    pairs = map(bytes.__add__, hashes[0::2], hashes[1::2])
-    return list(map(_digest, map(hashlib.sha256, map(b"\x01".__add__, pairs))))
 
 
 def hashes_of(blob: bytes) -> list[bytes]:
@@ -109,7 +100,7 @@ def range_hash(start: int, end: int, node: Callable[[int], bytes]) -> bytes:
     parts = [node(key) for key in perfect_keys(start, end)]
     acc = parts[-1]
     for left in reversed(parts[:-1]):
-        acc = hashlib.sha256(b"\x01" + left + acc).digest()
+        acc = node_hash(left, acc)
     return acc
 
 

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from custodiet.errors import InputError, SystemFailure
 from custodiet.ledger import canonical, note, tree
 from custodiet.ledger.store import Batch, LedgerStore, TileReader, open_store
-from custodiet.ledger.verify import b64
+from custodiet.ledger.verify import b64, leaf_hashes
 
 ASSIGNED = ("index", "time")
 Member = list[bytes]
@@ -187,7 +187,7 @@ class Ledger:
             waiter.indexes = list(range(index, index + len(waiter.members)))
             data += map(canonical_entry, waiter.members, waiter.indexes, repeat(time))
             index += len(waiter.members)
-        written = tree.grow(size, partial, tree.leaf_hashes(data))
+        written = tree.grow(size, partial, leaf_hashes(data))
         tail = {**partial, **written}
         self._tail = (index, {key: tail[key] for key in tree.partial_tiles(index)})
         return Batch(list(zip(range(size, index), data, strict=True)), list(written.items()))

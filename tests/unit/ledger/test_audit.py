@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from custodiet.errors import InputError, TamperedError
 from custodiet.ledger import tree
 from custodiet.ledger.audit import audit, log_key
-from custodiet.ledger.verify import b64, leaf_hash, parse_vkey
+from custodiet.ledger.verify import b64, leaf_hash, leaf_hashes, parse_vkey
 from custodiet.ledger.writer import Ledger, open_ledger
 from tests.unit.ledger.conftest import ORIGIN, make_key
 
@@ -91,7 +91,7 @@ def rebuild_tree(db: Path) -> None:
     with closing(sqlite3.connect(db)) as con, con:
         data = [row[0] for row in con.execute("SELECT data FROM entries ORDER BY idx")]
         con.execute("DELETE FROM tiles")
-        tiles = tree.grow(0, {}, tree.leaf_hashes(data))
+        tiles = tree.grow(0, {}, leaf_hashes(data))
         con.executemany("INSERT INTO tiles VALUES (?, ?)", tiles.items())
 
 
@@ -186,3 +186,40 @@ def test_flipping_any_byte_of_any_stored_row_is_detected(tmp_path_factory, colum
             audit(ledger, parse_vkey(ledger.vkey()))
     finally:
         ledger.close()
+
+
+@pytest.fixture
+def wide(tmp_path: Path) -> Iterator[tuple[Ledger, Path]]:
+    """A log spanning two tile levels (40 entries: level-0 tiles 0..2, level-4 tile 0)."""
+    db = tmp_path / "wide.db"
+    ledger = open_ledger(f"sqlite:///{db}", ORIGIN, make_key(tmp_path))
+    ledger.append_many([{"n": n} for n in range(40)])
+    yield ledger, db
+    ledger.close()
+
+
+def test_detects_a_wrong_hash_in_an_upper_tile_naming_its_first_leaf(wide) -> None:
+    ledger, db = wide
+    with closing(sqlite3.connect(db)) as con, con:
+        (blob,) = con.execute("SELECT hashes FROM tiles WHERE key = ?", (1 << 40,)).fetchone()
+        forged = blob[:32] + bytes([blob[32] ^ 1]) + blob[33:]
+        con.execute("UPDATE tiles SET hashes = ? WHERE key = ?", (forged, 1 << 40))
+    error = verdict(ledger)
+    assert error.code == "CUST113" and "ledger entry 16: stored node at level 4" in error.message
+    assert f"expected {b64(forged[32:64])}" in error.message
+
+
+@pytest.mark.parametrize(
+    ("statement", "words"),
+    [
+        ("DELETE FROM tiles WHERE key = 1", "ledger entry 16: a stored node at level 0 is missing"),
+        ("DELETE FROM tiles WHERE key = 2", "ledger entry 32: a stored node at level 0 is missing"),
+        ("INSERT INTO tiles VALUES (9, x'00')", "ledger entry 144: unexpected stored node"),
+    ],
+    ids=["middle-tile", "last-tile", "extra-tile"],
+)
+def test_detects_missing_and_extra_tiles(wide, statement: str, words: str) -> None:
+    ledger, db = wide
+    tamper(db, statement)
+    error = verdict(ledger)
+    assert error.code == "CUST113" and words in error.message

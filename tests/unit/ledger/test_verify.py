@@ -107,9 +107,8 @@ def test_rejects_bad_notes(text: str, words: str) -> None:
 
 def test_entry_that_is_not_an_object_is_named() -> None:
     cp = Checkpoint(ORIGIN, 1, ROOT, BODY)
-    with pytest.raises(VerificationError, match="entry 0 is not a JSON object") as caught:
+    with pytest.raises(VerificationError, match="entry 0 is not a JSON object"):
         verify_entries([b"[1]\n"], cp)
-    assert caught.value.index == 0
 
 
 @pytest.fixture
@@ -152,6 +151,7 @@ def files(tmp_path: Path) -> Path:
         (["consistency", "array.json"], 1, "not a proof"),
         (["consistency", "noproof.json"], 1, "not a proof"),
         (["consistency", "consistency.json", "--checkpoint", "cp.txt"], 2, "needs --vkey"),
+        (["entries", "entries.jsonl", "--vkey", VKEY], 2, "needs --checkpoint"),
         (["checkpoint", "missing.txt", "--vkey", VKEY], 2, "cannot read input"),
         (["inclusion", "consistency.json"], 2, "cannot read input"),
     ],
