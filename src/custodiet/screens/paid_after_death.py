@@ -2,9 +2,7 @@
 
 The SSA benefit paid in the month of death pays for the previous month and is proper; any benefit
 paid in a later month than the death is improper. Decoy: a death on the 1st or 2nd, paid on the
-3rd of the same month. Only SSA benefits follow that schedule, so only they are screened: this
-also keeps a vendor whose EIN has the same nine digits as a dead person's SSN (the two share a
-token, tokens being computed over digits) from being taken for that person.
+3rd of the same month. Only SSA benefits follow that schedule, so only they are screened.
 """
 
 from __future__ import annotations
