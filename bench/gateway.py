@@ -1,4 +1,4 @@
-"""Gateway benchmark: queries through the gateway vs raw DuckDB, cold start, activation.
+"""Gateway benchmark: queries through the gateway vs raw DuckDB, and activation.
 
     .venv/bin/python bench/gateway.py [--payments 10000000] [--deaths 500000] [--runs 5]
 
@@ -18,8 +18,6 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -207,28 +205,6 @@ def queries(ws: Workspace, data: dict[str, Path], runs: int) -> None:
         report(name, ours, theirs, 1.15)
 
 
-def cold_start(ws: Workspace, runs: int) -> None:
-    command = [
-        str(Path(sys.executable).with_name("custodiet")),
-        *("query", "--workspace", str(ws.root), "--agreement", "bench", "--as", "rev"),
-        *("--format", "json", "SELECT count(*) AS n FROM deaths"),
-    ]
-    ours = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        done = subprocess.run(command, check=False, capture_output=True, text=True)
-        ours.append(time.perf_counter() - start)
-        if done.returncode:
-            print(f"cold start: exit {done.returncode}: {done.stderr.strip()}")
-            return
-    bare = [timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True))]
-    median = statistics.median(ours)
-    print(
-        f"{'cold start (custodiet query)':34s} median {median:7.3f} s "
-        f"(bare interpreter {bare[0]:.3f} s)  target <= 1 s  {'OK' if median <= 1 else 'MISSED'}"
-    )
-
-
 def report(name: str, ours: list[float], theirs: list[float], target: float) -> None:
     mine, base = statistics.median(ours), statistics.median(theirs)
     ratio = mine / base
@@ -258,7 +234,6 @@ def main() -> None:
         ws = workspace(scratch, data)
         activation(ws, data, args.activation_runs, scratch)
         queries(ws, data, args.runs)
-        cold_start(ws, args.runs)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

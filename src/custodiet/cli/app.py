@@ -1,23 +1,40 @@
-"""The root Typer app and the one place errors become exit statuses."""
+"""The root Typer app and the one place errors become exit statuses.
+
+Consoles are built on first use: `--help`, JSON output and most errors never need both.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from functools import wraps
-from typing import ParamSpec, TypeVar
+from functools import cache, wraps
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
 from typer._click.exceptions import NoArgsIsHelpError
 
 from custodiet.errors import CustodietError
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-out_console = Console(highlight=False, soft_wrap=True)
+
+@cache
+def err_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@cache
+def out_console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
 
 app = typer.Typer(
     name="custodiet",
@@ -44,7 +61,7 @@ def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
         except CustodietError as exc:
             if _verbose["on"]:
                 raise
-            err_console.print(exc.render(), markup=False)
+            err_console().print(exc.render(), markup=False)
             raise typer.Exit(exc.exit_status) from None
 
     return wrapper
@@ -61,7 +78,7 @@ def root(
 def _register_commands() -> None:
     from custodiet.cli import commands
 
-    commands.register(app)
+    commands.register(app, sys.argv[1] if len(sys.argv) > 1 else None)
 
 
 def main() -> None:
@@ -72,17 +89,17 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
-        err_console.print("aborted")
+        err_console().print("aborted")
         sys.exit(1)
     except typer.TyperException as exc:
         if isinstance(exc, NoArgsIsHelpError):
             sys.exit(0)
-        err_console.print(f"error: {exc.format_message()}", markup=False)
+        err_console().print(f"error: {exc.format_message()}", markup=False)
         sys.exit(2)
     except CustodietError as exc:
-        err_console.print(exc.render(), markup=False)
+        err_console().print(exc.render(), markup=False)
         sys.exit(exc.exit_status)
     except KeyboardInterrupt:
-        err_console.print("interrupted")
+        err_console().print("interrupted")
         sys.exit(130)
     sys.exit(status if isinstance(status, int) else 0)

@@ -1,20 +1,23 @@
-"""`custodiet dataset add | list | show`: register files and see how their columns are classed."""
+"""`custodiet dataset add | list | show`: register files and see how their columns are classed.
+
+The registry (and the classifier it brings) loads inside the commands.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from custodiet.catalog.classes import ColumnClass
-from custodiet.catalog.model import Dataset
-from custodiet.catalog.registry import add_dataset, get_dataset, list_datasets
 from custodiet.cli.app import out_console, reports_errors
 from custodiet.cli.options import WorkspacePath, workspace_from
 from custodiet.errors import InputError
-from custodiet.principals import local_actor
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from custodiet.catalog.model import Dataset
 
 CLASSES = ", ".join(c.value for c in ColumnClass)
 
@@ -37,22 +40,30 @@ def register(app: typer.Typer) -> None:
         workspace: WorkspacePath = None,
     ) -> None:
         """Register a file as a dataset, classify its columns and print the classes."""
+        from custodiet.catalog.registry import add_dataset
+        from custodiet.principals import local_actor
+
         overrides = parse_overrides(classify or [])
         dataset = add_dataset(workspace_from(workspace), name, path, overrides, local_actor())
-        out_console.print(f"registered {dataset.name}: {dataset.rows} rows, {dataset.format}")
-        out_console.print(classes_table(dataset))
+        out_console().print(f"registered {dataset.name}: {dataset.rows} rows, {dataset.format}")
+        out_console().print(classes_table(dataset))
 
     @group.command("list")
     @reports_errors
     def list_(workspace: WorkspacePath = None) -> None:
         """List the registered datasets."""
+        from rich.markup import escape
+        from rich.table import Table
+
+        from custodiet.catalog.registry import list_datasets
+
         table = Table("name", "format", "rows", "columns", "path")
         for d in list_datasets(workspace_from(workspace)):
             table.add_row(
                 *map(escape, (d.name, d.format, str(d.rows), str(len(d.columns)))),
                 escape(_location(d)),
             )
-        out_console.print(table)
+        out_console().print(table)
 
     @group.command("show")
     @reports_errors
@@ -61,10 +72,12 @@ def register(app: typer.Typer) -> None:
         workspace: WorkspacePath = None,
     ) -> None:
         """Show a dataset's file, digest and column classes."""
+        from custodiet.catalog.registry import get_dataset
+
         dataset = get_dataset(workspace_from(workspace), name)
-        out_console.print(f"{dataset.name}: {_location(dataset)}", markup=False)
-        out_console.print(f"{dataset.format}, {dataset.rows} rows, sha256 {dataset.sha256}")
-        out_console.print(classes_table(dataset))
+        out_console().print(f"{dataset.name}: {_location(dataset)}", markup=False)
+        out_console().print(f"{dataset.format}, {dataset.rows} rows, sha256 {dataset.sha256}")
+        out_console().print(classes_table(dataset))
 
 
 def parse_overrides(items: list[str]) -> dict[str, ColumnClass]:
@@ -87,6 +100,9 @@ def parse_overrides(items: list[str]) -> dict[str, ColumnClass]:
 
 
 def classes_table(dataset: Dataset) -> Table:
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table("column", "type", "class", "identifier kind")
     for c in dataset.columns.values():
         cells = (c.name, c.sql_type, c.column_class.value, c.identifier_kind or "")

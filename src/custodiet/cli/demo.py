@@ -32,4 +32,4 @@ def register(app: typer.Typer) -> None:
         """The whole story end to end: data, agreement, screens, a refusal, break-glass, ledger."""
         from custodiet.demo import run_demo
 
-        run_demo(out_console, workspace, people, seed)
+        run_demo(out_console(), workspace, people, seed)

@@ -7,14 +7,16 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from custodiet.cli.app import out_console, reports_errors
 from custodiet.cli.options import WorkspacePath, workspace_from
 from custodiet.errors import InputError
-from custodiet.ledger.writer import Ledger
+
+if TYPE_CHECKING:
+    from custodiet.ledger.writer import Ledger
 
 VkeyOption = Annotated[
     str | None,
@@ -103,6 +105,14 @@ def register(app: typer.Typer) -> None:
             typer.Option("--from-checkpoint", help="An earlier checkpoint note you kept."),
         ] = None,
         vkey: VkeyOption = None,
+        jobs: Annotated[
+            int,
+            typer.Option(
+                "--jobs",
+                min=1,
+                help="Worker processes re-hashing the log (faster only on idle cores).",
+            ),
+        ] = 1,
         workspace: WorkspacePath = None,
     ) -> None:
         """Re-hash every entry and stored node, check every checkpoint; exit 1 if tampered."""
@@ -110,8 +120,8 @@ def register(app: typer.Typer) -> None:
 
         earlier = read_note(from_checkpoint) if from_checkpoint else None
         with opened(workspace) as ledger:
-            report = audit(ledger, log_key(vkey or ledger.vkey()), earlier)
-        out_console.print(
+            report = audit(ledger, log_key(vkey or ledger.vkey()), earlier, jobs)
+        out_console().print(
             f"verified: {report.size} entries, {report.checkpoints} signed checkpoints"
             + (", consistent with the earlier checkpoint" if earlier else ""),
             markup=False,
@@ -138,7 +148,7 @@ def register(app: typer.Typer) -> None:
             proof = ledger.consistency_proof(old, size).proof if old else []
             line = witness.cosign(note, vkey or witness.state.log_vkey or ledger.vkey(), proof)
             ledger.add_cosignature(size, witness.state.name, line)
-        out_console.print(f"cosigned size {size} as {witness.vkey}", markup=False)
+        out_console().print(f"cosigned size {size} as {witness.vkey}", markup=False)
 
 
 def read_note(path: Path) -> str:

@@ -82,14 +82,14 @@ def print_table(result: QueryResult) -> None:
     table = Table(*result.columns, show_lines=False)
     for row in result.rows:
         table.add_row(*(_text(json_value(v)) for v in row))
-    out_console.print(table, markup=False)
+    out_console().print(table, markup=False)
     _print_notices(result)
 
 
 def _print_notices(result: QueryResult) -> None:
     for notice in result.notices:
-        err_console.print(f"note: {notice}", markup=False)
-    err_console.print(
+        err_console().print(f"note: {notice}", markup=False)
+    err_console().print(
         f"{len(result.rows)} row(s); ledger entry {result.ledger_index}", markup=False
     )
 

@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
         from custodiet.reid import APPROVALS_REQUIRED, request_reid
 
         filed = request_reid(workspace_from(workspace), agreement, as_, cases, reason)
-        out_console.print(
+        out_console().print(
             f"request {filed.id}: {len(filed.tokens)} case token(s) under agreement "
             f"'{filed.agreement_id}' (v{filed.agreement_version}); expires "
             f"{filed.expires.isoformat(timespec='seconds')}\n"
@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
 
         approved = approve_reid(workspace_from(workspace), request_id, as_)
         done = len(approved.approvals) >= APPROVALS_REQUIRED
-        out_console.print(
+        out_console().print(
             f"request {approved.id} approved by {as_}: {len(approved.approvals)} of "
             f"{APPROVALS_REQUIRED} approvals"
             + (
@@ -96,12 +96,12 @@ def register(app: typer.Typer) -> None:
                 "records_sha256": release.records_sha256,
                 "ledger_index": release.ledger_index,
             }
-            out_console.print(json.dumps(document), markup=False)
+            out_console().print(json.dumps(document), markup=False)
             return
-        out_console.print(
+        out_console().print(
             records_table(release.records, f"Re-identified records of request {request_id}")
         )
-        out_console.print(
+        out_console().print(
             f"released {len(release.records)} record(s); ledger entry {release.ledger_index} "
             f"holds the tokens and the digest {release.records_sha256}, not the identities",
             markup=False,

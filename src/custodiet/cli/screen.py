@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         """List the screens, the rule each applies and what an agreement must grant for it."""
         from custodiet.screens.render import screens_text
 
-        out_console.print(screens_text(), markup=False)
+        out_console().print(screens_text(), markup=False)
 
     @group.command("run")
     @reports_errors
@@ -61,18 +61,18 @@ def register(app: typer.Typer) -> None:
 
         report = run_screens(workspace_from(workspace), agreement, as_, names or ())
         if format_ is Format.JSON:
-            out_console.print(json.dumps(report_document(report)), markup=False)
+            out_console().print(json.dumps(report_document(report)), markup=False)
         else:
-            out_console.print(summary_table(report))
+            out_console().print(summary_table(report))
             if show and report.cases:
-                out_console.print(cases_table(report, show))
+                out_console().print(cases_table(report, show))
         for s in report.summaries:
             if s.truncated:
-                err_console.print(
+                err_console().print(
                     f"notice: {s.screen} stopped at the agreement's max_rows; cases are missing",
                     markup=False,
                 )
         for refusal in report.refusals:
-            err_console.print(f"refused: {refusal.rule}\nhint: {refusal.hint}", markup=False)
+            err_console().print(f"refused: {refusal.rule}\nhint: {refusal.hint}", markup=False)
         if report.refusals:
             raise typer.Exit(3)

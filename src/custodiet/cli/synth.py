@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from custodiet.cli.app import err_console, out_console, reports_errors
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+    from rich.table import Table
+
     from custodiet.synth import Summary
 
 
@@ -47,22 +48,32 @@ def register(app: typer.Typer) -> None:
             summary = generate(
                 out, people, seed, profile, progress=lambda done: bar.advance(task, done)
             )
-        out_console.print(_summary_table(summary))
+        out_console().print(_summary_table(summary))
 
 
 def _progress() -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=err_console,
+        console=err_console(),
         transient=True,
-        disable=not err_console.is_terminal,
+        disable=not err_console().is_terminal,
     )
 
 
 def _summary_table(summary: Summary) -> Table:
+    from rich.table import Table
+
     from custodiet.synth import PATTERNS
 
     table = Table(title=f"synthetic data written to {summary.out}")

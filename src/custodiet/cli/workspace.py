@@ -41,4 +41,4 @@ def register(app: typer.Typer) -> None:
             f"  projections   {workspace.projections_dir}",
             f"verifier key: {vkey}",
         ):
-            out_console.print(line, markup=False)
+            out_console().print(line, markup=False)

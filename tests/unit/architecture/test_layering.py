@@ -127,3 +127,27 @@ def test_verifier_runs_alone_in_a_fresh_interpreter() -> None:
 def test_core_packages_load_no_engine_or_cli(package: str) -> None:
     tops = {m.split(".")[0] for m in _loaded_by(package)}
     assert not tops & {"duckdb", "typer", "fastapi"}, tops
+
+
+REGISTERED_IN_FRESH_INTERPRETER = """
+import json, sys
+from custodiet.cli.app import app
+from custodiet.cli.commands import register
+register(app)
+names = [c.name for c in app.registered_commands] + [g.name for g in app.registered_groups]
+print(json.dumps({"commands": names, "modules": sorted(sys.modules)}))
+"""
+
+
+def test_registering_every_command_loads_no_engine_data_or_validation_library() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", REGISTERED_IN_FRESH_INTERPRETER],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    loaded = json.loads(out)
+    assert {"query", "agreement", "synth", "ledger"} <= set(loaded["commands"])
+    tops = {m.split(".")[0] for m in loaded["modules"]}
+    assert not tops & {"numpy", "pyarrow", "duckdb", "sqlglot", "pydantic"}, tops
