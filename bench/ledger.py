@@ -2,13 +2,16 @@
 
     .venv/bin/python bench/ledger.py [--big 1000000] [--dir DIR]
 
-1. Durable appends with 1, 8 and 64 concurrent appender threads (group commit), against raw
-   SQLite WAL + synchronous=FULL inserts of similar rows committed in batches of the same
-   average size the ledger's group commit produced.
+1. Durable appends with 1, 8 and 64 concurrent appender threads (group commit), then 64
+   appenders spread over P processes x T threads sharing one ledger file (each process
+   group-commits its own appenders, as gateway workers do), against raw SQLite WAL +
+   synchronous=FULL inserts of similar rows committed in batches of the same average size the
+   ledger's group commit produced.
 2. Inclusion-proof latency at --big entries, against one primary-key lookup in the same file.
-3. Full verification (`ledger verify`'s audit) of the --big log, against SHA-256 of the same
-   entry bytes (one hashlib call per entry, entries already in memory), as a Python loop that
-   discards each digest and as a C-level ``map`` that keeps them (as verification must).
+3. Full verification (`ledger verify`'s audit, with one job and with one per core) of the
+   --big log, against SHA-256 of the same entry bytes (one hashlib call per entry, entries
+   already in memory), as a Python loop that discards each digest and as a C-level ``map``
+   that keeps them (as verification must).
 4. Canonical JSON of typical entries as the append path does it: the in-house encoder
    (``canonical_members`` in the caller, ``canonical_entry`` in the committer) against
    ``rfc8785.dumps`` of the whole entry.
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import multiprocessing
 import operator
+import os
 import random
 import sqlite3
 import statistics
@@ -26,6 +31,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import rfc8785
 
@@ -52,8 +58,8 @@ def fresh_ledger(directory: Path, name: str) -> Ledger:
     return open_ledger(f"sqlite:///{directory / name}.db", ORIGIN, key)
 
 
-def appends(directory: Path, threads: int, per_thread: int) -> dict[str, float]:
-    ledger = fresh_ledger(directory, f"appends-{threads}")
+def timed_appends(ledger: Ledger, threads: int, per_thread: int) -> tuple[list[float], int]:
+    """Latencies of ``per_thread`` appends by each of ``threads`` threads, and the commits."""
     commits = [0]
     store_append = ledger.store.append
 
@@ -75,23 +81,66 @@ def appends(directory: Path, threads: int, per_thread: int) -> dict[str, float]:
             latencies.extend(mine)
 
     workers = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
-    start = time.perf_counter()
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
-    elapsed = time.perf_counter() - start
+    return latencies, commits[0]
+
+
+def appends(directory: Path, threads: int, per_thread: int) -> dict[str, float]:
+    ledger = fresh_ledger(directory, f"appends-{threads}")
+    start = time.monotonic()
+    latencies, commits = timed_appends(ledger, threads, per_thread)
+    elapsed = time.monotonic() - start
     ledger.close()
-    total = threads * per_thread
+    return summary(latencies, commits, elapsed)
+
+
+def summary(latencies: list[float], commits: int, elapsed: float) -> dict[str, float]:
     return {
-        "rate": total / elapsed,
+        "rate": len(latencies) / elapsed,
         "median_ms": statistics.median(latencies) * 1000,
-        "batch": total / commits[0],
+        "batch": len(latencies) / commits,
     }
 
 
+def process_appends(db: str, key: str, threads: int, per_thread: int, go: Any, out: Any) -> None:
+    """One worker process: open the shared ledger, wait for the start, append, report."""
+    ledger = open_ledger(f"sqlite:///{db}", ORIGIN, Path(key))
+    go.wait()
+    start = time.monotonic()
+    latencies, commits = timed_appends(ledger, threads, per_thread)
+    out.put((latencies, commits, start, time.monotonic()))
+    ledger.close()
+
+
+def multiprocess_appends(
+    directory: Path, processes: int, threads: int, per_thread: int
+) -> dict[str, float]:
+    """64 appenders as ``processes`` x ``threads``, all appending to one ledger file."""
+    name = f"appends-{processes}x{threads}"
+    fresh_ledger(directory, name).close()
+    context = multiprocessing.get_context("spawn")
+    go, out = context.Event(), context.Queue()
+    args = (str(directory / f"{name}.db"), str(directory / f"{name}.ed25519"))
+    workers = [
+        context.Process(target=process_appends, args=(*args, threads, per_thread, go, out))
+        for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    time.sleep(2)  # every worker has imported and opened the ledger before the start
+    go.set()
+    results = [out.get() for _ in workers]
+    for worker in workers:
+        worker.join()
+    elapsed = max(r[3] for r in results) - min(r[2] for r in results)
+    return summary([t for r in results for t in r[0]], sum(r[1] for r in results), elapsed)
+
+
 def raw_sqlite(directory: Path, rows: int, batch: int) -> float:
-    con = sqlite3.connect(directory / f"raw-{batch}.db", isolation_level=None)
+    con = sqlite3.connect(directory / f"raw-{time.monotonic_ns()}.db", isolation_level=None)
     con.execute("PRAGMA journal_mode = WAL")
     con.execute("PRAGMA synchronous = FULL")
     con.execute("CREATE TABLE t (idx INTEGER PRIMARY KEY, data BLOB NOT NULL)")
@@ -136,7 +185,8 @@ def proof_latency(ledger: Ledger, size: int, samples: int = 2000) -> tuple[float
     return statistics.median(times) * 1000, statistics.median(lookups) * 1000
 
 
-def verification(ledger: Ledger) -> tuple[float, float, float]:
+def verification(ledger: Ledger) -> tuple[dict[int, float], float, float]:
+    """Seconds of the full audit with one job and with one per core, and the two baselines."""
     data = [d for _, d in ledger.entries()]
     start = time.perf_counter()
     for item in data:
@@ -146,9 +196,12 @@ def verification(ledger: Ledger) -> tuple[float, float, float]:
     list(map(operator.methodcaller("digest"), map(hashlib.sha256, data)))
     mapped = time.perf_counter() - start
     del data
-    start = time.perf_counter()
-    audit(ledger, parse_vkey(ledger.vkey()))
-    return time.perf_counter() - start, loop, mapped
+    audits = {}
+    for jobs in sorted({1, os.cpu_count() or 1}):
+        start = time.perf_counter()
+        audit(ledger, parse_vkey(ledger.vkey()), jobs=jobs)
+        audits[jobs] = time.perf_counter() - start
+    return audits, loop, mapped
 
 
 def encoders(count: int = 20_000) -> tuple[float, float]:
@@ -178,14 +231,24 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         directory = Path(tmp)
-        print("appenders  appends/s  median ms  batch  raw SQLite rows/s (same batch)  ratio")
-        for threads, per_thread in ((1, 2000), (8, 1000), (64, 400)):
-            got = appends(directory, threads, per_thread)
+        print("appenders (procs x threads)  appends/s  median ms  batch  raw SQLite rows/s  ratio")
+        for processes, threads, per_thread in (
+            (1, 1, 2000),
+            (1, 8, 1000),
+            (1, 64, 400),
+            (2, 32, 400),
+            (4, 16, 400),
+        ):
+            if processes == 1:
+                got = appends(directory, threads, per_thread)
+            else:
+                got = multiprocess_appends(directory, processes, threads, per_thread)
             batch = max(1, round(got["batch"]))
-            raw = raw_sqlite(directory, threads * per_thread, batch)
+            raw = raw_sqlite(directory, processes * threads * per_thread, batch)
             print(
-                f"{threads:9d}  {got['rate']:9.0f}  {got['median_ms']:9.3f}  {got['batch']:5.1f}"
-                f"  {raw:30.0f}  {got['rate'] / raw:5.2f}"
+                f"{processes * threads:9d} ({processes} x {threads:2d})      {got['rate']:9.0f}"
+                f"  {got['median_ms']:9.3f}  {got['batch']:5.1f}  {raw:17.0f}"
+                f"  {got['rate'] / raw:5.2f}"
             )
         start = time.perf_counter()
         ledger = build_big(directory, args.big)
@@ -195,12 +258,16 @@ def main() -> None:
             f"inclusion proof at {args.big}: median {proof_ms:.3f} ms"
             f" (one primary-key lookup {lookup_ms:.3f} ms; ratio {proof_ms / lookup_ms:.1f})"
         )
-        verify_s, loop_s, map_s = verification(ledger)
+        audits, loop_s, map_s = verification(ledger)
         print(
-            f"full verification: {verify_s:.2f} s; SHA-256 of the same entries {loop_s:.2f} s"
-            f" (loop, digests discarded), {map_s:.2f} s (map, digests kept);"
-            f" ratio {verify_s / loop_s:.2f} / {verify_s / map_s:.2f}"
+            f"SHA-256 of the same entries: {loop_s:.2f} s (loop, digests discarded),"
+            f" {map_s:.2f} s (map, digests kept)"
         )
+        for jobs, verify_s in audits.items():
+            print(
+                f"full verification, {jobs} job(s): {verify_s:.2f} s;"
+                f" ratio {verify_s / loop_s:.2f} / {verify_s / map_s:.2f}"
+            )
         ledger.close()
 
 

@@ -146,6 +146,35 @@ def test_verify_exits_1_naming_the_first_bad_index_with_both_hashes(workspace: P
     assert "expected " in result.stderr and "computed " in result.stderr
 
 
+def test_verify_with_one_or_two_jobs_names_the_same_bad_index_and_hashes(tmp_path: Path) -> None:
+    ws = init_workspace(tmp_path / "ws")
+    ledger = ws.ledger()
+    try:
+        ledger.append_many([{"actor": "reviewer-1", "rows_returned": n} for n in range(99)])
+    finally:
+        ledger.close()
+    verdicts = [
+        run_cli("ledger", "verify", "--jobs", jobs, "--workspace", str(ws.root))
+        for jobs in ("1", "2")
+    ]
+    assert [v.status for v in verdicts] == [0, 0]
+    assert verdicts[0].stdout == verdicts[1].stdout
+    with closing(sqlite3.connect(ws.root / "ledger.db")) as con, con:
+        con.execute(FORGE.format(new="reviewer-2", idx=70))
+    one, two = (
+        run_cli("ledger", "verify", "--jobs", jobs, "--workspace", str(ws.root))
+        for jobs in ("1", "2")
+    )
+    assert one.status == two.status == 1
+    assert "ledger entry 70" in one.stderr and "expected " in one.stderr
+    assert two.stderr == one.stderr
+
+
+def test_verify_refuses_zero_jobs(workspace: Path) -> None:
+    result = ledger_cli(workspace, "verify", "--jobs", "0")
+    assert result.status == 2 and "--jobs" in result.stderr
+
+
 def test_store_failure_exits_1(workspace: Path) -> None:
     manifest = json.loads((workspace / "workspace.json").read_text())
     manifest["ledger_store"] = f"sqlite:///{workspace / 'workspace.json'}/ledger.db"

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from custodiet.errors import InputError, TamperedError
-from custodiet.ledger import tree
+from custodiet.ledger import audit_pool, tree
 from custodiet.ledger.verify import (
     Checkpoint,
     VerificationError,
@@ -116,12 +116,22 @@ def _compare_level(ledger: Ledger, level: int, computed: list[bytes]) -> None:
     )
 
 
-def _tree_nodes(ledger: Ledger, size: int, keep: set[int]) -> dict[int, bytes]:
-    """Check every stored tile level by level; return the recomputed nodes whose keys are kept."""
-    kept: dict[int, bytes] = {}
+def _tree_nodes(ledger: Ledger, size: int, keep: set[int], jobs: int) -> dict[int, bytes]:
+    """Check every stored tile level by level; return the recomputed nodes whose keys are kept.
+    With several jobs the levels below a span height are checked span by span in worker
+    processes; any difference there is then looked for again here, level by level."""
+    spans = audit_pool.checked_spans(ledger.store.url, size, jobs, keep)
+    if spans is None:
+        return _nodes_from(ledger, 0, _leaf_level(ledger, size), keep, {})
+    top, nodes = spans
+    return _nodes_from(ledger, top, nodes.top_nodes, keep, nodes.kept)
+
+
+def _nodes_from(
+    ledger: Ledger, level: int, level_hashes: list[bytes], keep: set[int], kept: dict[int, bytes]
+) -> dict[int, bytes]:
+    """From the complete nodes of ``level`` up: compare stored tiles, collect the kept nodes."""
     wanted = [tree.split_key(key) for key in keep]
-    level_hashes = _leaf_level(ledger, size)
-    level = 0
     while level_hashes:
         if level % tree.TILE_HEIGHT == 0:
             _compare_level(ledger, level, level_hashes)
@@ -155,8 +165,11 @@ def log_key(vkey: str) -> VerifierKey:
         ) from None
 
 
-def audit(ledger: Ledger, log_key: VerifierKey, earlier: str | None = None) -> AuditReport:
-    """Verify the whole stored log (and consistency with an ``earlier`` checkpoint note)."""
+def audit(
+    ledger: Ledger, log_key: VerifierKey, earlier: str | None = None, jobs: int = 1
+) -> AuditReport:
+    """Verify the whole stored log (and consistency with an ``earlier`` checkpoint note), the
+    entries and lower tree levels in ``jobs`` worker processes when there are enough leaves."""
     size = ledger.size()
     stored = [
         _checked(note, log_key, f"stored checkpoint {n}") for n, note in ledger.store.checkpoints()
@@ -168,7 +181,8 @@ def audit(ledger: Ledger, log_key: VerifierKey, earlier: str | None = None) -> A
         raise tampered(
             f"a checkpoint of size {max(too_big)} exists but only {size} entries", code="CUST115"
         )
-    nodes = _tree_nodes(ledger, size, set(tree.keys_for([(0, n) for n in [*sizes, size] if n])))
+    keep = set(tree.keys_for([(0, n) for n in [*sizes, size] if n]))
+    nodes = _tree_nodes(ledger, size, keep, jobs)
     for cp in [*stored, *([old] if old else [])]:
         computed = _root(cp.size, nodes)
         if computed != cp.root:

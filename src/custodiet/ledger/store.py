@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from custodiet.errors import InputError, SystemFailure
+from custodiet.ledger.tree import KEY_SHIFT
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ BatchBuilder = Callable[[int, TileReader], Batch]
 
 
 class LedgerStore(Protocol):
+    url: str
+    """What ``open_store`` opens this store from (another process reopens it so)."""
+
     def append(self, build: BatchBuilder) -> None:
         """Under a cross-process lock, in one transaction: read the size n, write ``build(n,
         read_tiles)`` and commit durably. Raises SystemFailure if it cannot."""
@@ -47,8 +51,11 @@ class LedgerStore(Protocol):
     def tiles(self, keys: Sequence[int]) -> dict[int, bytes]:
         """Stored tiles by key (missing keys are left out)."""
 
-    def tile_level(self, level: int) -> Sequence[tuple[int, bytes]]:
-        """Every stored tile of one tile level as (tile index, blob), in order."""
+    def tile_level(
+        self, level: int, first: int = 0, end: int = 1 << KEY_SHIFT
+    ) -> Sequence[tuple[int, bytes]]:
+        """The stored tiles of one tile level with first <= tile index < end, as (tile index,
+        blob), in order."""
 
     def checkpoints(self) -> list[tuple[int, str]]:
         """Every stored (size, signed note without cosignatures), by size."""

@@ -48,6 +48,7 @@ def split_schema(url: str) -> tuple[str, str]:
 
 class PostgresStore:
     def __init__(self, url: str) -> None:
+        self.url = url
         self._url, self.schema = split_schema(url)
         self._lock = threading.Lock()
         with postgres_errors("open the ledger"):
@@ -114,10 +115,12 @@ class PostgresStore:
         query = "SELECT idx, data FROM entries WHERE idx >= %s AND idx < %s ORDER BY idx LIMIT %s"
         return [bytes(data) for _, data in self._pages("read entries", query, start, end)]
 
-    def tile_level(self, level: int) -> list[tuple[int, bytes]]:
+    def tile_level(
+        self, level: int, first: int = 0, end: int = 1 << KEY_SHIFT
+    ) -> list[tuple[int, bytes]]:
         low = level << KEY_SHIFT
         query = "SELECT key, hashes FROM tiles WHERE key >= %s AND key < %s ORDER BY key LIMIT %s"
-        pages = self._pages("read tree tiles", query, low, low + (1 << KEY_SHIFT))
+        pages = self._pages("read tree tiles", query, low + first, low + end)
         return [(key - low, bytes(value)) for key, value in pages]
 
     def checkpoints(self) -> list[tuple[int, str]]:

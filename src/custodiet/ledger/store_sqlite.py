@@ -52,6 +52,7 @@ def _insert(con: sqlite3.Connection, insert: str, rows: Sequence[tuple[int, byte
 class SqliteStore:
     def __init__(self, path: str) -> None:
         self.path = path
+        self.url = f"sqlite:///{path}"
         self._read_lock = threading.Lock()
         with sqlite_errors("open the ledger"):
             self._write = self._connect()
@@ -134,13 +135,15 @@ class SqliteStore:
         sql = "SELECT CAST(data AS BLOB) FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx"
         return list(map(itemgetter(0), self._all("read entries", sql, (start, end))))
 
-    def tile_level(self, level: int) -> list[tuple[int, bytes]]:
+    def tile_level(
+        self, level: int, first: int = 0, end: int = 1 << KEY_SHIFT
+    ) -> list[tuple[int, bytes]]:
         low = level << KEY_SHIFT
         sql = (
             "SELECT key - ?, CAST(hashes AS BLOB) FROM tiles"
             " WHERE key >= ? AND key < ? ORDER BY key"
         )
-        return self._all("read tree tiles", sql, (low, low, low + (1 << KEY_SHIFT)))
+        return self._all("read tree tiles", sql, (low, low + first, low + end))
 
     def checkpoints(self) -> list[tuple[int, str]]:
         rows = self._query_one(

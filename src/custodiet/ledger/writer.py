@@ -1,9 +1,10 @@
 """The ledger writer: appends entries durably, serves proofs and signs checkpoints.
 
 Concurrent ``append`` calls in one process are group-committed: the first caller to find no
-commit in progress becomes the leader, takes every queued entry and writes them in one store
-transaction (one fsync); the others wait for their index. Across processes the store's lock
-orders the transactions, and each transaction re-reads the size, so indexes stay consecutive.
+commit in progress becomes the leader and, once it holds the store's lock, takes every queued
+entry and writes them in one store transaction (one fsync); the others wait for their index.
+Across processes the store's lock orders the transactions, and each transaction re-reads the
+size, so indexes stay consecutive.
 """
 
 from __future__ import annotations
@@ -151,12 +152,14 @@ class Ledger:
     def _lead(self) -> None:
         """Commit everything queued, wake the committed waiters, then hand the role to the
         first waiter queued meanwhile."""
-        with self._queue_lock:
-            batch, self._queue = self._queue, []
+        batch: list[_Waiter] = []
         failure: SystemFailure | None = _append_failure(None)
         try:
             failure = self._commit(batch)
         finally:
+            with self._queue_lock:
+                if not batch:
+                    batch, self._queue = self._queue, []
             if failure is not None:
                 self._tail = (-1, {})
             for waiter in batch:
@@ -171,12 +174,21 @@ class Ledger:
                     self._leading = False
 
     def _commit(self, batch: list[_Waiter]) -> SystemFailure | None:
-        """None once the batch is durable, else why it is not (nothing of it was recorded)."""
+        """None once the batch is durable, else why it is not (nothing of it was recorded).
+        The batch is taken from the queue only once the store's lock is held, so appends that
+        arrive while another process commits join this transaction instead of the next."""
         try:
-            self.store.append(lambda size, read: self._build(batch, size, read))
+            self.store.append(lambda size, read: self._build(self._taken(batch), size, read))
         except Exception as exc:
             return exc if isinstance(exc, SystemFailure) else _append_failure(exc)
         return None
+
+    def _taken(self, batch: list[_Waiter]) -> list[_Waiter]:
+        """``batch`` with every waiter queued so far moved into it."""
+        with self._queue_lock:
+            batch += self._queue
+            self._queue = []
+        return batch
 
     def _build(self, batch: list[_Waiter], size: int, read: TileReader) -> Batch:
         cached, partial = self._tail

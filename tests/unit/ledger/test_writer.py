@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -14,6 +16,7 @@ from hypothesis import strategies as st
 
 from custodiet.errors import InputError, SystemFailure
 from custodiet.ledger import canonical
+from custodiet.ledger.store import BatchBuilder
 from custodiet.ledger.verify import (
     leaf_hash,
     parse_vkey,
@@ -168,6 +171,34 @@ def test_two_writers_on_one_store_interleave_without_gaps(store_url: str, tmp_pa
     finally:
         first.close()
         second.close()
+
+
+def test_appends_queued_while_another_process_commits_join_one_transaction(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "ledger.db"
+    ledger = open_ledger(f"sqlite:///{db}", ORIGIN, make_key(tmp_path))
+    commits: list[int] = []
+    store_append = ledger.store.append
+
+    def counting(build: BatchBuilder) -> None:
+        store_append(lambda size, read: commits.append(size) or build(size, read))
+
+    ledger.store.append = counting  # type: ignore[method-assign]
+    other = os.open(f"{db}.lock", os.O_RDWR)
+    fcntl.flock(other, fcntl.LOCK_EX)  # another process committing: the leader must wait
+    threads = [threading.Thread(target=ledger.append, args=({"n": n},)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    while len(ledger._queue) < len(threads):  # every append is queued behind the lock
+        threading.Event().wait(0.001)
+    fcntl.flock(other, fcntl.LOCK_UN)
+    os.close(other)
+    for thread in threads:
+        thread.join()
+    assert commits == [0]
+    assert ledger.size() == 8
+    ledger.close()
 
 
 def test_append_that_cannot_be_recorded_raises_system_failure(tmp_path: Path) -> None:
