@@ -1,35 +1,20 @@
-"""Settings: one table drives defaults, environment and docs; the environment is read here."""
+"""Where settings come from. The environment is read here and nowhere else in the package.
+
+``CUSTODIET_WORKSPACE`` names the workspace when ``--workspace`` is not given. (The test suite
+also reads ``CUSTODIET_MERKLE_VECTORS``, the folder of RFC 6962 proof vectors.)
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 
 WORKSPACE_ENV = "CUSTODIET_WORKSPACE"
 DEFAULT_WORKSPACE = Path("custodiet-workspace")
 
 
-@dataclass(frozen=True)
-class Setting:
-    name: str
-    default: str
-    env: str | None
-    help: str
-
-
-SETTINGS: tuple[Setting, ...] = (
-    Setting("workspace", str(DEFAULT_WORKSPACE), WORKSPACE_ENV, "workspace directory"),
-    Setting(
-        "merkle_vectors",
-        "../shared/testvectors/merkle",
-        "CUSTODIET_MERKLE_VECTORS",
-        "RFC 6962 test vectors (tests only)",
-    ),
-)
-
-
-def resolve_workspace(explicit: Path | None, environ: dict[str, str] | None = None) -> Path:
+def resolve_workspace(explicit: Path | None, environ: Mapping[str, str] | None = None) -> Path:
     """``--workspace``, else ``$CUSTODIET_WORKSPACE``, else ``./custodiet-workspace``."""
     if explicit is not None:
         return explicit
