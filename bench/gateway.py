@@ -27,7 +27,7 @@ import duckdb
 import yaml
 
 from custodiet.agreements.lifecycle import active_agreement, apply_agreement, approve
-from custodiet.catalog.registry import add_dataset
+from custodiet.catalog.registry import add_dataset, get_dataset
 from custodiet.gateway.projection import ensure_projection, projection_files
 from custodiet.gateway.service import run_query
 from custodiet.gateway.tokens import agreement_key, read_secret
@@ -139,10 +139,25 @@ def hmac_sql_baseline(ws: Workspace, data: dict[str, Path], target: Path) -> Cal
     inner = "'\\x" + "\\x".join(f"{b ^ 0x36:02x}" for b in key.ljust(64, b"\0")) + "'::BLOB"
     outer = "'\\x" + "\\x".join(f"{b ^ 0x5C:02x}" for b in key.ljust(64, b"\0")) + "'::BLOB"
 
-    def token(column: str, domain: str) -> str:
-        message = (
-            f"'{domain}\\x00'::BLOB || CAST(regexp_replace({column}, '[^0-9]', '', 'g') AS BLOB)"
-        )
+    kinds = {
+        (name, column): info.identifier_kind
+        for name in data
+        for column, info in get_dataset(ws, name).columns.items()
+    }
+
+    def typed_digits(table: str, column: str) -> str:
+        """The normalized value as tokens.py has it: SSNs and EINs typed, other kinds bare."""
+        digits = f"regexp_replace({column}, '[^0-9]', '', 'g')"
+        kind = kinds[(table, column)]
+        if kind in ("ssn", "ein"):
+            return f"'{kind}:' || {digits}"
+        if kind == "tin":
+            ein = f"regexp_full_match({column}, '\\s*[0-9]{{2}}-[0-9]{{7}}\\s*')"
+            return f"CASE WHEN {ein} THEN 'ein:' ELSE 'ssn:' END || {digits}"
+        return digits
+
+    def token(column: str, domain: str, table: str = "payments") -> str:
+        message = f"'{domain}\\x00'::BLOB || CAST({typed_digits(table, column)} AS BLOB)"
         mac = f"unhex(sha256({outer} || unhex(sha256({inner} || {message}))))"
         return f"left(replace(replace(to_base64({mac}), '+', '-'), '/', '_'), 12)"
 
@@ -157,7 +172,7 @@ def hmac_sql_baseline(ws: Workspace, data: dict[str, Path], target: Path) -> Cal
             f"FROM read_parquet('{data['payments']}')"
         )
         con.execute(
-            f"CREATE TABLE deaths AS SELECT {token('ssn', 'tin')} AS ssn, date_of_death "
+            f"CREATE TABLE deaths AS SELECT {token('ssn', 'tin', 'deaths')} AS ssn, date_of_death "
             f"FROM read_parquet('{data['deaths']}')"
         )
         con.execute("CHECKPOINT")
@@ -170,7 +185,9 @@ def check_baseline_is_the_same_hmac(ws: Workspace, target: Path, projection: Pat
     con = duckdb.connect(str(projection), read_only=True)
     con.execute(f"ATTACH '{target}' AS base (READ_ONLY)")
     same = con.execute(
-        "SELECT count(*) FROM (SELECT ssn FROM deaths EXCEPT SELECT ssn FROM base.deaths)"
+        "SELECT (SELECT count(*) FROM (SELECT ssn FROM deaths EXCEPT SELECT ssn FROM base.deaths))"
+        " + (SELECT count(*) FROM (SELECT payee_tin FROM payments"
+        " EXCEPT SELECT payee_tin FROM base.payments))"
     ).fetchone()
     con.close()
     assert same == (0,), "the SQL baseline does not compute the same tokens"
