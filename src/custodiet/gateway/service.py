@@ -51,6 +51,7 @@ def run_query(
     from custodiet.gateway.projection import ensure_projection, load_policy
     from custodiet.principals import get_principal
 
+    ws.manifest()  # not a workspace: bad input (exit 2), and there is no ledger to record on
     entry: dict[str, Any] = {"actor": principal_name, "agreement": agreement_id, "sql": sql}
     try:
         get_principal(ws, principal_name)

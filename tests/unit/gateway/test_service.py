@@ -159,3 +159,12 @@ def test_when_the_ledger_cannot_record_no_data_is_returned(tmp_path) -> None:
             run_query(world.ws, "ssa-deceased", "rev", query)
         assert "P0" not in caught.value.render()
     assert not Path(f"{blocker}/ledger.db").exists()
+
+
+def test_a_missing_workspace_is_bad_input_not_a_ledger_failure(tmp_path) -> None:
+    from custodiet.workspace import Workspace
+
+    with pytest.raises(InputError) as caught:
+        run_query(Workspace(tmp_path / "nowhere"), "ssa-deceased", "rev", "SELECT 1")
+    assert caught.value.code == "CUST201"
+    assert not (tmp_path / "nowhere").exists()
