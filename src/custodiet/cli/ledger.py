@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,9 @@ from custodiet.errors import InputError
 
 if TYPE_CHECKING:
     from custodiet.ledger.writer import Ledger
+
+# Below this many entries, starting worker processes costs more than the audit itself.
+PARALLEL_AUDIT_MIN = 1 << 16
 
 VkeyOption = Annotated[
     str | None,
@@ -106,13 +110,15 @@ def register(app: typer.Typer) -> None:
         ] = None,
         vkey: VkeyOption = None,
         jobs: Annotated[
-            int,
+            int | None,
             typer.Option(
                 "--jobs",
                 min=1,
-                help="Worker processes re-hashing the log (faster only on idle cores).",
+                help="Worker processes re-hashing the log (default: one per core for logs of "
+                f"{PARALLEL_AUDIT_MIN:,} entries or more, else 1).",
+                show_default=False,
             ),
-        ] = 1,
+        ] = None,
         workspace: WorkspacePath = None,
     ) -> None:
         """Re-hash every entry and stored node, check every checkpoint; exit 1 if tampered."""
@@ -120,7 +126,8 @@ def register(app: typer.Typer) -> None:
 
         earlier = read_note(from_checkpoint) if from_checkpoint else None
         with opened(workspace) as ledger:
-            report = audit(ledger, log_key(vkey or ledger.vkey()), earlier, jobs)
+            workers = jobs or (os.cpu_count() or 1 if ledger.size() >= PARALLEL_AUDIT_MIN else 1)
+            report = audit(ledger, log_key(vkey or ledger.vkey()), earlier, workers)
         out_console().print(
             f"verified: {report.size} entries, {report.checkpoints} signed checkpoints"
             + (", consistent with the earlier checkpoint" if earlier else ""),
