@@ -9,6 +9,8 @@ checkpoint printed. Each step says in plain words what it proved.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -295,8 +297,11 @@ def _ledger(out: Narrator, ws: Workspace) -> tuple[AuditReport, str]:
 
 def _explore(out: Narrator, root: Path, seconds: float) -> None:
     out.begin(f"Explore further (demo took {seconds:.0f} s)")
+    lines = [f"export CUSTODIET_WORKSPACE={root}"]
+    if shutil.which("custodiet") is None:  # run through make / uv: the venv is not on PATH
+        lines.append(f'export PATH="{Path(sys.executable).parent}:$PATH"')
     for line in (
-        f"export CUSTODIET_WORKSPACE={root}",
+        *lines,
         "custodiet screen list",
         f"custodiet screen run --agreement {AGREEMENT_ID} --as {REVIEWER}",
         f'custodiet query --agreement {AGREEMENT_ID} --as {REVIEWER} "SELECT program, '
