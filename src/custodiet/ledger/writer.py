@@ -3,6 +3,9 @@
 Concurrent ``append`` calls in one process are group-committed: the first caller to find no
 commit in progress becomes the leader and, once it holds the store's lock, takes every queued
 entry and writes them in one store transaction (one fsync); the others wait for their index.
+The committed waiters are then woken one at a time, each waking the next as it resumes, and the
+last one hands the leader's role on: woken all at once, every thread would only go back to sleep
+on the GIL the others hold, and that churn costs more than the whole append.
 Across processes the store's lock orders the transactions, and each transaction re-reads the
 size, so indexes stay consecutive.
 """
@@ -13,7 +16,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import repeat
+from itertools import pairwise, repeat
 from pathlib import Path
 from typing import Any
 
@@ -99,15 +102,17 @@ class ConsistencyProof:
 
 class _Waiter:
     """One append call: its entries and a lock held until they are committed (or failed), or
-    until the caller is handed the committer's role; each waiter is woken exactly once."""
+    until the caller is handed the committer's role; each waiter is woken exactly once, then
+    wakes ``next``, or hands the role on if it is the last of its batch."""
 
-    __slots__ = ("error", "indexes", "lead", "members", "wake")
+    __slots__ = ("error", "indexes", "lead", "members", "next", "wake")
 
     def __init__(self, members: list[Member]) -> None:
         self.members = members
         self.indexes: list[int] = []
         self.error: SystemFailure | None = None
         self.lead = False
+        self.next: _Waiter | None = None
         self.wake = threading.Lock()
         self.wake.acquire()
 
@@ -143,15 +148,33 @@ class Ledger:
         if not lead:
             waiter.wake.acquire()
             lead = waiter.lead
+            if not lead:
+                self._pass_on(waiter)
         if lead:
-            self._lead()
+            self._lead(waiter)
         if waiter.error is not None:
             raise waiter.error
         return waiter.indexes
 
-    def _lead(self) -> None:
-        """Commit everything queued, wake the committed waiters, then hand the role to the
-        first waiter queued meanwhile."""
+    def _pass_on(self, waiter: _Waiter) -> None:
+        """Wake the next waiter of the committed batch, or after the last one, the next leader."""
+        if waiter.next is not None:
+            waiter.next.wake.release()
+        else:
+            self._hand_off()
+
+    def _hand_off(self) -> None:
+        """Make the first waiter queued meanwhile the leader, or let the next arrival lead."""
+        with self._queue_lock:
+            if self._queue:
+                self._queue[0].lead = True
+                self._queue[0].wake.release()
+            else:
+                self._leading = False
+
+    def _lead(self, mine: _Waiter) -> None:
+        """Commit everything queued (``mine`` among it), then start the chain that wakes the
+        other committed waiters and, at its end, hands the role on."""
         batch: list[_Waiter] = []
         failure: SystemFailure | None = _append_failure(None)
         try:
@@ -162,16 +185,16 @@ class Ledger:
                     batch, self._queue = self._queue, []
             if failure is not None:
                 self._tail = (-1, {})
-            for waiter in batch:
-                if failure is not None:
+            if failure is not None:
+                for waiter in batch:
                     waiter.indexes, waiter.error = [], failure
-                waiter.wake.release()
-            with self._queue_lock:
-                if self._queue:
-                    self._queue[0].lead = True
-                    self._queue[0].wake.release()
-                else:
-                    self._leading = False
+            others = [waiter for waiter in batch if waiter is not mine]
+            for earlier, later in pairwise(others):
+                earlier.next = later
+            if others:
+                others[0].wake.release()
+            else:
+                self._hand_off()
 
     def _commit(self, batch: list[_Waiter]) -> SystemFailure | None:
         """None once the batch is durable, else why it is not (nothing of it was recorded).

@@ -211,6 +211,51 @@ def test_append_that_cannot_be_recorded_raises_system_failure(tmp_path: Path) ->
     assert "sqlite3" not in caught.value.render()
 
 
+def test_failed_commits_fail_every_waiter_of_their_batch_and_nobody_hangs(
+    tmp_path: Path,
+) -> None:
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}", ORIGIN, make_key(tmp_path))
+    store_append, calls = ledger.store.append, [0]
+
+    def every_third_commit_fails(build: BatchBuilder) -> None:
+        calls[0] += 1
+        if calls[0] % 3 == 0:
+            raise sqlite3.OperationalError("disk I/O error")
+        store_append(build)
+
+    ledger.store.append = every_third_commit_fails  # type: ignore[method-assign]
+    recorded: list[tuple[int, int, int]] = []
+    failed: list[SystemFailure] = []
+    lock = threading.Lock()
+
+    def worker(k: int) -> None:
+        for n in range(20):
+            try:
+                index = ledger.append({"worker": k, "n": n})
+            except SystemFailure as exc:
+                with lock:
+                    failed.append(exc)
+            else:
+                with lock:
+                    recorded.append((index, k, n))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a waiter was never woken"
+    assert failed and recorded
+    assert len(failed) + len(recorded) == 32 * 20
+    assert sorted(index for index, _, _ in recorded) == list(range(len(recorded)))
+    assert ledger.size() == len(recorded)
+    for index, k, n in recorded:
+        stored = json.loads(ledger.entry(index))
+        assert (stored["index"], stored["worker"], stored["n"]) == (index, k, n)
+    assert all("disk I/O" not in exc.render() for exc in failed)
+    ledger.close()
+
+
 def test_unopenable_store_is_a_system_failure(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
