@@ -240,3 +240,13 @@ def canonical_catalog(directory: Path = Path("/nonexistent")) -> dict[str, Datas
         )
         for table, classes in CANONICAL_CLASSES.items()
     }
+
+
+def registered_workspace(root: Path) -> Workspace:
+    """A workspace with principals and the five canonical datasets registered (by alice)."""
+    from custodiet.catalog.registry import add_dataset
+
+    ws = workspace_with_people(root / "ws")
+    for table, path in write_canonical(root / "data").items():
+        add_dataset(ws, table, path, {}, "alice")
+    return ws

@@ -9,13 +9,11 @@ from typing import Any
 import pytest
 
 from custodiet.agreements.lifecycle import apply_agreement, approve
-from custodiet.catalog.registry import add_dataset
 from custodiet.workspace import Workspace
 from tests.catalog_data import (
     ledger_entries,
-    workspace_with_people,
+    registered_workspace,
     write_agreement,
-    write_canonical,
     write_table,
 )
 from tests.conftest import CliResult, run_cli
@@ -27,11 +25,7 @@ COUNT = "SELECT count(*) AS n FROM payments"
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("lifecycle-cli")
-    ws = workspace_with_people(root / "ws")
-    for table, path in write_canonical(root / "data").items():
-        add_dataset(ws, table, path, {}, "alice")
-    return ws.root
+    return registered_workspace(tmp_path_factory.mktemp("lifecycle-cli")).root
 
 
 @pytest.fixture

@@ -20,14 +20,12 @@ from custodiet.agreements.lifecycle import (
 )
 from custodiet.agreements.load import load_agreement
 from custodiet.agreements.store import agreement_document
-from custodiet.catalog.registry import add_dataset
 from custodiet.errors import InputError, RefusedError
 from custodiet.workspace import Workspace
 from tests.catalog_data import (
     ledger_entries,
-    workspace_with_people,
+    registered_workspace,
     write_agreement,
-    write_canonical,
 )
 
 ID = "ssa-deceased-payees"
@@ -36,11 +34,7 @@ FUTURE = "2099-12-31"
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("lifecycle")
-    ws = workspace_with_people(root / "ws")
-    for table, path in write_canonical(root / "data").items():
-        add_dataset(ws, table, path, {}, "alice")
-    return ws.root
+    return registered_workspace(tmp_path_factory.mktemp("lifecycle")).root
 
 
 @pytest.fixture
