@@ -2,7 +2,9 @@
 
     .venv/bin/python bench/run_all.py [--quick]
 
---quick runs each at a small size, to check that the benchmarks themselves still work.
+--quick runs each at a small size, to check that the benchmarks themselves still work: the
+targets are set for the full sizes, and at small sizes fixed per-query costs (a ledger append
+per query) dominate, so a quick run reports MISSED targets without failing on them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+MISSED_TARGETS = 3  # the exit status a benchmark uses for "ran, but missed a target"
 
 FULL: tuple[tuple[str, ...], ...] = (
     ("synth.py", "--people", "1000000"),
@@ -34,7 +37,8 @@ QUICK: tuple[tuple[str, ...], ...] = (
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, to smoke-test")
-    plan = QUICK if parser.parse_args().quick else FULL
+    quick = parser.parse_args().quick
+    plan = QUICK if quick else FULL
     failed = []
     for script, *args in plan:
         if not (HERE / script).exists():
@@ -43,7 +47,7 @@ def main() -> int:
         started = time.perf_counter()
         status = subprocess.call([sys.executable, str(HERE / script), *args])
         print(f"=== {script}: exit {status} in {time.perf_counter() - started:.0f} s", flush=True)
-        if status:
+        if status and not (quick and status == MISSED_TARGETS):
             failed.append(script)
     if failed:
         print(f"failed: {', '.join(failed)}")
