@@ -12,13 +12,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from custodiet.cli.app import out_console, reports_errors
-from custodiet.cli.options import WorkspacePath, workspace_from
+from custodiet.cli.options import Actor, WorkspacePath, workspace_from
 
 if TYPE_CHECKING:
     from custodiet.workspace import Workspace
 
 AgreementId = Annotated[str, typer.Argument(help="Agreement id, e.g. ssa-deceased-payees.")]
-Actor = Annotated[str, typer.Option("--as", help="The principal acting.")]
 
 
 def register(app: typer.Typer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -10,15 +11,7 @@ import typer
 from custodiet.settings import resolve_workspace
 from custodiet.workspace import Workspace
 
-WorkspaceOption = typer.Option(
-    None,
-    "--workspace",
-    "-w",
-    help="Workspace directory (else $CUSTODIET_WORKSPACE, else ./custodiet-workspace).",
-    show_default=False,
-)
-
-# the same option for Annotated-style parameters: `workspace: WorkspacePath = None`
+# `workspace: WorkspacePath = None`
 WorkspacePath = Annotated[
     Path | None,
     typer.Option(
@@ -32,3 +25,11 @@ WorkspacePath = Annotated[
 
 def workspace_from(option: Path | None) -> Workspace:
     return Workspace(resolve_workspace(option))
+
+
+Actor = Annotated[str, typer.Option("--as", help="The principal acting.")]
+
+
+class TableOrJson(StrEnum):
+    TABLE = "table"
+    JSON = "json"

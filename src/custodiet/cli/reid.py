@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 from custodiet.cli.app import out_console, reports_errors
-from custodiet.cli.options import WorkspacePath, workspace_from
+from custodiet.cli.options import Actor, TableOrJson, WorkspacePath, workspace_from
 
 RequestId = Annotated[int, typer.Argument(help="The request id printed by `reid request`.")]
-Actor = Annotated[str, typer.Option("--as", help="The principal acting.")]
-
-
-class Format(StrEnum):
-    TABLE = "table"
-    JSON = "json"
 
 
 def register(app: typer.Typer) -> None:
@@ -78,7 +71,9 @@ def register(app: typer.Typer) -> None:
     def show(
         request_id: RequestId,
         as_: Actor,
-        format_: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.TABLE,
+        format_: Annotated[
+            TableOrJson, typer.Option("--format", help="table or json.")
+        ] = TableOrJson.TABLE,
         workspace: WorkspacePath = None,
     ) -> None:
         """Reveal the identified records of an approved request (its requester only)."""
@@ -86,7 +81,7 @@ def register(app: typer.Typer) -> None:
         from custodiet.reid.render import records_table
 
         release = show_reid(workspace_from(workspace), request_id, as_)
-        if format_ is Format.JSON:
+        if format_ is TableOrJson.JSON:
             document = {
                 "request": request_id,
                 "records": [

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 from custodiet.cli.app import err_console, out_console, reports_errors
-from custodiet.cli.options import WorkspacePath, workspace_from
-
-
-class Format(StrEnum):
-    TABLE = "table"
-    JSON = "json"
+from custodiet.cli.options import TableOrJson, WorkspacePath, workspace_from
 
 
 def register(app: typer.Typer) -> None:
@@ -44,8 +38,8 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         format_: Annotated[
-            Format, typer.Option("--format", help="table for people, json for scripts.")
-        ] = Format.TABLE,
+            TableOrJson, typer.Option("--format", help="table for people, json for scripts.")
+        ] = TableOrJson.TABLE,
         show: Annotated[
             int, typer.Option("--show", min=0, help="Cases listed in table format (json: all).")
         ] = 20,
@@ -60,7 +54,7 @@ def register(app: typer.Typer) -> None:
         from custodiet.screens.run import run_screens
 
         report = run_screens(workspace_from(workspace), agreement, as_, names or ())
-        if format_ is Format.JSON:
+        if format_ is TableOrJson.JSON:
             out_console().print(json.dumps(report_document(report)), markup=False)
         else:
             out_console().print(summary_table(report))
