@@ -5,7 +5,8 @@ DIR/
   keys/log.ed25519          the log's Ed25519 signing key (mode 0600, never printed)
   keys/secret.bin           32 random bytes; per-agreement token keys derive from it (0600)
   ledger.db                 the ledger (SQLite) unless workspace.json names a PostgreSQL store
-  state.db                  catalog, principals, agreements, approvals, re-identification
+  state.json                cache of the state replayed from the ledger (authenticated; never
+                            acted on when it disagrees with the ledger)
   projections/              one DuckDB file per active agreement version (reviewer's engine)
 """
 
@@ -18,6 +19,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from custodiet.errors import InputError
@@ -85,12 +87,21 @@ class Workspace:
         return open_ledger(self.ledger_store_url, self.origin, self.log_key_path)
 
 
-def init_workspace(root: Path, ledger_store: str | None = None) -> Workspace:
-    """Create a workspace: manifest, keys (0600), projections/, the ledger and its first entry.
+def init_workspace(
+    root: Path,
+    ledger_store: str | None = None,
+    *,
+    custodians: Mapping[str, str],
+    min_approvals: int = 2,
+) -> Workspace:
+    """Create a workspace: manifest, keys (0600), projections/, the ledger and its genesis.
 
+    The genesis names the first ``custodians`` (name -> OpenSSH public key, at least two) and
+    K = ``min_approvals`` (2 <= K <= their number); whoever runs init holds no power afterwards.
     Refuses (InputError) an existing directory that is not empty, a workspace included, and a
     ledger store that already holds a log. On any failure DIR is left as it was found.
     """
+    genesis = genesis_fields(custodians, min_approvals)
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         what = (
             "is already a workspace" if (root / MANIFEST).exists() else "is not an empty directory"
@@ -103,7 +114,7 @@ def init_workspace(root: Path, ledger_store: str | None = None) -> Workspace:
     existed = root.exists()
     root.mkdir(parents=True, exist_ok=True)
     try:
-        return _populate(Workspace(root), ledger_store)
+        return _populate(Workspace(root), ledger_store, genesis)
     except BaseException:
         # leave nothing half-made: a retry after fixing the cause must find DIR as it was
         shutil.rmtree(root, ignore_errors=True)
@@ -112,7 +123,36 @@ def init_workspace(root: Path, ledger_store: str | None = None) -> Workspace:
         raise
 
 
-def _populate(workspace: Workspace, ledger_store: str | None) -> Workspace:
+def genesis_fields(custodians: Mapping[str, str], min_approvals: int) -> dict[str, Any]:
+    """The genesis's custodians and K, checked: InputError naming what to fix."""
+    from custodiet.ledger.replay import NAME, ssh_ed25519_key
+
+    if len(custodians) < 2:
+        raise InputError(
+            "a workspace needs at least two custodians (--custodian NAME=PUBFILE, twice)",
+            hint="every approval needs K >= 2 distinct custodians, so name at least two",
+            code="CUST535",
+        )
+    if not 2 <= min_approvals <= len(custodians):
+        raise InputError(
+            f"--min-approvals {min_approvals}: must be at least 2 and at most the number of "
+            f"custodians ({len(custodians)})",
+            code="CUST535",
+        )
+    raws = set()
+    for name, pubkey in custodians.items():
+        if not NAME.match(name):
+            raise InputError(f"--custodian {name!r}: not a valid principal name", code="CUST230")
+        raws.add(ssh_ed25519_key(pubkey))
+    if len(raws) != len(custodians):
+        raise InputError("two custodians share one public key", code="CUST517")
+    return {
+        "custodians": [{"name": n, "pubkey": k} for n, k in sorted(custodians.items())],
+        "min_approvals": min_approvals,
+    }
+
+
+def _populate(workspace: Workspace, ledger_store: str | None, genesis: dict[str, Any]) -> Workspace:
     from custodiet.ledger import note
 
     root = workspace.root
@@ -141,10 +181,11 @@ def _populate(workspace: Workspace, ledger_store: str | None) -> Workspace:
         ledger.append(
             {
                 "actor": "custodiet init",
-                "action": "workspace.init",
+                "action": "genesis",
                 "origin": workspace.origin,
                 "key_id": vkey.split("+")[1],
                 "vkey": vkey,
+                **genesis,
             }
         )
         ledger.checkpoint()

@@ -9,25 +9,31 @@ the ledger (``dataset.add``), never a value.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from custodiet.catalog.classes import ColumnClass
-from custodiet.catalog.classify import INTEGER_TYPES, ColumnStats, classify_column
+from custodiet.catalog.classify import (
+    INTEGER_TYPES,
+    ColumnStats,
+    classify_column,
+    identifier_kind_from_values,
+)
 from custodiet.catalog.model import ColumnInfo, Dataset, IdentifierKind
 from custodiet.catalog.source import Source, parse_source, relation_sql
+from custodiet import entries
 from custodiet.errors import InputError
-from custodiet.state import opened, record, transaction
-from custodiet.workspace import Workspace
+from custodiet.identity import SignedRequest
+from custodiet.ledger.replay import State
+from custodiet.runtime import Runtime
 
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["ColumnInfo", "Dataset", "add_dataset", "get_dataset", "list_datasets"]
+__all__ = ["ColumnInfo", "Dataset", "Registration", "add_dataset", "get_dataset", "list_datasets"]
 
 DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 PREFIX_ROWS = 100_000  # rows that classification looks at
@@ -35,75 +41,117 @@ SAMPLE_ROWS = 2_000  # of those, rows whose values are validated
 FALLBACK_KIND: IdentifierKind = "account"  # an opaque identifier: tokenized as a plain string
 
 
-def add_dataset(
-    ws: Workspace,
-    name: str,
-    path: str | Path,
-    overrides: Mapping[str, ColumnClass],
-    actor: str,
-) -> Dataset:
-    """Register ``path`` as ``name`` with classes inferred, then overridden by the custodian."""
-    if not DATASET_NAME.match(name):
+@dataclass(frozen=True)
+class Registration:
+    """What one custodian's signed ``dataset add`` did."""
+
+    dataset: Dataset
+    lowered: tuple[str, ...]  # columns classified below what was inferred (need K signatures)
+    votes: int
+    required: int
+    effective: bool
+    ledger_index: int
+
+
+def add_dataset(rt: Runtime, signed: SignedRequest) -> Registration:
+    """Register ``args.path`` as ``args.name``: classes inferred, then ``args.classify``
+    overrides. Raising protection needs one custodian; lowering any class needs K (each runs the
+    same command); a column whose values are identifiers stays one whatever is asked."""
+    args = signed.args
+    try:
+        name, path, overrides = _registration_args(args)
+        source = parse_source(path)
+        columns, rows, by_value = _inspect(source)
+        final = _apply_overrides(columns, overrides)
+    except InputError as exc:
+        rt.refuse(exc, attempted=signed.action, actor=signed.principal, signed=signed)
+    dataset = Dataset(
+        name=name,
+        path=str(source.path),
+        format=source.format,
+        columns=final,
+        sha256=file_sha256(source.path),
+        rows=rows,
+        table=source.table,
+    )
+    entry = entries.action(
+        signed,
+        dataset=name,
+        path=dataset.path,
+        format=dataset.format,
+        table=dataset.table,
+        file_sha256=dataset.sha256,
+        rows=rows,
+        columns={c.name: c.column_class.value for c in final.values()},
+        inferred={c.name: c.column_class.value for c in columns.values()},
+        identifiers_by_value=sorted(by_value),
+        schema=[c.document() for c in final.values()],
+    )
+    committed = rt.commit(entry, refuse_as=signed)
+    filled = committed.entry
+    return Registration(
+        dataset,
+        tuple(filled["lowered"]),
+        filled["votes"],
+        filled["required"],
+        filled["effective"],
+        committed.index,
+    )
+
+
+def _registration_args(args: Mapping[str, Any]) -> tuple[str, str, dict[str, ColumnClass]]:
+    name, path, classify = args.get("name"), args.get("path"), args.get("classify") or {}
+    if not isinstance(name, str) or not DATASET_NAME.match(name):
         raise InputError(
             f"dataset name {name!r} is not valid",
             hint="use a lowercase letter, then lowercase letters, digits or _ (at most 64)",
             code="CUST235",
         )
-    source = parse_source(str(path))
-    columns, rows = _inspect(source)
-    columns = _apply_overrides(columns, overrides)
-    dataset = Dataset(
-        name=name,
-        path=str(source.path),
-        format=source.format,
-        columns=columns,
-        sha256=_file_sha256(source.path),
-        rows=rows,
-        table=source.table,
-    )
-    with opened(ws) as con, transaction(con):
-        if con.execute("SELECT 1 FROM datasets WHERE name = ?", (name,)).fetchone():
+    if not isinstance(path, str) or not path:
+        raise InputError("the request names no PATH", code="CUST234")
+    overrides: dict[str, ColumnClass] = {}
+    if not isinstance(classify, dict):
+        raise InputError("--classify must map columns to classes", code="CUST251")
+    for column, value in classify.items():
+        try:
+            overrides[str(column)] = ColumnClass(value)
+        except ValueError:
             raise InputError(
-                f"dataset {name!r} is already registered",
-                hint="choose another name; `custodiet dataset list` shows the taken ones",
-                code="CUST236",
-            )
-        con.execute(
-            "INSERT INTO datasets (name, document, created) VALUES (?, ?, ?)",
-            (name, json.dumps(dataset.document()), datetime.now(UTC).isoformat()),
-        )
-        record(ws, _ledger_entry(dataset, actor))
-    return dataset
+                f"--classify {column}={value}: unknown class",
+                hint="CLASS is one of: " + ", ".join(c.value for c in ColumnClass),
+                code="CUST251",
+            ) from None
+    return name, path, overrides
 
 
-def get_dataset(ws: Workspace, name: str) -> Dataset:
-    with opened(ws) as con:
-        row = con.execute("SELECT document FROM datasets WHERE name = ?", (name,)).fetchone()
-    if row is None:
+def get_dataset(state: State, name: str) -> Dataset:
+    """The registered dataset ``name`` as the ledger says it is."""
+    found = state.datasets.get(name)
+    if found is None:
         raise InputError(
             f"unknown dataset {name!r}",
             hint="`custodiet dataset list` shows the registered datasets",
             code="CUST237",
         )
-    return Dataset.from_document(json.loads(row["document"]))
+    return dataset_from_state(found)
 
 
-def list_datasets(ws: Workspace) -> list[Dataset]:
-    with opened(ws) as con:
-        rows = con.execute("SELECT document FROM datasets ORDER BY name").fetchall()
-    return [Dataset.from_document(json.loads(row["document"])) for row in rows]
+def list_datasets(state: State) -> list[Dataset]:
+    return [dataset_from_state(state.datasets[name]) for name in sorted(state.datasets)]
 
 
-def _ledger_entry(dataset: Dataset, actor: str) -> dict[str, object]:
-    return {
-        "actor": actor,
-        "action": "dataset.add",
-        "dataset": dataset.name,
-        "format": dataset.format,
-        "file_sha256": dataset.sha256,
-        "rows": dataset.rows,
-        "columns": {c.name: c.column_class.value for c in dataset.columns.values()},
-    }
+def dataset_from_state(record: Mapping[str, Any]) -> Dataset:
+    return Dataset.from_document(
+        {
+            "name": record["name"],
+            "path": record["path"],
+            "format": record["format"],
+            "table": record.get("table"),
+            "sha256": record["sha256"],
+            "rows": record["rows"],
+            "columns": record["schema"],
+        }
+    )
 
 
 def _apply_overrides(
@@ -124,7 +172,9 @@ def _apply_overrides(
     return result
 
 
-def _inspect(source: Source) -> tuple[dict[str, ColumnInfo], int]:
+def _inspect(source: Source) -> tuple[dict[str, ColumnInfo], int, set[str]]:
+    """Classes inferred per column, the row count, and the columns whose sampled values
+    validate as identifiers (those stay identifiers whatever an override says)."""
     import duckdb
 
     con = duckdb.connect(":memory:")
@@ -155,7 +205,8 @@ def _inspect(source: Source) -> tuple[dict[str, ColumnInfo], int]:
         )
         for name, sql_type in schema
     }
-    return columns, rows
+    by_value = {n for n, values in samples.items() if identifier_kind_from_values(values)}
+    return columns, rows, by_value
 
 
 def _row_count(con: duckdb.DuckDBPyConnection, relation: str) -> int:
@@ -190,7 +241,8 @@ def _samples(
     return {n: [r[i] for r in rows if r[i] is not None] for i, n in enumerate(names)}
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while chunk := handle.read(1 << 20):

@@ -1,4 +1,4 @@
-"""`custodiet agreement apply | approve | list | show | revoke`: the agreement lifecycle.
+"""`custodiet agreement apply | approve | revoke | build | list | show`: the agreement lifecycle.
 
 The lifecycle and Rich tables load inside the commands, keeping every other command's start short.
 """
@@ -12,12 +12,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from custodiet.cli.app import out_console, reports_errors
-from custodiet.cli.options import Actor, WorkspacePath, workspace_from
+from custodiet.cli.options import Actor, KeyPath, TableOrJson, WorkspacePath, runtime, signed
 
 if TYPE_CHECKING:
-    from custodiet.workspace import Workspace
+    from custodiet.agreements.lifecycle import AgreementSummary
+    from custodiet.ledger.replay import State
 
-AgreementId = Annotated[str, typer.Argument(help="Agreement id, e.g. ssa-deceased-payees.")]
+AgreementId = Annotated[
+    str, typer.Argument(help="Agreement id, e.g. ssa-deceased-payees.", metavar="ID")
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -27,56 +30,103 @@ def register(app: typer.Typer) -> None:
     @group.command("apply")
     @reports_errors
     def apply(
-        file: Annotated[Path, typer.Argument(help="The agreement YAML (CONTRACT.md §3).")],
+        file: Annotated[Path, typer.Argument(help="The agreement YAML (docs/agreements.md).")],
         as_: Actor,
+        key: KeyPath = None,
         workspace: WorkspacePath = None,
     ) -> None:
         """Propose an agreement, or a new version of it (which needs approval again)."""
-        from custodiet.agreements.lifecycle import apply_agreement
+        from custodiet.agreements.lifecycle import apply_agreement, load_document
 
-        result = apply_agreement(workspace_from(workspace), file, as_)
+        with runtime(workspace) as rt:
+            document, _ = load_document(file, rt.state)
+            result = apply_agreement(rt, signed(rt, as_, key, "agreement.propose",
+                                                {"document": document}))  # fmt: skip
         where = f"{result.id} v{result.version} (sha256 {result.sha256})"
         if result.is_new:
-            out_console().print(f"proposed {where}; it needs custodian approvals", markup=False)
+            out_console().print(
+                f"proposed {where}; custodians review it with `custodiet agreement show "
+                f"{result.id}` and approve it with `--version {result.version} --sha256 "
+                f"{result.sha256}`",
+                markup=False,
+            )
         else:
             out_console().print(f"unchanged: {where} is already the latest version", markup=False)
 
     @group.command("approve")
     @reports_errors
-    def approve_(id_: AgreementId, as_: Actor, workspace: WorkspacePath = None) -> None:
-        """Approve the latest version as a custodian (never the agreement's reviewer)."""
-        from custodiet.agreements.lifecycle import approve
+    def approve_(
+        id_: AgreementId,
+        version: Annotated[int, typer.Option("--version", help="The version you reviewed.")],
+        sha256: Annotated[
+            str, typer.Option("--sha256", help="Its sha256, as `agreement show` printed it.")
+        ],
+        as_: Actor,
+        key: KeyPath = None,
+        workspace: WorkspacePath = None,
+    ) -> None:
+        """Approve exactly the version you reviewed (refused if the pending version differs).
 
-        ws = workspace_from(workspace)
-        status = approve(ws, id_, as_)
+        The approval that makes the version active also builds its protected projection."""
+        from custodiet.gateway.activation import approve_and_activate
+
+        with runtime(workspace) as rt:
+            request = signed(rt, as_, key, "agreement.approve",
+                             {"agreement": id_, "version": version, "sha256": sha256.lower()})
+            done = approve_and_activate(rt, request)  # fmt: skip
+        status = done.status
         out_console().print(
             f"approved {status.id} v{status.version}: {status.approvals} of "
             f"{status.required} approvals; {'active' if status.active else 'not active yet'}",
             markup=False,
         )
-        if status.active:
-            _activate(ws, id_)
+        if done.projection is not None:
+            out_console().print(f"protected projection ready: {done.projection.name}", markup=False)
 
     @group.command("revoke")
     @reports_errors
-    def revoke_(id_: AgreementId, as_: Actor, workspace: WorkspacePath = None) -> None:
-        """Revoke the latest version at once (custodians only)."""
+    def revoke_(id_: AgreementId, as_: Actor, key: KeyPath = None,
+                workspace: WorkspacePath = None) -> None:  # fmt: skip
+        """Revoke an agreement at once (custodians only): no version of it stays active."""
         from custodiet.agreements.lifecycle import revoke
 
-        result = revoke(workspace_from(workspace), id_, as_)
-        out_console().print(f"revoked {result.id} v{result.version}", markup=False)
+        with runtime(workspace) as rt:
+            result = revoke(rt, signed(rt, as_, key, "agreement.revoke", {"agreement": id_}))
+        out_console().print(f"revoked {result.id} (through v{result.version})", markup=False)
+
+    @group.command("build")
+    @reports_errors
+    def build(id_: AgreementId, as_: Actor, key: KeyPath = None,
+              workspace: WorkspacePath = None) -> None:  # fmt: skip
+        """Rebuild the active version's protected projection (a custodian), from re-hashed
+        registered sources."""
+        from custodiet.gateway.activation import rebuild
+
+        with runtime(workspace) as rt:
+            path = rebuild(rt, signed(rt, as_, key, "agreement.build", {"agreement": id_}))
+        out_console().print(f"protected projection ready: {path.name}", markup=False)
 
     @group.command("list")
     @reports_errors
-    def list_(workspace: WorkspacePath = None) -> None:
+    def list_(
+        format_: Annotated[TableOrJson, typer.Option("--format", help="table or json.")] = (
+            TableOrJson.TABLE
+        ),
+        workspace: WorkspacePath = None,
+    ) -> None:
         """List agreements: latest version, status and approvals."""
         from rich.markup import escape
         from rich.table import Table
 
         from custodiet.agreements.lifecycle import list_agreements
 
+        with runtime(workspace) as rt:
+            summaries = list_agreements(rt.state)
+        if format_ is TableOrJson.JSON:
+            typer.echo(json.dumps([_document(a) for a in summaries]))
+            return
         table = Table("id", "version", "status", "reviewer", "expires", "approvals")
-        for a in list_agreements(workspace_from(workspace)):
+        for a in summaries:
             cells = (a.id, str(a.version), a.status, a.reviewer, a.expires.isoformat(),
                      f"{len(a.approvals)} of {a.required}")  # fmt: skip
             table.add_row(*map(escape, cells))
@@ -84,23 +134,74 @@ def register(app: typer.Typer) -> None:
 
     @group.command("show")
     @reports_errors
-    def show(id_: AgreementId, workspace: WorkspacePath = None) -> None:
-        """Show the latest version of an agreement, its status and who approved it."""
+    def show(
+        id_: AgreementId,
+        format_: Annotated[TableOrJson, typer.Option("--format", help="table or json.")] = (
+            TableOrJson.TABLE
+        ),
+        workspace: WorkspacePath = None,
+    ) -> None:
+        """Show exactly what a custodian approves: the latest version and its sha256, each
+        column's treatment beside its class, and the difference from the active version."""
         from custodiet.agreements.lifecycle import show_agreement
 
-        a = show_agreement(workspace_from(workspace), id_)
-        out_console().print(
-            f"{a.id} v{a.version} {a.status}; sha256 {a.sha256}\n"
-            f"approvals {len(a.approvals)} of {a.required}: {', '.join(a.approvals) or 'none'}",
+        with runtime(workspace) as rt:
+            a = show_agreement(rt.state, id_)
+            classes = _classes(rt.state)
+        if format_ is TableOrJson.JSON:
+            typer.echo(json.dumps(_document(a)))
+            return
+        _print_summary(a, classes)
+
+
+def _document(a: AgreementSummary) -> dict[str, object]:
+    return {
+        "id": a.id,
+        "version": a.version,
+        "sha256": a.sha256,
+        "status": a.status,
+        "reviewer": a.reviewer,
+        "proposer": a.proposer,
+        "expires": a.expires.isoformat(),
+        "approvals": list(a.approvals),
+        "approvals_required": a.required,
+        "active_version": a.active_version,
+        "changes": list(a.changes),
+        "document": a.document,
+    }
+
+
+def _classes(state: State) -> dict[str, dict[str, str]]:
+    return {name: dict(d.get("columns", {})) for name, d in state.datasets.items()}
+
+
+def _print_summary(a: AgreementSummary, classes: dict[str, dict[str, str]]) -> None:
+    print_ = out_console().print
+    print_(f"{a.id} v{a.version} ({a.status}), proposed by {a.proposer}", markup=False)
+    print_(f"sha256 {a.sha256}", markup=False)
+    print_(
+        f"reviewer {a.reviewer}; expires {a.expires.isoformat()}; mode "
+        f"{a.document.get('mode')}; approvals {len(a.approvals)} of {a.required}: "
+        f"{', '.join(a.approvals) or 'none'}",
+        markup=False,
+    )
+    print_(f"purpose: {a.document.get('purpose')}", markup=False)
+    for name, grant in a.document.get("datasets", {}).items():
+        rows = f" rows: {grant['rows']}" if grant.get("rows") else ""
+        print_(f"dataset {name}{rows}", markup=False)
+        for column, column_class in classes.get(name, {}).items():
+            treatment = grant.get("columns", {}).get(column, "deny")
+            print_(f"  {column:<24} {column_class:<18} {treatment}", markup=False)
+    print_(f"limits: {json.dumps(a.document.get('limits'))}", markup=False)
+    if a.active_version is not None and a.active_version != a.version:
+        print_(f"changes from the active v{a.active_version}:", markup=False)
+    elif a.active_version is None:
+        print_("no version is active yet", markup=False)
+    for line in a.changes:
+        print_(f"  {line}", markup=False)
+    if a.status == "pending":
+        print_(
+            f"approve exactly this: custodiet agreement approve {a.id} --version {a.version} "
+            f"--sha256 {a.sha256} --as CUSTODIAN",
             markup=False,
         )
-        out_console().print(json.dumps(a.document, indent=2), markup=False)
-
-
-def _activate(ws: Workspace, agreement_id: str) -> None:
-    """Build the protected projection of the agreement version that just became active."""
-    from custodiet.agreements.lifecycle import active_agreement
-    from custodiet.gateway.projection import ensure_projection
-
-    path = ensure_projection(ws, active_agreement(ws, agreement_id))
-    out_console().print(f"protected projection ready: {path.name}", markup=False)

@@ -8,6 +8,7 @@ import typer
 
 MODULES = (
     "custodiet.cli.demo",
+    "custodiet.cli.keys",
     "custodiet.cli.workspace",
     "custodiet.cli.synth",
     "custodiet.cli.principal",
@@ -20,12 +21,15 @@ MODULES = (
 )
 
 
+ALIASES = {"key": "keys", "init": "workspace"}
+
+
 def register(app: typer.Typer, command: str | None = None) -> None:
     """Register every group; or only ``command``'s module, when it is the one a command line names.
 
     A user running one command does not pay for building the others (about 40 ms); anything
     else (root options, `--help`, an unknown or misspelt command) registers them all.
     """
-    module = f"custodiet.cli.{command}"
+    module = f"custodiet.cli.{ALIASES.get(command or '', command)}"
     for name in (module,) if module in MODULES else MODULES:
         import_module(name).register(app)

@@ -11,7 +11,7 @@ import typer
 
 from custodiet.catalog.classes import ColumnClass
 from custodiet.cli.app import out_console, reports_errors
-from custodiet.cli.options import WorkspacePath, workspace_from
+from custodiet.cli.options import Actor, KeyPath, WorkspacePath, runtime, signed
 from custodiet.errors import InputError
 
 if TYPE_CHECKING:
@@ -33,19 +33,42 @@ def register(app: typer.Typer) -> None:
         path: Annotated[
             str, typer.Argument(help="A .parquet or .csv file, or PATH.duckdb::TABLE.")
         ],
+        as_: Actor,
         classify: Annotated[
             list[str] | None,
             typer.Option("--classify", help=f"Override a class: COL=CLASS ({CLASSES})."),
         ] = None,
+        key: KeyPath = None,
         workspace: WorkspacePath = None,
     ) -> None:
-        """Register a file as a dataset, classify its columns and print the classes."""
+        """Register a file as a dataset (signed by a custodian), classify its columns and print
+        the classes. An override may raise protection; lowering a class needs K custodians,
+        each running this same command, and a column whose values are SSNs, EINs or bank
+        numbers stays an identifier whatever --classify says."""
+        from pathlib import Path
+
         from custodiet.catalog.registry import add_dataset
-        from custodiet.principals import local_actor
 
         overrides = parse_overrides(classify or [])
-        dataset = add_dataset(workspace_from(workspace), name, path, overrides, local_actor())
-        out_console().print(f"registered {dataset.name}: {dataset.rows} rows, {dataset.format}")
+        location = str(Path(path).expanduser().resolve()) if "::" not in path else path
+        with runtime(workspace) as rt:
+            request = signed(rt, as_, key, "dataset.add", {
+                "name": name, "path": location,
+                "classify": {c: k.value for c, k in overrides.items()},
+            })  # fmt: skip
+            done = add_dataset(rt, request)
+        dataset = done.dataset
+        state = "registered" if done.effective else "not registered yet"
+        out_console().print(
+            f"{dataset.name}: {dataset.rows} rows, {dataset.format}; signed by {as_} "
+            f"({done.votes} of {done.required}); {state}",
+            markup=False,
+        )
+        if done.lowered:
+            out_console().print(
+                f"lowered classes ({', '.join(done.lowered)}) need {done.required} custodians",
+                markup=False,
+            )
         out_console().print(classes_table(dataset))
 
     @group.command("list")
@@ -58,7 +81,9 @@ def register(app: typer.Typer) -> None:
         from custodiet.catalog.registry import list_datasets
 
         table = Table("name", "format", "rows", "columns", "path")
-        for d in list_datasets(workspace_from(workspace)):
+        with runtime(workspace) as rt:
+            datasets = list_datasets(rt.state)
+        for d in datasets:
             table.add_row(
                 *map(escape, (d.name, d.format, str(d.rows), str(len(d.columns)))),
                 escape(_location(d)),
@@ -74,7 +99,8 @@ def register(app: typer.Typer) -> None:
         """Show a dataset's file, digest and column classes."""
         from custodiet.catalog.registry import get_dataset
 
-        dataset = get_dataset(workspace_from(workspace), name)
+        with runtime(workspace) as rt:
+            dataset = get_dataset(rt.state, name)
         out_console().print(f"{dataset.name}: {_location(dataset)}", markup=False)
         out_console().print(f"{dataset.format}, {dataset.rows} rows, sha256 {dataset.sha256}")
         out_console().print(classes_table(dataset))

@@ -14,7 +14,7 @@ import typer
 
 from custodiet.cli.app import out_console, reports_errors
 from custodiet.cli.options import WorkspacePath, workspace_from
-from custodiet.errors import InputError
+from custodiet.errors import InputError, TamperedError
 
 if TYPE_CHECKING:
     from custodiet.ledger.writer import Ledger
@@ -46,6 +46,7 @@ def echo_json(document: dict[str, object]) -> None:
 def register(app: typer.Typer) -> None:
     group = typer.Typer(help="The tamper-evident ledger: checkpoints, proofs, verification.")
     app.add_typer(group, name="ledger")
+    register_audit(group)
 
     @group.command("checkpoint")
     @reports_errors
@@ -167,3 +168,33 @@ def read_note(path: Path) -> str:
             hint="give --from-checkpoint a file saved from `custodiet ledger checkpoint`",
             code="CUST228",
         ) from None
+
+
+def register_audit(group: typer.Typer) -> None:
+    @group.command("audit")
+    @reports_errors
+    def audit_(workspace: WorkspacePath = None) -> None:
+        """Replay the ledger from its genesis: exit 0 when every signature checks and every
+        access was authorized when it happened, else 1 naming the first entry and its rule.
+
+        The same replay runs standalone: `python src/custodiet/ledger/replay.py --help`."""
+        from custodiet.ledger.replay import audit_entries
+
+        with opened(workspace) as ledger:
+            entries = (json.loads(data) for _, data in ledger.entries())
+            _, result = audit_entries(entries)
+        if result.violation is not None:
+            index, code, rule = result.violation
+            raise TamperedError(
+                f"not authorized: ledger entry {index}: {rule} [{code}]",
+                hint="the entry is kept; report it (docs/ledger.md, `ledger audit`)",
+                code="CUST539",
+            )
+        for index in result.unfinished:
+            out_console().print(
+                f"unfinished: entry {index} is an intent without an outcome", markup=False
+            )
+        out_console().print(
+            f"authorized: {result.entries} entries replayed; every access was authorized",
+            markup=False,
+        )

@@ -1,18 +1,27 @@
-"""`custodiet principal add | list`: who may act in this workspace, and in which role."""
+"""`custodiet principal add | remove | list`: who may act, in which role, with which key."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from custodiet.cli.app import out_console, reports_errors
-from custodiet.cli.options import WorkspacePath, workspace_from
-from custodiet.principals import Role, add_principal, list_principals
+from custodiet.cli.options import (
+    Actor,
+    KeyPath,
+    TableOrJson,
+    WorkspacePath,
+    runtime,
+    signed,
+)
+from custodiet.principals import Role
 
 
 def register(app: typer.Typer) -> None:
-    group = typer.Typer(help="Add and list principals (custodians, reviewers, overseers).")
+    group = typer.Typer(help="Add, remove and list principals (custodians, reviewers, overseers).")
     app.add_typer(group, name="principal")
 
     @group.command("add")
@@ -20,22 +29,71 @@ def register(app: typer.Typer) -> None:
     def add(
         name: Annotated[str, typer.Argument(help="Principal name, e.g. reviewer-1.")],
         role: Annotated[Role, typer.Option("--role", help="The principal's role.")],
+        pubkey: Annotated[
+            Path, typer.Option("--pubkey", help="Their OpenSSH ed25519 public key (.pub).")
+        ],
+        as_: Actor,
+        key: KeyPath = None,
         workspace: WorkspacePath = None,
     ) -> None:
-        """Add a principal and print its API token (shown once; only its hash is kept)."""
-        token = add_principal(workspace_from(workspace), name, role)
-        out_console().print(f"added {role.value} {name}", markup=False)
-        out_console().print(f"token: {token}", markup=False)
-        out_console().print("store it now: it is not shown again", markup=False)
+        """Register a principal, signed by a custodian. A reviewer or overseer needs one
+        custodian; a new custodian needs K, each running this same command."""
+        from custodiet.identity import load_public_key
+        from custodiet.principals import add_principal
+
+        public = load_public_key(pubkey)
+        with runtime(workspace) as rt:
+            request = signed(rt, as_, key, "principal.add",
+                             {"name": name, "role": role.value, "pubkey": public})  # fmt: skip
+            change = add_principal(rt, request)
+        state = "registered" if change.effective else "not registered yet"
+        out_console().print(
+            f"{role.value} {name}: signed by {as_} ({change.votes} of {change.required}); "
+            f"{state}; ledger entry {change.ledger_index}",
+            markup=False,
+        )
+
+    @group.command("remove")
+    @reports_errors
+    def remove(
+        name: Annotated[str, typer.Argument(help="Principal to remove.")],
+        as_: Actor,
+        key: KeyPath = None,
+        workspace: WorkspacePath = None,
+    ) -> None:
+        """Remove a principal: K custodians each run this same command."""
+        from custodiet.principals import remove_principal
+
+        with runtime(workspace) as rt:
+            change = remove_principal(rt, signed(rt, as_, key, "principal.remove", {"name": name}))
+        state = "removed" if change.effective else "not removed yet"
+        out_console().print(
+            f"{name}: removal signed by {as_} ({change.votes} of {change.required}); {state}",
+            markup=False,
+        )
 
     @group.command("list")
     @reports_errors
-    def list_(workspace: WorkspacePath = None) -> None:
-        """List the principals and their roles."""
+    def list_(
+        format_: Annotated[TableOrJson, typer.Option("--format", help="table or json.")] = (
+            TableOrJson.TABLE
+        ),
+        workspace: WorkspacePath = None,
+    ) -> None:
+        """List the principals the ledger registers, with their roles and keys."""
         from rich.markup import escape
         from rich.table import Table
 
-        table = Table("name", "role")
-        for principal in list_principals(workspace_from(workspace)):
-            table.add_row(escape(principal.name), principal.role.value)
+        from custodiet.principals import list_principals
+
+        with runtime(workspace) as rt:
+            principals = list_principals(rt.state)
+        if format_ is TableOrJson.JSON:
+            document = [{"name": p.name, "role": p.role.value, "pubkey": p.pubkey}
+                        for p in principals]  # fmt: skip
+            typer.echo(json.dumps(document))
+            return
+        table = Table("name", "role", "public key")
+        for p in principals:
+            table.add_row(escape(p.name), p.role.value, escape(p.pubkey[:32] + "…"))
         out_console().print(table)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from custodiet.cli.app import err_console, out_console, reports_errors
-from custodiet.cli.options import WorkspacePath, workspace_from
+from custodiet.cli.options import Actor, KeyPath, WorkspacePath, runtime, signed
 
 if TYPE_CHECKING:
     from custodiet.gateway.service import QueryResult
@@ -35,16 +35,19 @@ def register(app: typer.Typer) -> None:
         agreement: Annotated[
             str, typer.Option("--agreement", help="The agreement to query under.")
         ],
-        as_: Annotated[str, typer.Option("--as", help="The reviewer asking.")],
+        as_: Actor,
         output: Annotated[
             OutputFormat, typer.Option("--format", help="Output: table, json or csv.")
         ] = OutputFormat.TABLE,
+        key: KeyPath = None,
         workspace: WorkspacePath = None,
     ) -> None:
         """Run SQL under an agreement; the request is on the ledger before any result is shown."""
         from custodiet.gateway.service import run_query
 
-        result = run_query(workspace_from(workspace), agreement, as_, sql)
+        with runtime(workspace) as rt:
+            request = signed(rt, as_, key, "query", {"agreement": agreement, "sql": sql})
+            result = run_query(rt, request)
         if output is OutputFormat.JSON:
             print_json(result)
         elif output is OutputFormat.CSV:

@@ -1,21 +1,29 @@
-"""`custodiet reid request | approve | show`: break-glass re-identification of named cases."""
+"""`custodiet reid request | list | approve | deny | show`: break-glass re-identification."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from custodiet.cli.app import out_console, reports_errors
-from custodiet.cli.options import Actor, TableOrJson, WorkspacePath, workspace_from
+from custodiet.cli.options import Actor, KeyPath, TableOrJson, WorkspacePath, runtime, signed
 
-RequestId = Annotated[int, typer.Argument(help="The request id printed by `reid request`.")]
+if TYPE_CHECKING:
+    from custodiet.reid import ReidRequest
+
+RequestId = Annotated[
+    int,
+    typer.Argument(help="The request id (`reid list` shows them).", metavar="REQUEST_ID",
+                   min=0, max=2**53 - 1),
+]  # fmt: skip
+FormatOption = Annotated[TableOrJson, typer.Option("--format", help="table or json.")]
 
 
 def register(app: typer.Typer) -> None:
     group = typer.Typer(
-        help="Re-identify named cases, each request approved by two custodians, all on the ledger.",
+        help="Re-identify named cases, each request approved by K custodians, all on the ledger.",
         no_args_is_help=True,
     )
     app.add_typer(group, name="reid")
@@ -32,58 +40,121 @@ def register(app: typer.Typer) -> None:
             typer.Option("--case", help="A payee token to re-identify (repeat; at most 20)."),
         ],
         reason: Annotated[str, typer.Option("--reason", help="Why these cases need a human.")],
+        fields: Annotated[
+            str,
+            typer.Option(
+                "--fields",
+                help="What the release discloses, comma-separated: name, tin, bank "
+                "(bank numbers only when asked).",
+            ),
+        ] = "name,tin",
+        key: KeyPath = None,
         workspace: WorkspacePath = None,
     ) -> None:
         """Ask to re-identify case tokens (as the agreement's reviewer)."""
-        from custodiet.reid import APPROVALS_REQUIRED, request_reid
+        from custodiet.reid import request_reid
 
-        filed = request_reid(workspace_from(workspace), agreement, as_, cases, reason)
+        wanted = [f.strip() for f in fields.split(",") if f.strip()]
+        with runtime(workspace) as rt:
+            filed = request_reid(rt, signed(rt, as_, key, "reid.request", {
+                "agreement": agreement, "tokens": [c.strip() for c in cases],
+                "fields": wanted, "reason": reason.strip(),
+            }))  # fmt: skip
+            k = rt.state.min_approvals
         out_console().print(
             f"request {filed.id}: {len(filed.tokens)} case token(s) under agreement "
-            f"'{filed.agreement_id}' (v{filed.agreement_version}); expires "
+            f"'{filed.agreement}' (v{filed.version}); fields {', '.join(filed.fields)}; expires "
             f"{filed.expires.isoformat(timespec='seconds')}\n"
-            f"next: {APPROVALS_REQUIRED} custodians run `custodiet reid approve {filed.id} "
-            "--as CUSTODIAN`",
+            f"next: {k} custodians review it with `custodiet reid list` and run "
+            f"`custodiet reid approve {filed.id} --sha256 {filed.sha256} --as CUSTODIAN`",
             markup=False,
         )
+
+    @group.command("list")
+    @reports_errors
+    def list_(format_: FormatOption = TableOrJson.TABLE, workspace: WorkspacePath = None) -> None:
+        """The pending requests, each exactly as a custodian approves it."""
+        from custodiet.reid import pending
+
+        with runtime(workspace) as rt:
+            requests, k = pending(rt.state, rt.now()), rt.state.min_approvals
+        if format_ is TableOrJson.JSON:
+            typer.echo(json.dumps([_document(r) for r in requests]))
+            return
+        if not requests:
+            out_console().print("no pending re-identification requests", markup=False)
+        for r in requests:
+            out_console().print(
+                f"request {r.id} by {r.requester} under '{r.agreement}' v{r.version}; "
+                f"{len(r.approvals)} of {k} approvals ({', '.join(r.approvals) or 'none'}); "
+                f"expires {r.expires.isoformat(timespec='seconds')}\n"
+                f"  reason: {r.reason}\n  tokens: {', '.join(r.tokens)}\n"
+                f"  fields: {', '.join(r.fields)}\n  sha256: {r.sha256}",
+                markup=False,
+            )
 
     @group.command("approve")
     @reports_errors
-    def approve(request_id: RequestId, as_: Actor, workspace: WorkspacePath = None) -> None:
-        """Approve a request as a custodian (not its requester; each custodian once)."""
-        from custodiet.reid import APPROVALS_REQUIRED, approve_reid
+    def approve(
+        request_id: RequestId,
+        sha256: Annotated[
+            str, typer.Option("--sha256", help="The request's sha256, as `reid list` shows it.")
+        ],
+        as_: Actor,
+        key: KeyPath = None,
+        workspace: WorkspacePath = None,
+    ) -> None:
+        """Approve exactly the request you reviewed (a custodian; not its requester)."""
+        from custodiet.reid import approve_reid
 
-        approved = approve_reid(workspace_from(workspace), request_id, as_)
-        done = len(approved.approvals) >= APPROVALS_REQUIRED
+        with runtime(workspace) as rt:
+            approved = approve_reid(rt, signed(rt, as_, key, "reid.approve",
+                                               {"request": request_id, "sha256": sha256.lower()}))
+            k = rt.state.min_approvals  # fmt: skip
+        done = len(approved.approvals) >= k
         out_console().print(
-            f"request {approved.id} approved by {as_}: {len(approved.approvals)} of "
-            f"{APPROVALS_REQUIRED} approvals"
-            + (
-                f"; {approved.requester} can now run `custodiet reid show {approved.id}`"
-                if done
-                else ""
-            ),
+            f"request {approved.id} approved by {as_}: {len(approved.approvals)} of {k} approvals"
+            + (f"; {approved.requester} can now run `custodiet reid show {approved.id}`"
+               if done else ""),
             markup=False,
-        )
+        )  # fmt: skip
+
+    @group.command("deny")
+    @reports_errors
+    def deny(
+        request_id: RequestId,
+        reason: Annotated[str, typer.Option("--reason", help="Why it is denied.")],
+        as_: Actor,
+        key: KeyPath = None,
+        workspace: WorkspacePath = None,
+    ) -> None:
+        """Deny a request (a custodian), with a reason; it can no longer be released."""
+        from custodiet.reid import deny_reid
+
+        with runtime(workspace) as rt:
+            denied = deny_reid(rt, signed(rt, as_, key, "reid.deny",
+                                          {"request": request_id, "reason": reason}))
+        out_console().print(f"request {denied.id} denied by {as_}", markup=False)  # fmt: skip
 
     @group.command("show")
     @reports_errors
     def show(
         request_id: RequestId,
         as_: Actor,
-        format_: Annotated[
-            TableOrJson, typer.Option("--format", help="table or json.")
-        ] = TableOrJson.TABLE,
+        format_: FormatOption = TableOrJson.TABLE,
+        key: KeyPath = None,
         workspace: WorkspacePath = None,
     ) -> None:
         """Reveal the identified records of an approved request (its requester only)."""
         from custodiet.reid import show_reid
         from custodiet.reid.render import records_table
 
-        release = show_reid(workspace_from(workspace), request_id, as_)
+        with runtime(workspace) as rt:
+            release = show_reid(rt, signed(rt, as_, key, "reid.show", {"request": request_id}))
         if format_ is TableOrJson.JSON:
             document = {
                 "request": request_id,
+                "fields": list(release.request.fields),
                 "records": [
                     {"token": r.token, "dataset": r.dataset, **dict(r.fields)}
                     for r in release.records
@@ -91,7 +162,7 @@ def register(app: typer.Typer) -> None:
                 "records_sha256": release.records_sha256,
                 "ledger_index": release.ledger_index,
             }
-            out_console().print(json.dumps(document), markup=False)
+            typer.echo(json.dumps(document))
             return
         out_console().print(
             records_table(release.records, f"Re-identified records of request {request_id}")
@@ -101,3 +172,11 @@ def register(app: typer.Typer) -> None:
             f"holds the tokens and the digest {release.records_sha256}, not the identities",
             markup=False,
         )
+
+
+def _document(r: ReidRequest) -> dict[str, object]:
+    return {
+        "id": r.id, "agreement": r.agreement, "version": r.version, "requester": r.requester,
+        "tokens": r.tokens, "fields": r.fields, "reason": r.reason, "sha256": r.sha256,
+        "approvals": r.approvals, "expires": r.expires.isoformat(),
+    }  # fmt: skip

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from custodiet.cli.app import err_console, out_console, reports_errors
-from custodiet.cli.options import TableOrJson, WorkspacePath, workspace_from
+from custodiet.cli.options import Actor, KeyPath, TableOrJson, WorkspacePath, runtime, signed
 
 
 def register(app: typer.Typer) -> None:
@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
     @reports_errors
     def run(
         agreement: Annotated[str, typer.Option("--agreement", help="Agreement to run under.")],
-        as_: Annotated[str, typer.Option("--as", help="The reviewer running the screens.")],
+        as_: Actor,
         names: Annotated[
             list[str] | None,
             typer.Argument(
@@ -43,6 +43,7 @@ def register(app: typer.Typer) -> None:
         show: Annotated[
             int, typer.Option("--show", min=0, help="Cases listed in table format (json: all).")
         ] = 20,
+        key: KeyPath = None,
         workspace: WorkspacePath = None,
     ) -> None:
         """Run screens under an agreement; every query they make is on the ledger.
@@ -53,7 +54,10 @@ def register(app: typer.Typer) -> None:
         from custodiet.screens.render import cases_table, report_document, summary_table
         from custodiet.screens.run import run_screens
 
-        report = run_screens(workspace_from(workspace), agreement, as_, names or ())
+        with runtime(workspace) as rt:
+            request = signed(rt, as_, key, "screen.run",
+                             {"agreement": agreement, "screens": list(names or ())})
+            report = run_screens(rt, request)  # fmt: skip
         if format_ is TableOrJson.JSON:
             out_console().print(json.dumps(report_document(report)), markup=False)
         else:

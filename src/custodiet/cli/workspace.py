@@ -1,4 +1,4 @@
-"""`custodiet init DIR`: a new workspace with its keys and its ledger."""
+"""`custodiet init DIR`: a new workspace, its keys, its ledger and the genesis."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from custodiet.cli.app import out_console, reports_errors
-from custodiet.workspace import init_workspace
+from custodiet.errors import InputError
 
 
 def register(app: typer.Typer) -> None:
@@ -16,6 +16,21 @@ def register(app: typer.Typer) -> None:
     @reports_errors
     def init(
         directory: Annotated[Path, typer.Argument(help="Directory to create (new or empty).")],
+        custodian: Annotated[
+            list[str],
+            typer.Option(
+                "--custodian",
+                help="A first custodian as NAME=PUBFILE (an OpenSSH ed25519 .pub); "
+                "at least two.",
+            ),
+        ],
+        min_approvals: Annotated[
+            int,
+            typer.Option(
+                "--min-approvals",
+                help="K: distinct custodians every approval needs (at least 2).",
+            ),
+        ] = 2,
         ledger_store: Annotated[
             str | None,
             typer.Option(
@@ -25,8 +40,24 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
     ) -> None:
-        """Create a workspace: configuration, signing key, secret, ledger and its first entry."""
-        workspace = init_workspace(directory, ledger_store)
+        """Create a workspace: signing key, secret, ledger, and the genesis naming the first
+        custodians and K. Whoever runs init holds no power afterwards."""
+        from custodiet.identity import load_public_key
+        from custodiet.workspace import init_workspace
+
+        custodians: dict[str, str] = {}
+        for item in custodian:
+            name, sep, path = item.partition("=")
+            if not sep or not name or not path:
+                raise InputError(
+                    f"--custodian {item!r}: expected NAME=PUBFILE", code="CUST535"
+                )
+            if name in custodians:
+                raise InputError(f"--custodian {name!r} is given twice", code="CUST535")
+            custodians[name] = load_public_key(Path(path))
+        workspace = init_workspace(
+            directory, ledger_store, custodians=custodians, min_approvals=min_approvals
+        )
         ledger = workspace.ledger()
         try:
             vkey, store = ledger.vkey(), workspace.ledger_store_url
@@ -36,9 +67,9 @@ def register(app: typer.Typer) -> None:
             f"created workspace {workspace.root}",
             f"  origin        {workspace.origin}",
             f"  ledger        {store.split('@')[-1] if '@' in store else store}",
+            f"  custodians    {', '.join(sorted(custodians))} (K = {min_approvals})",
             f"  signing key   {workspace.log_key_path} (mode 0600, never printed)",
             f"  secret        {workspace.secret_path} (mode 0600)",
-            f"  projections   {workspace.projections_dir}",
             f"verifier key: {vkey}",
         ):
             out_console().print(line, markup=False)

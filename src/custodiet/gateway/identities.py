@@ -22,8 +22,8 @@ from custodiet.gateway.execute import open_engine
 from custodiet.gateway.projection import (
     PERSON_DOMAIN,
     ActiveVersion,
-    ensure_projection,
     load_policy,
+    projection_path,
 )
 from custodiet.gateway.tokens import Tokenizer, agreement_key, domain_of, read_secret
 from custodiet.gateway.treatments import quote
@@ -48,7 +48,7 @@ def person_tokens_present(
     """The subset of ``tokens`` that occur as a person token in the agreement's projection."""
     import duckdb
 
-    database = ensure_projection(ws, active)
+    database = projection_path(ws, active)
     policy = load_policy(ws, active)
     columns = [(t.name, t.person_column) for t in policy.tables.values() if t.person_column]
     if not columns or not tokens:
@@ -75,11 +75,15 @@ def identify(
     active: ActiveVersion,
     datasets: Mapping[str, Dataset],
     tokens: Collection[str],
+    kinds: Collection[str] = ("name", "ssn", "tin", "ein"),
 ) -> list[IdentifiedRecord]:
-    """The identified records behind ``tokens``, sorted by token, dataset and fields."""
+    """The identified records behind ``tokens``, showing only identifier columns of ``kinds``
+    (names and TINs unless bank numbers were asked for), sorted by token, dataset, fields."""
     import duckdb
 
-    key = agreement_key(read_secret(ws.secret_path), active.agreement.id)
+    key = agreement_key(
+        read_secret(ws.secret_path), active.agreement.id, active.agreement.reviewer
+    )
     wanted = set(tokens)
     found: list[IdentifiedRecord] = []
     try:
@@ -89,7 +93,7 @@ def identify(
                 dataset = datasets[name]
                 person = _person_column(dataset, grant.columns)
                 if person is not None:
-                    found += _records(con, dataset, grant.rows, person, key, wanted)
+                    found += _records(con, dataset, grant.rows, person, key, wanted, kinds)
         finally:
             con.close()
     except duckdb.Error as exc:
@@ -125,6 +129,7 @@ def _records(
     person: str,
     key: bytes,
     wanted: set[str],
+    kinds: Collection[str],
 ) -> list[IdentifiedRecord]:
     source = relation_sql(con, source_of(dataset), alias=f"src_{dataset.name}")
     where = f"WHERE ({rows_filter})" if rows_filter else ""
@@ -141,7 +146,11 @@ def _records(
             matched[value] = token
     if not matched:
         return []
-    shown = [c.name for c in dataset.columns.values() if c.column_class is ColumnClass.IDENTIFIER]
+    shown = [
+        c.name
+        for c in dataset.columns.values()
+        if c.column_class is ColumnClass.IDENTIFIER and c.identifier_kind in kinds
+    ]
     selected = ", ".join(f"CAST({quote(c)} AS VARCHAR)" for c in shown)
     rows = con.execute(
         f"SELECT DISTINCT CAST({quote(person)} AS VARCHAR), {selected} FROM inside "

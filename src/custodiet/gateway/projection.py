@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from custodiet import entries
 from custodiet.agreements.model import Agreement, DatasetGrant, Treatment
 from custodiet.catalog.classes import ColumnClass
 from custodiet.catalog.model import Dataset
@@ -33,6 +34,8 @@ from custodiet.gateway.tokens import (
     read_secret,
 )
 from custodiet.gateway.treatments import projected_expression, quote
+from custodiet.identity import SignedRequest
+from custodiet.runtime import Runtime
 from custodiet.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -71,32 +74,80 @@ def projection_files(ws: Workspace, active: ActiveVersion) -> ProjectionFiles:
     )
 
 
-def ensure_projection(ws: Workspace, active: ActiveVersion) -> Path:
-    """The projection file of this agreement version, built now if it does not exist yet."""
+def projection_path(ws: Workspace, active: ActiveVersion) -> Path:
+    """The built projection of this agreement version. It is built on the custodian side when
+    the version becomes active (``build_for``), never inside a reviewer's request."""
     files = projection_files(ws, active)
     if files.database.exists() and files.policy.exists():
         return files.database
-    from custodiet.catalog.registry import get_dataset
+    raise _not_built(active)
 
-    datasets = {name: get_dataset(ws, name) for name in active.agreement.datasets}
-    key = agreement_key(read_secret(ws.secret_path), active.agreement.id)
-    build_projection(files, active, datasets, key)
-    return files.database
+
+def _not_built(active: ActiveVersion) -> SystemFailure:
+    agreement = active.agreement.id
+    return SystemFailure(
+        f"the protected projection of agreement '{agreement}' (v{active.version}) is not built",
+        hint=f"a custodian rebuilds it: `custodiet agreement build {agreement} --as CUSTODIAN`",
+        code="CUST538",
+    )
 
 
 def load_policy(ws: Workspace, active: ActiveVersion) -> Policy:
-    """The Policy of this agreement version (building its projection first if needed)."""
+    """The Policy of this agreement version's built projection."""
     files = projection_files(ws, active)
     if not files.policy.exists():
-        ensure_projection(ws, active)
+        raise _not_built(active)
     try:
         return policy_from_json(json.loads(files.policy.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SystemFailure(
             f"{files.policy}: unreadable projection policy ({type(exc).__name__})",
-            hint="delete the projection files of this agreement version; they are rebuilt",
+            hint="a custodian rebuilds it with `custodiet agreement build`",
             code="CUST142",
         ) from None
+
+
+def build_for(rt: Runtime, active: ActiveVersion, signed: SignedRequest | None = None) -> Path:
+    """Custodian side: re-hash the registered sources, build the projection, and record the
+    build with the source digests (``projection.build``). A source whose bytes differ from its
+    registered digest stops the build (exit 1), and that failure is on the ledger too."""
+    from custodiet.catalog.registry import file_sha256, get_dataset
+
+    state = rt.refresh()
+    agreement = active.agreement
+    datasets = {name: get_dataset(state, name) for name in agreement.datasets}
+    about: dict[str, Any] = {"agreement": agreement.id, "agreement_version": active.version}
+    if signed is not None:  # a custodian's rebuild: their signed request is part of the entry
+        about.update(request=signed.request, signature=signed.signature, actor=signed.principal)
+    digests: dict[str, str] = {}
+    for name, dataset in datasets.items():
+        try:
+            digests[name] = file_sha256(Path(dataset.path))
+        except OSError:
+            digests[name] = "unreadable"
+    changed = sorted(n for n, d in datasets.items() if digests[n] != d.sha256)
+    if changed:
+        failure = SystemFailure(
+            f"dataset '{changed[0]}' changed since it was registered (its bytes no longer match "
+            "the registered sha256); the projection was not built",
+            hint="restore the registered file, or register the new data under a new dataset name",
+            code="CUST536",
+        )
+        rt.record(
+            entries.system(
+                "projection.build", **about, sources=digests, decision="failed",
+                reason=failure.message, code=failure.code,
+            )
+        )  # fmt: skip
+        raise failure
+    files = projection_files(rt.ws, active)
+    key = agreement_key(read_secret(rt.ws.secret_path), agreement.id, agreement.reviewer)
+    build_projection(files, active, datasets, key)
+    rt.commit(
+        entries.system("projection.build", **about, sources=digests, decision="allowed"),
+        refuse_as=signed,
+    )
+    return files.database
 
 
 def build_projection(

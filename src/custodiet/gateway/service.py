@@ -1,31 +1,36 @@
-"""The query path: principal -> active agreement -> policy -> check -> execute -> release -> ledger.
+"""The query path: signed request -> authorized intent -> check -> execute -> release -> outcome.
 
-Write-ahead audit: the ledger entry is appended before a result is returned, and every request
-that does not produce one (refused, malformed, timed out, failed) is appended as a ``refusal``
-before the error is raised. If the ledger cannot record, the caller gets ``SystemFailure`` and no
-data. Entries carry the SQL and what the query touched, the result's row count and digest; never a
-value from the data.
+Write-ahead audit: the principal's signed request is checked by the replay rules (signature,
+freshness, reviewer of an active, approved, unexpired version with a projection built from
+registered sources) and goes on the ledger as an ``intent`` before the query runs; its outcome
+(rows and digest, or the failure) follows. Anything refused before that is one ``refusal``
+entry carrying the request. If the ledger cannot record, the caller gets ``SystemFailure`` and no
+data. Entries carry the SQL and what the query touched, the result's row count and digest; never
+a value from the data.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from custodiet.errors import CustodietError, InputError, RefusedError, SystemFailure
+from custodiet import entries
+from custodiet.errors import CustodietError, InputError, SystemFailure
 from custodiet.gateway.execute import execute, open_engine
 from custodiet.gateway.release import Released, release
-from custodiet.workspace import Workspace
+from custodiet.identity import SignedRequest
+from custodiet.runtime import Runtime
 
 if TYPE_CHECKING:
     import duckdb
 
+    from custodiet.agreements.lifecycle import ActiveAgreement
     from custodiet.gateway.policy import Policy
     from custodiet.gateway.rewrite import CheckedQuery
+
+MAX_SQL_CHARS = 100_000
 
 
 @dataclass(frozen=True)
@@ -37,69 +42,120 @@ class QueryResult:
     truncated: bool
 
 
-def run_query(
-    ws: Workspace,
-    agreement_id: str,
-    principal_name: str,
-    sql: str,
-    *,
-    now: dt.datetime | None = None,
-) -> QueryResult:
-    """Run ``sql`` for ``principal_name`` under ``agreement_id``; the ledger records it first."""
-    from custodiet.agreements.lifecycle import require_active
-    from custodiet.gateway.check import check_query
-    from custodiet.gateway.projection import ensure_projection, load_policy
-    from custodiet.principals import get_principal
+def text_args(
+    rt: Runtime, signed: SignedRequest, *names: str, limit: int = MAX_SQL_CHARS
+) -> list[str]:
+    """The request's text arguments ``names``; a malformed request is refused on the ledger."""
+    values = []
+    for name in names:
+        value = signed.args.get(name)
+        if not isinstance(value, str) or not value.strip() or len(value) > limit:
+            rt.refuse(
+                InputError(
+                    f"the request's {name} is missing, empty or longer than {limit:,} characters",
+                    hint="check the command line",
+                    code="CUST530",
+                ),
+                attempted=signed.action,
+                actor=signed.principal,
+                signed=signed,
+            )
+        values.append(value)
+    return values
 
-    ws.manifest()  # not a workspace: bad input (exit 2), and there is no ledger to record on
-    entry: dict[str, Any] = {"actor": principal_name, "agreement": agreement_id, "sql": sql}
+
+def authorized(rt: Runtime, signed: SignedRequest, agreement_id: str) -> ActiveAgreement:
+    """Check the signed access request now (the same rules an audit applies) and return the
+    agreement version it runs under; a refusal is recorded and raised."""
+    from custodiet.agreements.lifecycle import active_agreement
+
+    rt.authorize(entries.intent(signed, agreement=agreement_id), refuse_as=signed)
+    return active_agreement(rt.state, agreement_id, rt.now())
+
+
+def run_query(rt: Runtime, signed: SignedRequest) -> QueryResult:
+    """Run the signed request's SQL under its agreement; the ledger records it first."""
+    from custodiet.gateway.check import check_query
+    from custodiet.gateway.projection import load_policy, projection_path
+
+    agreement_id, sql = text_args(rt, signed, "agreement", "sql")
+    active = authorized(rt, signed, agreement_id)
+    about = {
+        "agreement": agreement_id,
+        "agreement_version": active.version,
+        "agreement_sha256": active.sha256,
+        "sql": sql,
+    }
     try:
-        get_principal(ws, principal_name)
-        active = require_active(ws, agreement_id, principal_name, now=now)
-        entry.update(agreement_version=active.version, agreement_sha256=active.sha256)
-        policy = load_policy(ws, active)
-        projection = ensure_projection(ws, active)
+        policy = load_policy(rt.ws, active)
+        projection = projection_path(rt.ws, active)
         checked = check_query(sql, policy)
-        entry.update(
-            executed_sql=checked.executed,
-            datasets=list(checked.tables),
-            columns=list(checked.columns),
-        )
-        released = _released(projection, policy, checked, active.agreement.limits.timeout_seconds)
     except CustodietError as exc:
-        _append(ws, _refusal(entry, exc))
-        raise
+        rt.refuse(exc, attempted="query", actor=signed.principal, signed=signed, context=about)
+    touched = {
+        "executed_sql": checked.executed,
+        "datasets": list(checked.tables),
+        "columns": list(checked.columns),
+    }
+    intent = rt.commit(entries.intent(signed, **about, **touched), refuse_as=signed)
+    return execute_under(rt, intent.index, signed.principal, active, policy, projection, checked,
+                         {**about, **touched})  # fmt: skip
+
+
+def execute_under(
+    rt: Runtime,
+    intent_index: int,
+    actor: str,
+    active: ActiveAgreement,
+    policy: Policy,
+    projection: Path,
+    checked: CheckedQuery,
+    about: Mapping[str, Any],
+    what: str = "query",
+) -> QueryResult:
+    """Run a checked query announced by ``intent_index``; record its outcome or its failure."""
+    context = {**about, "intent": intent_index}
+    try:
+        released = _released(rt, projection, policy, checked, active.agreement.limits)
+    except CustodietError as exc:
+        rt.refuse(exc, attempted=what, actor=actor, context=context)
     except Exception as exc:  # fail closed: an unexpected error is recorded, never shown raw
         failure = SystemFailure(
             f"internal error while running the query ({type(exc).__name__})",
             hint="tell a custodian; the failure is on the ledger",
             code="CUST148",
         )
-        _append(ws, _refusal(entry, failure))
-        raise failure from None
-    index = _append(
-        ws,
-        {
-            **entry,
-            "action": "query",
-            "rows_returned": len(released.rows),
-            "result_sha256": released.sha256,
-            "epsilon_spent": 0,
-            "decision": "allowed",
-            "rule": f"agreement '{agreement_id}' (v{active.version}), mode {policy.mode.value}",
-        },
+        rt.refuse(failure, attempted=what, actor=actor, context=context)
+    done = rt.commit(
+        entries.outcome(
+            "query",
+            intent_index,
+            actor,
+            active.agreement.id,
+            **{k: v for k, v in about.items() if k not in ("agreement", "executed_sql")},
+            rows_returned=len(released.rows),
+            result_sha256=released.sha256,
+            epsilon_spent=0,
+            rule=f"agreement '{active.agreement.id}' (v{active.version}), "
+            f"mode {policy.mode.value}",
+        )
     )
-    return QueryResult(released.columns, released.rows, index, released.notices, released.truncated)
+    return QueryResult(
+        released.columns, released.rows, done.index, released.notices, released.truncated
+    )
 
 
 def _released(
-    projection: Path, policy: Policy, checked: CheckedQuery, timeout_seconds: float
+    rt: Runtime, projection: Path, policy: Policy, checked: CheckedQuery, limits: Any
 ) -> Released:
     """Execute the checked SQL on its own cursor of the projection's engine; apply the mode."""
-    cursor = _engine(projection).cursor()
+    cursor = engine(rt, projection).cursor()
     try:
         executed = execute(
-            cursor, checked.executed, row_limit=checked.row_limit, timeout_seconds=timeout_seconds
+            cursor,
+            checked.executed,
+            row_limit=checked.row_limit,
+            timeout_seconds=limits.timeout_seconds,
         )
     finally:
         cursor.close()
@@ -112,44 +168,26 @@ def _released(
     )
 
 
-def _refusal(entry: Mapping[str, Any], exc: CustodietError) -> dict[str, Any]:
-    if isinstance(exc, RefusedError):
-        decision, reason = "refused", exc.rule
-    elif isinstance(exc, InputError):
-        decision, reason = "malformed", exc.message
-    else:
-        decision, reason = "failed", exc.message
-    return {**entry, "action": "refusal", "decision": decision, "reason": reason, "code": exc.code}
+def engine(rt: Runtime, projection: Path) -> duckdb.DuckDBPyConnection:
+    """One read-only engine per projection file for the runtime's life; each query runs on its
+    own cursor, so one can be interrupted without touching the others. Engines of projections
+    no longer active (a version revoked, expired or superseded) are closed here."""
+    engines: dict[Path, duckdb.DuckDBPyConnection] = rt.resources.setdefault("engines", {})
+    with rt.resource_lock:
+        found = engines.get(projection)
+        if found is None:
+            found = engines[projection] = open_engine(projection)
+            _evict_inactive(rt, engines, keep=projection)
+        return found
 
 
-def _append(ws: Workspace, entry: Mapping[str, Any]) -> int:
-    """Append to the ledger or fail closed: any failure to record is a SystemFailure."""
-    try:
-        ledger = ws.ledger()
-        try:
-            index: int = ledger.append(entry)
-        finally:
-            ledger.close()
-    except SystemFailure:
-        raise
-    except Exception as exc:
-        raise SystemFailure(
-            f"the ledger could not record this request ({type(exc).__name__}); nothing returned",
-            hint="check the ledger store (`custodiet ledger verify`) and try again",
-            code="CUST147",
-        ) from None
-    return index
-
-
-# One read-only engine per projection file, shared by the queries of this process; each query
-# runs on its own cursor, so one can be interrupted without touching the others.
-_ENGINES: dict[Path, duckdb.DuckDBPyConnection] = {}
-_ENGINES_LOCK = threading.Lock()
-
-
-def _engine(projection: Path) -> duckdb.DuckDBPyConnection:
-    with _ENGINES_LOCK:
-        engine = _ENGINES.get(projection)
-        if engine is None:
-            engine = _ENGINES[projection] = open_engine(projection)
-        return engine
+def _evict_inactive(
+    rt: Runtime, engines: dict[Path, duckdb.DuckDBPyConnection], keep: Path
+) -> None:
+    live = {
+        f"{agreement.id}-v{version.number}-{version.sha256[:12]}.duckdb"
+        for agreement in rt.state.agreements.values()
+        if (version := agreement.active(rt.now())) is not None
+    }
+    for path in [p for p in engines if p != keep and p.name not in live]:
+        engines.pop(path).close()

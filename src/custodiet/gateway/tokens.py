@@ -1,6 +1,6 @@
 """Keyed pseudonyms: the same identifier gives the same token within one agreement, and only there.
 
-key   = HKDF-SHA256(workspace secret, info = b"custodiet/token/v1/" + agreement id)
+key   = HKDF-SHA256(workspace secret, info = b"custodiet/token/v2/" + agreement id + 0x00 + reviewer)
 token = base64url(HMAC-SHA256(key, domain || 0x00 || normalized value))[:12]
 
 Twelve characters (72 bits) so DuckDB stores each token inline, which keeps joins and distinct
@@ -11,7 +11,7 @@ TIN. Within that domain an SSN and an EIN with the same nine digits are differen
 the normalized value keeps the type: a column classified as SSN or EIN says which; in a mixed TIN
 column the IRS hyphenation does (``12-3456789`` is an EIN; ``123-45-6789`` or nine bare digits
 are taken as an SSN). Tokens are stable across versions of one agreement and differ between
-agreements.
+agreements, and between reviewers: an agreement id that changed hands would not share tokens.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from custodiet.errors import SystemFailure
 
 TOKEN_LENGTH = 12
 _TOKEN_BYTES = 9  # 9 bytes are exactly 12 base64 characters
-_INFO_PREFIX = b"custodiet/token/v1/"
+_INFO_PREFIX = b"custodiet/token/v2/"
 _NON_DIGITS = re.compile(r"[^0-9]")
 _SPACES = re.compile(r"\s+")
 _EIN_LAYOUT = re.compile(r"\s*[0-9]{2}-[0-9]{7}\s*")
@@ -94,13 +94,14 @@ def read_secret(path: Path) -> bytes:
     return secret
 
 
-def agreement_key(secret: bytes, agreement_id: str) -> bytes:
-    """The per-agreement token key (HKDF-SHA256, no salt, info names the agreement)."""
+def agreement_key(secret: bytes, agreement_id: str, reviewer: str) -> bytes:
+    """The token key of one agreement and its reviewer (HKDF-SHA256, no salt; the info names
+    both, so tokens are never shared across agreements or reviewers)."""
     hkdf = HKDF(
         algorithm=hashes.SHA256(),
         length=32,
         salt=None,
-        info=_INFO_PREFIX + agreement_id.encode("utf-8"),
+        info=_INFO_PREFIX + agreement_id.encode("utf-8") + b"\x00" + reviewer.encode("utf-8"),
     )
     return hkdf.derive(secret)
 

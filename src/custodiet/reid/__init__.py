@@ -1,25 +1,33 @@
-"""Break-glass re-identification of named case tokens, approved by two custodians, on the ledger."""
+"""Break-glass re-identification of named case tokens, approved by K custodians, on the ledger."""
 
 from __future__ import annotations
 
 from custodiet.reid.service import (
-    APPROVALS_REQUIRED,
+    DEFAULT_FIELDS,
+    FIELDS,
     MAX_TOKENS,
     WINDOW,
+    ReidRequest,
     Release,
     approve_reid,
+    deny_reid,
+    find_request,
+    pending,
     request_reid,
     show_reid,
 )
-from custodiet.reid.store import ReidRequest
 
 __all__ = [
-    "APPROVALS_REQUIRED",
+    "DEFAULT_FIELDS",
+    "FIELDS",
     "MAX_TOKENS",
     "WINDOW",
     "ReidRequest",
     "Release",
     "approve_reid",
+    "deny_reid",
+    "find_request",
+    "pending",
     "request_reid",
     "show_reid",
 ]

@@ -1,13 +1,17 @@
-"""Break-glass re-identification: named case tokens only, two custodians, everything on the ledger.
+"""Break-glass re-identification: named case tokens only, K custodians, everything on the ledger.
 
     request  the agreement's reviewer names at most MAX_TOKENS person tokens that occur in the
-             agreement's protected data, with a reason
-    approve  two distinct custodians, neither of them the requester
-    show     the requester alone, once approved and before the request expires (WINDOW after it
-             was made), under the same agreement version, sees the identified records
+             agreement's protected data, the fields wanted (names and TINs by default; bank
+             numbers only when asked), and a reason
+    approve  K distinct custodians (the genesis's min_approvals), none of them the requester,
+             each approving exactly the request's content (its sha256)
+    deny     any custodian, with a reason; a denied request is closed
+    show     the requester alone, once approved and before the request expires (WINDOW after
+             it was made), under the same agreement version, sees the identified records
 
-Each step, allowed or refused, is on the ledger first. A release records the tokens, how many
-records were released and the SHA-256 of their canonical JSON; never the identities themselves.
+A request's id is the ledger index of its ``reid.request`` entry. Each step, allowed or
+refused, is on the ledger first; a release records the tokens, the fields disclosed, how many
+records were released and the SHA-256 of their canonical JSON, never the identities.
 """
 
 from __future__ import annotations
@@ -15,84 +19,61 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import rfc8785
 
-from custodiet.agreements.lifecycle import require_active
+from custodiet import entries
+from custodiet.agreements.lifecycle import active_agreement
 from custodiet.catalog.registry import get_dataset
-from custodiet.errors import CustodietError, InputError, RefusedError
+from custodiet.errors import InputError, RefusedError
 from custodiet.gateway.identities import IdentifiedRecord, identify, person_tokens_present
-from custodiet.principals import Role, get_principal
-from custodiet.reid.store import (
-    ReidRequest,
-    insert_approval,
-    insert_request,
-    load_request,
-)
-from custodiet.state import opened, record, transaction
-from custodiet.workspace import Workspace
+from custodiet.identity import SignedRequest
+from custodiet.ledger.replay import MAX_REID_TOKENS, REID_WINDOW, ReidRecord, State
+from custodiet.runtime import Runtime
 
-MAX_TOKENS = 20
-APPROVALS_REQUIRED = 2
-WINDOW = dt.timedelta(hours=24)
+MAX_TOKENS = MAX_REID_TOKENS
+WINDOW = REID_WINDOW
 TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{12}$")
+FIELDS = {"name": ("name",), "tin": ("ssn", "tin", "ein"), "bank": ("routing", "account")}
+DEFAULT_FIELDS = ("name", "tin")
 
-E = TypeVar("E", bound=CustodietError)
+ReidRequest = ReidRecord
 
 
 @dataclass(frozen=True)
 class Release:
-    request: ReidRequest
+    request: ReidRecord
     records: tuple[IdentifiedRecord, ...]
     records_sha256: str
     ledger_index: int
 
 
-def request_reid(
-    ws: Workspace,
-    agreement_id: str,
-    requester: str,
-    tokens: Sequence[str],
-    reason: str,
-    *,
-    now: dt.datetime | None = None,
-) -> ReidRequest:
-    """File a request to re-identify ``tokens`` under ``agreement_id`` (no approvals yet)."""
-    now = _now(now)
-    context: dict[str, Any] = {"agreement": agreement_id, "reid": "request"}
+def request_reid(rt: Runtime, signed: SignedRequest) -> ReidRecord:
+    """File the signed request to re-identify ``args.tokens`` (no approvals yet)."""
+    args = signed.args
+    agreement_id = str(args.get("agreement") or "")
     try:
-        wanted = _checked_tokens(tokens)
+        wanted = _checked_tokens(args.get("tokens"))
+        fields = _checked_fields(args.get("fields"))
+        reason = args.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise _no_reason()
     except InputError as exc:
-        raise _logged(ws, requester, context, exc) from None
-    context["tokens"] = list(wanted)
-    if not reason.strip():
-        raise _logged(ws, requester, context, _no_reason())
-    if len(wanted) > MAX_TOKENS:
-        raise _logged(
-            ws,
-            requester,
-            context,
-            RefusedError(
-                f"a re-identification request names at most {MAX_TOKENS} case tokens "
-                f"({len(wanted)} given)",
-                hint="split the cases into several requests, each justified on its own",
-                code="CUST410",
-            ),
-        )
-    try:
-        active = require_active(ws, agreement_id, requester, now=now)
-    except RefusedError as exc:
-        raise _logged(ws, requester, context, exc) from None
-    context.update(agreement_version=active.version, agreement_sha256=active.sha256)
-    absent = [t for t in wanted if t not in person_tokens_present(ws, active, wanted)]
+        rt.refuse(exc, attempted=signed.action, actor=signed.principal, signed=signed,
+                  context={"agreement": agreement_id})  # fmt: skip
+    if len(wanted) != len(args.get("tokens") or []) or list(fields) != args.get("fields"):
+        rt.refuse(
+            InputError("tokens must be distinct and fields known", code="CUST401"),
+            attempted=signed.action, actor=signed.principal, signed=signed,
+        )  # fmt: skip
+    rt.authorize(entries.action(signed, agreement=agreement_id), refuse_as=signed)
+    active = active_agreement(rt.state, agreement_id, rt.now())
+    absent = [t for t in wanted if t not in person_tokens_present(rt.ws, active, wanted)]
     if absent:
-        raise _logged(
-            ws,
-            requester,
-            context,
+        rt.refuse(
             RefusedError(
                 f"case token '{absent[0]}' does not occur in the protected data of agreement "
                 f"'{agreement_id}' (v{active.version})",
@@ -100,110 +81,72 @@ def request_reid(
                 "agreement returned",
                 code="CUST411",
             ),
-        )
-    with opened(ws) as con, transaction(con):
-        request_id = insert_request(
-            con,
-            agreement_id=agreement_id,
-            agreement_version=active.version,
-            agreement_sha256=active.sha256,
-            requester=requester,
-            reason=reason.strip(),
-            tokens=wanted,
-            created=now,
-            expires=now + WINDOW,
-        )
-        record(
-            ws,
-            {
-                "actor": requester,
-                "action": "reid.request",
-                **context,
-                "request": request_id,
-                "count": len(wanted),
-                "reason": reason.strip(),
-                "expires": (now + WINDOW).isoformat(),
-            },
-        )
-        return load_request(con, request_id)
-
-
-def approve_reid(
-    ws: Workspace, request_id: int, custodian: str, *, now: dt.datetime | None = None
-) -> ReidRequest:
-    """Record ``custodian``'s approval of the request; returns it with its approvals."""
-    now = _now(now)
-    context: dict[str, Any] = {"request": request_id, "reid": "approve"}
-    try:
-        principal = get_principal(ws, custodian)
-    except RefusedError as exc:
-        raise _logged(ws, custodian, context, exc) from None
-    with opened(ws) as con, transaction(con):
-        request = load_request(con, request_id)
-        context["agreement"] = request.agreement_id
-        refusal = _approval_refusal(request, principal.name, principal.role, now)
-        if refusal is not None:
-            raise _logged(ws, custodian, context, refusal)
-        insert_approval(con, request_id, custodian, now)
-        record(
-            ws,
-            {
-                "actor": custodian,
-                "action": "reid.approve",
-                **context,
-                "agreement_version": request.agreement_version,
-                "approvals": len(request.approvals) + 1,
-                "required": APPROVALS_REQUIRED,
-            },
-        )
-        return load_request(con, request_id)
-
-
-def show_reid(
-    ws: Workspace, request_id: int, principal: str, *, now: dt.datetime | None = None
-) -> Release:
-    """The identified records of an approved request, for its requester, before it expires."""
-    now = _now(now)
-    context: dict[str, Any] = {"request": request_id, "reid": "show"}
-    with opened(ws) as con:
-        request = load_request(con, request_id)
-    context["agreement"] = request.agreement_id
-    refusal = _release_refusal(request, principal, now)
-    if refusal is not None:
-        raise _logged(ws, principal, context, refusal)
-    try:
-        active = require_active(ws, request.agreement_id, principal, now=now)
-    except RefusedError as exc:
-        raise _logged(ws, principal, context, exc) from None
-    if active.version != request.agreement_version:
-        raise _logged(
-            ws,
-            principal,
-            context,
-            RefusedError(
-                f"agreement '{request.agreement_id}' changed since request {request_id} "
-                f"(v{request.agreement_version}, now v{active.version})",
-                hint="file a new request under the current version",
-                code="CUST418",
-            ),
-        )
-    datasets = {name: get_dataset(ws, name) for name in active.agreement.datasets}
-    records = tuple(identify(ws, active, datasets, request.tokens))
-    digest = records_sha256(records)
-    index = record(
-        ws,
-        {
-            "actor": principal,
-            "action": "reid.release",
-            **context,
-            "agreement_version": active.version,
-            "agreement_sha256": active.sha256,
-            "tokens": list(request.tokens),
-            "count": len(records),
-            "records_sha256": digest,
-        },
+            attempted=signed.action, actor=signed.principal, signed=signed,
+            context={"agreement": agreement_id},
+        )  # fmt: skip
+    committed = rt.commit(
+        entries.action(signed, agreement=agreement_id, count=len(wanted)), refuse_as=signed
     )
-    return Release(request, records, digest, index)
+    return rt.state.reid[committed.index]
+
+
+def approve_reid(rt: Runtime, signed: SignedRequest) -> ReidRecord:
+    """A custodian's signed approval of exactly the request's content (``args.sha256``)."""
+    request_id = _request_id(rt, signed)
+    rt.commit(entries.action(signed, request_id=request_id), refuse_as=signed)
+    return rt.state.reid[request_id]
+
+
+def deny_reid(rt: Runtime, signed: SignedRequest) -> ReidRecord:
+    """A custodian's signed denial, with a reason; the request can no longer be released."""
+    request_id = _request_id(rt, signed)
+    rt.commit(entries.action(signed, request_id=request_id), refuse_as=signed)
+    return rt.state.reid[request_id]
+
+
+def show_reid(rt: Runtime, signed: SignedRequest) -> Release:
+    """The identified records of an approved request, for its requester, before it expires."""
+    request_id = _request_id(rt, signed)
+    intent = rt.commit(entries.intent(signed, request_id=request_id), refuse_as=signed)
+    record = rt.state.reid[request_id]
+    state = rt.state
+    active = active_agreement(state, record.agreement, rt.now())
+    datasets = {name: get_dataset(state, name) for name in active.agreement.datasets}
+    kinds = tuple(kind for name in record.fields for kind in FIELDS[name])
+    records = tuple(identify(rt.ws, active, datasets, record.tokens, kinds))
+    digest = records_sha256(records)
+    done = rt.commit(
+        entries.outcome(
+            "reid.release", intent.index, signed.principal, record.agreement,
+            request_id=request_id, agreement_version=active.version,
+            tokens=list(record.tokens), fields=list(record.fields), count=len(records),
+            records_sha256=digest,
+        )
+    )  # fmt: skip
+    return Release(record, records, digest, done.index)
+
+
+def pending(state: State, now: dt.datetime | None = None) -> list[ReidRecord]:
+    """Requests a custodian may still decide: not denied, not expired, not yet fully approved."""
+    moment = now or dt.datetime.now(dt.UTC)
+    return [
+        r
+        for r in sorted(state.reid.values(), key=lambda r: r.id)
+        if r.denied_by is None
+        and moment < r.expires
+        and len(r.approvals) < state.min_approvals
+    ]
+
+
+def find_request(state: State, request_id: int) -> ReidRecord:
+    found = state.reid.get(request_id)
+    if found is None:
+        raise InputError(
+            f"unknown re-identification request {request_id}",
+            hint="`custodiet reid list` shows the pending requests and their ids",
+            code="CUST403",
+        )
+    return found
 
 
 def records_sha256(records: Sequence[IdentifiedRecord]) -> str:
@@ -214,23 +157,47 @@ def records_sha256(records: Sequence[IdentifiedRecord]) -> str:
     return hashlib.sha256(rfc8785.dumps(document)).hexdigest()
 
 
-def _checked_tokens(tokens: Sequence[str]) -> tuple[str, ...]:
+def _request_id(rt: Runtime, signed: SignedRequest) -> int:
+    value = signed.args.get("request")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**53:
+        rt.refuse(
+            InputError(
+                "the request names no re-identification request id",
+                hint="use the id `custodiet reid list` shows",
+                code="CUST403",
+            ),
+            attempted=signed.action, actor=signed.principal, signed=signed,
+        )  # fmt: skip
+    return value
+
+
+def _checked_tokens(tokens: Any) -> tuple[str, ...]:
     """The distinct tokens in the order given; ``InputError`` for none or a malformed one."""
-    if not tokens:
+    if not isinstance(tokens, list) or not tokens:
         raise InputError(
             "no case token given",
             hint="name each case with --case TOKEN (the payee token a screen reported)",
             code="CUST401",
         )
     for position, token in enumerate(tokens, start=1):
-        if not TOKEN_SHAPE.match(token.strip()):
+        if not isinstance(token, str) or not TOKEN_SHAPE.match(token):
             # the value is not echoed: a malformed token may be an identity typed by mistake
             raise InputError(
                 f"--case number {position} is not a case token (12 letters, digits, - or _)",
                 hint="copy the payee token from the screen report",
                 code="CUST401",
             )
-    return tuple(dict.fromkeys(t.strip() for t in tokens))
+    return tuple(dict.fromkeys(tokens))
+
+
+def _checked_fields(fields: Any) -> tuple[str, ...]:
+    if not isinstance(fields, list) or not fields or not set(fields) <= set(FIELDS):
+        raise InputError(
+            "--fields names what a release discloses: " + ", ".join(FIELDS),
+            hint="bank numbers (bank) are released only when the request asks for them",
+            code="CUST404",
+        )
+    return tuple(dict.fromkeys(fields))
 
 
 def _no_reason() -> InputError:
@@ -239,69 +206,3 @@ def _no_reason() -> InputError:
         hint="say why these cases need a human decision; custodians read it before approving",
         code="CUST402",
     )
-
-
-def _approval_refusal(
-    request: ReidRequest, custodian: str, role: Role, now: dt.datetime
-) -> RefusedError | None:
-    named = f"re-identification request {request.id}"
-    if custodian == request.requester:
-        return RefusedError(
-            f"principal '{custodian}' requested {named} and cannot approve it",
-            hint="two other custodians must approve it",
-            code="CUST413",
-        )
-    if role is not Role.CUSTODIAN:
-        return RefusedError(
-            f"principal '{custodian}' is a {role.value}; only custodians approve {named}",
-            hint="ask two custodians to approve it",
-            code="CUST412",
-        )
-    if custodian in request.approvals:
-        return RefusedError(
-            f"custodian '{custodian}' already approved {named}; approvals must come from "
-            f"{APPROVALS_REQUIRED} distinct custodians",
-            hint="ask another custodian",
-            code="CUST414",
-        )
-    return _expiry_refusal(request, now)
-
-
-def _release_refusal(request: ReidRequest, principal: str, now: dt.datetime) -> RefusedError | None:
-    named = f"re-identification request {request.id}"
-    if principal != request.requester:
-        return RefusedError(
-            f"principal '{principal}' did not make {named}; only its requester may see it",
-            hint="file your own request with `custodiet reid request`",
-            code="CUST415",
-        )
-    if len(request.approvals) < APPROVALS_REQUIRED:
-        return RefusedError(
-            f"{named} is not approved ({len(request.approvals)} of {APPROVALS_REQUIRED} "
-            "custodian approvals)",
-            hint=f"ask custodians to run `custodiet reid approve {request.id} --as CUSTODIAN`",
-            code="CUST416",
-        )
-    return _expiry_refusal(request, now)
-
-
-def _expiry_refusal(request: ReidRequest, now: dt.datetime) -> RefusedError | None:
-    if now < request.expires:
-        return None
-    return RefusedError(
-        f"re-identification request {request.id} expired at "
-        f"{request.expires.isoformat(timespec='seconds')}",
-        hint="file a new request",
-        code="CUST417",
-    )
-
-
-def _logged(ws: Workspace, actor: str, context: Mapping[str, Any], error: E) -> E:
-    """Record ``error`` on the ledger as a refusal (before it is raised) and return it."""
-    reason = error.rule if isinstance(error, RefusedError) else error.message
-    record(ws, {"actor": actor, "action": "refusal", **context, "reason": reason})
-    return error
-
-
-def _now(now: dt.datetime | None) -> dt.datetime:
-    return now if now is not None else dt.datetime.now(dt.UTC)

@@ -7,13 +7,14 @@ agreement does not grant is refused, and the refusal is on the ledger too; the o
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from decimal import Decimal
 
-from custodiet.agreements.lifecycle import ActiveAgreement, require_active
-from custodiet.errors import RefusedError
-from custodiet.gateway.service import QueryResult, run_query
+from custodiet import entries
+from custodiet.errors import CustodietError, InputError, RefusedError
+from custodiet.gateway.service import QueryResult, authorized, execute_under, text_args
+from custodiet.identity import SignedRequest
+from custodiet.runtime import Runtime
 from custodiet.screens import select_screens
 from custodiet.screens.model import (
     CASE_COLUMNS,
@@ -25,68 +26,72 @@ from custodiet.screens.model import (
     ScreenSummary,
 )
 from custodiet.screens.needs import refusal_for
-from custodiet.state import record
-from custodiet.workspace import Workspace
 
 RecordKey = tuple[str, str]
 
 
-def run_screens(
-    ws: Workspace,
-    agreement_id: str,
-    principal: str,
-    names: Sequence[str] = (),
-    *,
-    now: dt.datetime | None = None,
-) -> Report:
-    """Run the named screens (all when none) as ``principal`` under ``agreement_id``."""
-    screens = select_screens(names)
+def run_screens(rt: Runtime, signed: SignedRequest) -> Report:
+    """Run the signed request's screens (``args.screens``; all when empty) under its agreement.
+
+    One ``intent`` entry announces the run; each screen's query is then a ``query`` outcome of
+    it, a screen the agreement cannot serve is a ``refusal`` naming the screen, and a
+    ``screen.run`` entry closes the run with its totals."""
+    from custodiet.gateway.check import check_query
+    from custodiet.gateway.projection import load_policy, projection_path
+
+    (agreement_id,) = text_args(rt, signed, "agreement")
+    names = signed.args.get("screens") or []
     try:
-        active = require_active(ws, agreement_id, principal, now=now)
-    except RefusedError as exc:
-        record(
-            ws,
-            {
-                "actor": principal,
-                "action": "refusal",
-                "agreement": agreement_id,
-                "screens": [s.name for s in screens],
-                "reason": exc.rule,
-            },
-        )
-        raise
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise InputError("the request's screens must be a list of names", code="CUST530")
+        screens = select_screens(names)
+    except InputError as exc:
+        rt.refuse(exc, attempted=signed.action, actor=signed.principal, signed=signed)
+    active = authorized(rt, signed, agreement_id)
+    about = {"agreement": agreement_id, "agreement_version": active.version,
+             "agreement_sha256": active.sha256}  # fmt: skip
+    try:
+        policy = load_policy(rt.ws, active)
+        projection = projection_path(rt.ws, active)
+    except CustodietError as exc:
+        rt.refuse(exc, attempted=signed.action, actor=signed.principal, signed=signed,
+                  context=about)  # fmt: skip
+    intent = rt.commit(
+        entries.intent(signed, **about, screens=[s.name for s in screens]), refuse_as=signed
+    )
     merged: dict[RecordKey, _Merging] = {}
     summaries: list[ScreenSummary] = []
     refusals: list[ScreenRefusal] = []
     for screen in screens:
         refusal = refusal_for(screen, active.agreement, active.version)
+        if refusal is None:
+            try:
+                checked = check_query(screen.sql, policy)
+            except RefusedError as exc:
+                refusal = exc
         if refusal is not None:
-            refusals.append(_recorded_refusal(ws, principal, active, screen, refusal))
+            index = rt.record(
+                entries.refusal(refusal, attempted="screen.run", actor=signed.principal,
+                                context={**about, "intent": intent.index, "screen": screen.name,
+                                         "columns": list(screen.needed_columns())})
+            )  # fmt: skip
+            refusals.append(ScreenRefusal(screen.name, refusal.rule, refusal.hint or "", index))
             continue
-        result = run_query(ws, agreement_id, principal, screen.sql, now=now)
+        touched = {"sql": screen.sql, "screen": screen.name, "datasets": list(checked.tables),
+                   "columns": list(checked.columns)}  # fmt: skip
+        result = execute_under(rt, intent.index, signed.principal, active, policy, projection,
+                               checked, {**about, **touched}, what="screen.run")  # fmt: skip
         summaries.append(_summarize(screen, result, _collect(screen, result, merged)))
     cases = tuple(merged[key].case() for key in sorted(merged))
-    return Report(agreement_id, active.version, cases, tuple(summaries), tuple(refusals))
-
-
-def _recorded_refusal(
-    ws: Workspace, principal: str, active: ActiveAgreement, screen: Screen, refusal: RefusedError
-) -> ScreenRefusal:
-    """Put the refusal of one screen on the ledger; the other screens still run."""
-    index = record(
-        ws,
-        {
-            "actor": principal,
-            "action": "refusal",
-            "agreement": active.agreement.id,
-            "agreement_version": active.version,
-            "agreement_sha256": active.sha256,
-            "screen": screen.name,
-            "columns": list(screen.needed_columns()),
-            "reason": refusal.rule,
-        },
-    )
-    return ScreenRefusal(screen.name, refusal.rule, refusal.hint or "", index)
+    report = Report(agreement_id, active.version, cases, tuple(summaries), tuple(refusals))
+    rt.commit(
+        entries.outcome(
+            "screen.run", intent.index, signed.principal, agreement_id,
+            agreement_version=active.version, screens=[s.name for s in screens],
+            cases=len(cases), refused=[r.screen for r in refusals],
+        )
+    )  # fmt: skip
+    return report
 
 
 class _Merging:
