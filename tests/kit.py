@@ -109,13 +109,14 @@ class Kit:
         self,
         ws: Workspace,
         service: Callable[[Runtime, SignedRequest], T],
-        name: str,
+        signer: str,
         action: str,
+        /,
         **args: Any,
     ) -> T:
-        """Run ``service`` on ``name``'s signed request (one runtime, as one CLI command)."""
+        """Run ``service`` on ``signer``'s signed request (one runtime, as one CLI command)."""
         with opened(ws) as rt:
-            return service(rt, self.sign(rt, name, action, args))
+            return service(rt, self.sign(rt, signer, action, args))
 
     def add_principal(
         self, ws: Workspace, name: str, role: str, by: Iterable[str] = ("ana",)

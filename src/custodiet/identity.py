@@ -10,6 +10,7 @@ happens. The signed request becomes part of the action's ledger entry.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import secrets
 from collections.abc import Mapping
@@ -168,6 +169,13 @@ def load_public_key(path: Path) -> str:
     except ValueError as exc:
         raise InputError(f"{path}: {exc}", hint="use an Ed25519 key", code="CUST533") from None
     return " ".join(text.split()[:2])
+
+
+def fingerprint(pubkey: str) -> str:
+    """``SHA256:...`` as ``ssh-keygen -l`` prints it for an OpenSSH public key line."""
+    blob = base64.b64decode(pubkey.split()[1])
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
+    return f"SHA256:{digest}"
 
 
 def resolve_key_path(explicit: Path | None, environ: Mapping[str, str] | None = None) -> Path:

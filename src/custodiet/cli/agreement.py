@@ -177,7 +177,11 @@ def _document(a: AgreementSummary) -> dict[str, object]:
 
 
 def _classes(state: State) -> dict[str, dict[str, str]]:
-    return {name: dict(d.get("columns", {})) for name, d in state.datasets.items()}
+    """dataset -> column -> class, columns in the file's order."""
+    return {
+        name: {c["name"]: c["column_class"] for c in d.get("schema") or []}
+        for name, d in state.datasets.items()
+    }
 
 
 def _print_summary(a: AgreementSummary, classes: dict[str, dict[str, str]]) -> None:

@@ -89,11 +89,15 @@ def register(app: typer.Typer) -> None:
         with runtime(workspace) as rt:
             principals = list_principals(rt.state)
         if format_ is TableOrJson.JSON:
-            document = [{"name": p.name, "role": p.role.value, "pubkey": p.pubkey}
-                        for p in principals]  # fmt: skip
+            from custodiet.identity import fingerprint
+
+            document = [{"name": p.name, "role": p.role.value, "pubkey": p.pubkey,
+                         "fingerprint": fingerprint(p.pubkey)} for p in principals]  # fmt: skip
             typer.echo(json.dumps(document))
             return
-        table = Table("name", "role", "public key")
+        from custodiet.identity import fingerprint
+
+        table = Table("name", "role", "key fingerprint")
         for p in principals:
-            table.add_row(escape(p.name), p.role.value, escape(p.pubkey[:32] + "…"))
+            table.add_row(escape(p.name), p.role.value, fingerprint(p.pubkey))
         out_console().print(table)

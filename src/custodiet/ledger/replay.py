@@ -61,6 +61,10 @@ class Violation(Exception):
 # --- canonical JSON and signed requests ---------------------------------------------------------
 
 
+_quote: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+# (the C escaper: quote, backslash and control characters, lowercase \u00xx — JCS's set)
+
+
 def canonical(value: Any) -> bytes:
     """RFC 8785 canonical JSON of text, integers (|n| < 2**53), booleans, null, lists and
     objects; floats are refused (documents that need them carry them as decimal text)."""
@@ -69,7 +73,7 @@ def canonical(value: Any) -> bytes:
 
 def _canonical_text(value: Any) -> str:
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return _quote(value)
     if value is None or isinstance(value, bool):
         return "null" if value is None else ("true" if value else "false")
     if isinstance(value, int):
@@ -81,10 +85,14 @@ def _canonical_text(value: Any) -> str:
     if isinstance(value, dict):
         if not all(isinstance(key, str) for key in value):
             raise ValueError("object keys must be text")
-        keys = sorted(value, key=lambda key: key.encode("utf-16-be", "surrogatepass"))
-        members = (f"{_canonical_text(k)}:{_canonical_text(value[k])}" for k in keys)
+        keys = sorted(value) if "".join(value).isascii() else sorted(value, key=_utf16)
+        members = (f"{_quote(k)}:{_canonical_text(value[k])}" for k in keys)
         return "{" + ",".join(members) + "}"
     raise ValueError(f"no canonical JSON for {type(value).__name__}")
+
+
+def _utf16(key: str) -> bytes:
+    return key.encode("utf-16-be", "surrogatepass")
 
 
 def sha256_hex(value: Any) -> str:
@@ -229,6 +237,7 @@ class State:
     nonces: dict[str, dt.datetime] = field(default_factory=dict)
     intents: dict[int, Intent] = field(default_factory=dict)
     spent: dict[str, int] = field(default_factory=dict)  # agreement -> epsilon spent (micro)
+    pruned_at: dt.datetime | None = None  # when old nonces were last forgotten
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -348,9 +357,12 @@ class State:
             self.last_time = parse_time(entry.get("time"))
         except ValueError:
             return
-        horizon = self.last_time - 2 * FRESHNESS
-        if len(self.nonces) > 4096:
+        # a nonce older than twice the freshness window can no longer be replayed: forget it
+        # (at most once per window, so the sweep costs O(1) per entry)
+        if self.pruned_at is None or self.last_time - self.pruned_at >= FRESHNESS:
+            horizon = self.last_time - 2 * FRESHNESS
             self.nonces = {k: t for k, t in self.nonces.items() if t >= horizon}
+            self.pruned_at = self.last_time
 
 
 Effect = Callable[[], None]
