@@ -88,8 +88,17 @@ def sign_request(
     }
     try:
         message = request_message(request)
-    except ValueError as exc:
-        raise InputError(f"the request cannot be signed ({exc})", code="CUST530") from None
+    except UnicodeEncodeError:
+        raise InputError(
+            "an argument is not valid UTF-8 text (e.g. the SQL)",
+            hint="check the terminal's encoding and the text you passed",
+            code="CUST530",
+        ) from None
+    except ValueError:
+        raise InputError(
+            "an argument has no canonical JSON form (a number beyond 2**53?)",
+            code="CUST530",
+        ) from None
     signature = base64.b64encode(key.sign(message)).decode("ascii")
     return SignedRequest(request, signature)
 

@@ -128,8 +128,24 @@ def _parsed_document(document: Any) -> Agreement:
         raise InputError(f"agreement {where}: {first['msg']}", code="CUST537") from None
 
 
+def known(rt: Runtime, signed: SignedRequest) -> str:
+    """The agreement id the request names, if one exists (else exit 2, recorded)."""
+    agreement_id = signed.args.get("agreement")
+    if not isinstance(agreement_id, str) or agreement_id not in rt.refresh().agreements:
+        rt.refuse(
+            InputError(
+                f"unknown agreement {agreement_id!r}",
+                hint="`custodiet agreement list` shows the agreements",
+                code="CUST250",
+            ),
+            attempted=signed.action, actor=signed.principal, signed=signed,
+        )  # fmt: skip
+    return agreement_id
+
+
 def approve(rt: Runtime, signed: SignedRequest) -> ApprovalStatus:
     """A custodian's signed approval of exactly ``args.version`` with ``args.sha256``."""
+    known(rt, signed)
     committed = rt.commit(entries.action(signed), refuse_as=signed)
     filled = committed.entry
     return ApprovalStatus(
@@ -145,6 +161,7 @@ def approve(rt: Runtime, signed: SignedRequest) -> ApprovalStatus:
 
 def revoke(rt: Runtime, signed: SignedRequest) -> AgreementVersion:
     """Revoke an agreement (custodians only): no version of it is active from now on."""
+    known(rt, signed)
     committed = rt.commit(entries.action(signed), refuse_as=signed)
     filled = committed.entry
     record = rt.state.agreements[filled["agreement"]]

@@ -66,6 +66,8 @@ def parse_agreement(text: str, file: str) -> tuple[Agreement, Marks]:
         )
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise _too_deep(file, 1) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
@@ -76,15 +78,17 @@ def parse_agreement(text: str, file: str) -> tuple[Agreement, Marks]:
     if not isinstance(node, yaml.MappingNode):
         raise InputError(
             f"{file}:1: the agreement must be a YAML mapping (id, purpose, reviewer, ...)",
-            hint="see CONTRACT.md §3 for the format",
+            hint="see docs/agreements.md for the format",
             code="CUST242",
         )
     lines: dict[Location, int] = {}
     problem = _collect_lines(node, (), lines, set())
     if problem:
-        raise InputError(f"{file}:{problem}", hint="write each field once", code="CUST242")
+        raise InputError(
+            f"{file}:{problem}", hint="see docs/agreements.md for the format", code="CUST242"
+        )
     marks = Marks(file, lines)
-    data = yaml.SafeLoader(text).construct_document(node)
+    data = _constructed(text, node, marks)
     try:
         return Agreement.model_validate(data), marks
     except ValidationError as exc:
@@ -93,9 +97,49 @@ def parse_agreement(text: str, file: str) -> tuple[Agreement, Marks]:
                 f"{marks.where(err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
                 for err in exc.errors()
             ),
-            hint="fix the fields named above (CONTRACT.md §3)",
+            hint="fix the fields named above (docs/agreements.md)",
             code="CUST243",
         ) from None
+
+
+MAX_DEPTH = 16
+PLAIN = frozenset({"str", "int", "float", "bool", "null", "timestamp", "seq", "map"})
+
+
+def _too_deep(file: str, line: int) -> InputError:
+    return InputError(
+        f"{file}:{line}: the agreement is nested too deeply",
+        hint="an agreement is a few levels deep: datasets -> NAME -> columns -> COLUMN",
+        code="CUST242",
+    )
+
+
+def _constructed(text: str, node: yaml.Node, marks: Marks) -> object:
+    """The Python values of the document; a value YAML cannot build (a date such as
+    2030-13-45) is an error naming its line and field."""
+    try:
+        return yaml.SafeLoader(text).construct_document(node)
+    except (ValueError, TypeError, OverflowError, yaml.YAMLError):
+        pass
+    for loc, child in _scalars(node, ()):
+        try:
+            yaml.SafeLoader("").construct_object(child, deep=True)
+        except (ValueError, TypeError, OverflowError, yaml.YAMLError):
+            raise InputError(
+                f"{marks.where(loc)}: {child.value!r} is not a valid value of its kind",
+                hint="write dates as YYYY-MM-DD and numbers plainly",
+                code="CUST243",
+            ) from None
+    raise InputError(f"{marks.file}:1: the agreement's values cannot be read", code="CUST243")
+
+
+def _scalars(node: yaml.Node, loc: Location) -> list[tuple[Location, yaml.Node]]:
+    if isinstance(node, yaml.MappingNode):
+        return [pair for key, value in node.value
+                for pair in _scalars(value, (*loc, str(key.value)))]  # fmt: skip
+    if isinstance(node, yaml.SequenceNode):
+        return [pair for i, item in enumerate(node.value) for pair in _scalars(item, (*loc, i))]
+    return [(loc, node)]
 
 
 def _collect_lines(
@@ -108,6 +152,10 @@ def _collect_lines(
     """
     if id(node) in seen:
         return f"{node.start_mark.line + 1}: YAML aliases are not allowed in an agreement"
+    if len(loc) > MAX_DEPTH:
+        return f"{node.start_mark.line + 1}: the agreement is nested too deeply"
+    if not node.tag.startswith("tag:yaml.org,2002:") or node.tag.rsplit(":", 1)[1] not in PLAIN:
+        return f"{node.start_mark.line + 1}: YAML tags ({node.tag}) are not allowed in an agreement"
     seen.add(id(node))
     lines.setdefault(loc, node.start_mark.line + 1)
     children: list[tuple[Location, yaml.Node]] = []
