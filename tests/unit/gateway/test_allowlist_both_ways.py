@@ -398,8 +398,9 @@ def test_a_reviewers_try_cast_is_accepted(engine: duckdb.DuckDBPyConnection) -> 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="DISTINCT ON with an unqualified column is refused as CUST332 'not in agreement': "
-    "qualification leaves the DISTINCT ON tuple unqualified (payments.agency is accepted)",
+    reason="DISTINCT ON (agency) with an unqualified granted column is refused as CUST332 "
+    "'column agency is not in agreement' (DISTINCT ON (payments.agency) is accepted); so is "
+    "DISTINCT ON (payments.program) payments.program ... GROUP BY payments.program",
 )
 def test_distinct_on_an_unqualified_granted_column_is_accepted(
     engine: duckdb.DuckDBPyConnection,
