@@ -463,10 +463,14 @@ def _run_module(
         futures = {
             pool.submit(run_tests, template, job, mutated_source(source, m)): m for m in to_run
         }
-        for future in concurrent.futures.as_completed(futures):
+        started = time.monotonic()
+        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
             status, _ = future.result()
             status = {"passed": "survived", "failed": "killed"}.get(status, status)
             outcomes.append(Outcome(futures[future], status))
+            if done % 25 == 0 or done == len(futures):
+                elapsed = time.monotonic() - started
+                print(f"   {done}/{len(futures)} run in {elapsed:.0f} s", flush=True)
     survivors = sorted(
         (o.mutant for o in outcomes if o.status == "survived"), key=lambda m: (m.line, m.id)
     )
