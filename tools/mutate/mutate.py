@@ -7,7 +7,9 @@ of them with a fixed seed, and run the module's own test subset against each mut
 (each with a reason); the score is killed / (killed + survived), equivalents excluded.
 
 Each mutant runs in its own temporary directory holding a copy of ``src/`` with the mutated
-module written in; the copy comes first on ``PYTHONPATH``, so the working tree is never written.
+module written in; the copy comes first on ``sys.path`` and ``PYTHONPATH``, so the working tree
+is never written. The runner imports the heavy libraries once (``preload``) and forks a child per
+run (at most ``--jobs`` at a time, each in its own session, killed at its timeout).
 
 Operators: comparison flips (negation and boundary), negated conditions (``not`` added or
 dropped), dropped set/tuple/list/dict members, statements replaced by ``pass``, changed
@@ -19,23 +21,26 @@ so they survive edits elsewhere in the file. Exit 0 when every module scores at 
 threshold, 1 when one does not, 2 on a usage or baseline error.
 
     python tools/mutate/mutate.py [--modules gateway/release.py ...] [--jobs 2] [--list]
+
+MUTATE_LOG=<file> appends every run's pytest output to <file> (to see why a run failed).
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import concurrent.futures
+import contextlib
 import hashlib
+import importlib
 import os
 import random
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 import tomllib
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +65,9 @@ SYMBOLS = {
     ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
     ast.In: "in", ast.NotIn: "not in", ast.Is: "is", ast.IsNot: "is not",
 }  # fmt: skip
+Apply = Callable[[ast.AST], None]
+# (operator, description, how to apply it to the node, the statement it is reported at or None)
+Mutation = tuple[str, str, Apply, ast.AST | None]
 SKIPPED_KEYWORDS = frozenset({"help", "description", "prog", "metavar"})
 
 
@@ -154,15 +162,17 @@ def enumerate_mutants(module: str, source: str) -> list[Mutant]:
     lines = source.splitlines()
     mutants: list[Mutant] = []
 
-    def add(index: int, node: ast.AST, operator: str, description: str, apply: Callable[..., None]):
+    def add(index: int, node: ast.AST, operator: str, description: str, apply: Apply) -> None:
         line = getattr(node, "lineno", 0)
         mutants.append(Mutant(module, line, operator, description, index, apply))
 
     for index, node in enumerate(ast.walk(tree)):
         if id(node) in skipped:
             continue
-        for mutation in _node_mutations(node, collections, top_level, skipped):
-            add(index, node, *mutation)
+        for operator, description, apply, at in _node_mutations(
+            node, collections, top_level, skipped
+        ):
+            add(index, at or node, operator, description, apply)
 
     seen: dict[tuple[str, ...], int] = {}
     result = []
@@ -209,29 +219,29 @@ def _drop_from(field_name: str, index: int, also: str | None = None):
 
 def _node_mutations(
     node: ast.AST, collections: set[int], top_level: set[int], skipped: set[int]
-) -> Iterator[tuple[str, str, Callable[[ast.AST], None]]]:
+) -> Iterator[Mutation]:
     if isinstance(node, ast.Compare):
         for i, op in enumerate(node.ops):
             for new in FLIPS.get(type(op), ()):
                 desc = f"{SYMBOLS[type(op)]} -> {SYMBOLS[new]}"
-                yield "compare", desc, _replace_in("ops", i, lambda _, n=new: n())
+                yield "compare", desc, _replace_in("ops", i, lambda _, n=new: n()), None
     if isinstance(node, ast.If | ast.While | ast.IfExp):
-        yield "negate", "condition negated", _replace_in("test", None, _negated)
+        yield "negate", "condition negated", _replace_in("test", None, _negated), None
     if isinstance(node, ast.comprehension):
         for i in range(len(node.ifs)):
-            yield "negate", "filter negated", _replace_in("ifs", i, _negated)
+            yield "negate", "filter negated", _replace_in("ifs", i, _negated), node.ifs[i]
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-        yield "negate", "not dropped", lambda n: setattr(n, "op", ast.UAdd())
+        yield "negate", "not dropped", _replace_in("operand", None, _negated), None  # not not x
     if isinstance(node, ast.BoolOp):
         swapped = "or" if isinstance(node.op, ast.And) else "and"
-        yield "boolop", f"-> {swapped}", lambda n: setattr(n, "op", _swapped_boolop(n.op))
+        yield "boolop", f"-> {swapped}", _swap_boolop, None
     members = _members(node, collections)
     for i, member in enumerate(members):
         desc = f"drop member {_short(member)}"
         if isinstance(node, ast.Dict):
-            yield "drop-member", desc, _drop_from("keys", i, also="values")
+            yield "drop-member", desc, _drop_from("keys", i, also="values"), None
         else:
-            yield "drop-member", desc, _drop_from("elts", i)
+            yield "drop-member", desc, _drop_from("elts", i), None
     if isinstance(node, ast.Constant) and id(node) not in skipped:
         yield from _constant_mutations(node)
     for field_name, value in ast.iter_fields(node):
@@ -241,10 +251,14 @@ def _node_mutations(
             if not isinstance(stmt, ast.stmt) or id(stmt) in skipped or id(stmt) in top_level:
                 continue
             if isinstance(stmt, ast.Raise):
-                yield "raise", "raise removed", _replace_in(field_name, i, lambda _: ast.Pass())
-            elif not isinstance(stmt, ast.Pass | ast.FunctionDef | ast.ClassDef | ast.Global):
+                yield "raise", "raise removed", _replace_in(field_name, i, _to_pass), stmt
+            elif not isinstance(
+                stmt, ast.Pass | ast.FunctionDef | ast.ClassDef | ast.Global
+            ) and not (
+                isinstance(stmt, ast.AnnAssign) and stmt.value is None  # a declaration
+            ):
                 desc = f"`{_short(stmt)}` -> pass"
-                yield "pass", desc, _replace_in(field_name, i, lambda _: ast.Pass())
+                yield "pass", desc, _replace_in(field_name, i, _to_pass), stmt
 
 
 def _members(node: ast.AST, collections: set[int]) -> list[ast.AST]:
@@ -258,21 +272,25 @@ def _members(node: ast.AST, collections: set[int]) -> list[ast.AST]:
     return []
 
 
-def _constant_mutations(node: ast.Constant) -> Iterator[tuple[str, str, Callable[[ast.AST], None]]]:
+def _constant_mutations(node: ast.Constant) -> Iterator[Mutation]:
     value = node.value
     if isinstance(value, bool):
-        yield "constant", f"{value} -> {not value}", lambda n: setattr(n, "value", not value)
+        yield "constant", f"{value} -> {not value}", _set_value(not value), None
     elif isinstance(value, int):
-        yield "constant", f"{value} -> {value + 1}", lambda n: setattr(n, "value", value + 1)
+        yield "constant", f"{value} -> {value + 1}", _set_value(value + 1), None
     elif isinstance(value, str):
         new = f"XX{value}XX"
-        yield "constant", f"{_clip(repr(value))} -> {_clip(repr(new))}", _set_value(new)
+        yield "constant", f"{_clip(repr(value))} -> {_clip(repr(new))}", _set_value(new), None
     elif isinstance(value, bytes):
         new_bytes = value + b"X"
-        yield "constant", f"{value!r} -> {new_bytes!r}", _set_value(new_bytes)
+        yield "constant", f"{value!r} -> {new_bytes!r}", _set_value(new_bytes), None
 
 
-def _set_value(value: object) -> Callable[[ast.AST], None]:
+def _to_pass(_: ast.AST) -> ast.AST:
+    return ast.Pass()
+
+
+def _set_value(value: object) -> Apply:
     return lambda n: setattr(n, "value", value)
 
 
@@ -281,8 +299,9 @@ def _negated(test: ast.AST) -> ast.AST:
     return ast.UnaryOp(op=ast.Not(), operand=test)
 
 
-def _swapped_boolop(op: ast.boolop) -> ast.boolop:
-    return ast.Or() if isinstance(op, ast.And) else ast.And()
+def _swap_boolop(node: ast.AST) -> None:
+    assert isinstance(node, ast.BoolOp)
+    node.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()
 
 
 def _clip(text: str, size: int = 40) -> str:
@@ -313,45 +332,91 @@ class Job:
     timeout: float
 
 
-def run_tests(template: Path, job: Job, source: str) -> tuple[str, float]:
-    """Run the job's tests with ``source`` in place of its module: (passed|failed|timeout, secs)."""
-    work = Path(tempfile.mkdtemp(prefix="custodiet-mutant-"))
+def run_all(template: Path, job: Job, sources: list[str], jobs: int) -> Iterator[tuple[int, str]]:
+    """Run the job's tests once per source (the module replaced by it), ``jobs`` at a time.
+
+    Yields (position in ``sources``, passed|failed|timeout) as each run ends. Each run is a child
+    forked from this process (which has imported the heavy libraries, never custodiet), in its own
+    session and temporary directory holding a copy of src/ with the module replaced.
+    """
+    pending = list(enumerate(sources))
+    running: dict[int, tuple[int, Path, float]] = {}  # pid -> (position, work dir, start)
+    timed_out: set[int] = set()
     try:
-        src = work / "src"
-        shutil.copytree(template, src)
-        target = src / PACKAGE / job.module
-        for cached in (target.parent / "__pycache__").glob(f"{target.stem}.*.pyc"):
-            cached.unlink()
-        target.write_text(source, encoding="utf-8")
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]),
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-        command = [
-            sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-            "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml"),
-            "--hypothesis-seed=0", "-W", "ignore::pytest.PytestUnraisableExceptionWarning",
-            *(str(ROOT / t) for t in job.tests),
-        ]  # fmt: skip
-        started = time.monotonic()
-        proc = subprocess.Popen(  # noqa: S603 -- our own interpreter running pytest
-            command,
-            cwd=work,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            code = proc.wait(timeout=job.timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            return "timeout", time.monotonic() - started
-        return ("passed" if code == 0 else "failed"), time.monotonic() - started
+        while pending or running:
+            while pending and len(running) < jobs:
+                position, source = pending.pop(0)
+                work = _work_dir(template, job.module, source)
+                running[_fork_pytest(work, job.tests)] = (position, work, time.monotonic())
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                for child, (_, _, started) in running.items():
+                    if child not in timed_out and time.monotonic() - started > job.timeout:
+                        timed_out.add(child)
+                        os.killpg(child, signal.SIGKILL)
+                time.sleep(0.05)
+                continue
+            if pid not in running:
+                continue
+            position, work, _ = running.pop(pid)
+            shutil.rmtree(work, ignore_errors=True)
+            if pid in timed_out:
+                yield position, "timeout"
+            else:
+                yield position, "passed" if os.waitstatus_to_exitcode(status) == 0 else "failed"
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        for child, (_, work, _) in running.items():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(child, 0)
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _work_dir(template: Path, module: str, source: str) -> Path:
+    """A new temporary directory holding src/ with ``module`` replaced by ``source``."""
+    work = Path(tempfile.mkdtemp(prefix="custodiet-mutant-"))
+    src = work / "src"
+    shutil.copytree(template, src)
+    target = src / PACKAGE / module
+    for cached in (target.parent / "__pycache__").glob(f"{target.stem}.*.pyc"):
+        cached.unlink()
+    target.write_text(source, encoding="utf-8")
+    return work
+
+
+def _fork_pytest(work: Path, tests: tuple[str, ...]) -> int:
+    """Fork a child that runs pytest on ``tests`` with ``work``/src first on the path."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 3
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.setsid()
+        os.chdir(work)
+        devnull = os.open(
+            os.environ.get("MUTATE_LOG", os.devnull), os.O_RDWR | os.O_CREAT | os.O_APPEND
+        )
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        src = str(work / "src")
+        sys.path.insert(0, src)
+        sys.dont_write_bytecode = True
+        os.environ["PYTHONDONTWRITEBYTECODE"] = "1"  # and for any interpreter a test starts
+        os.environ["PYTHONPATH"] = os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])
+        import pytest  # preloaded by the parent
+
+        options = ["-x", "-q", "-p", "no:cacheprovider", "--hypothesis-seed=0"]
+        options += ["-W", "ignore::pytest.PytestAssertRewriteWarning"]  # preloaded plugins
+        config = ["--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml")]
+        code = int(pytest.main([*options, *config, *(str(ROOT / t) for t in tests)]))
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def load_config(path: Path) -> dict[str, object]:
@@ -407,6 +472,9 @@ def main(argv: list[str] | None = None) -> int:
     threshold = float(settings["threshold"])
     started = time.monotonic()
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up children and temp dirs
+    for library in settings.get("preload", []):  # imported once here, shared by every fork
+        importlib.import_module(str(library))
     template = Path(tempfile.mkdtemp(prefix="custodiet-mutate-src-"))
     try:
         shutil.copytree(ROOT / "src", template / "src")
@@ -448,10 +516,15 @@ def _run_module(
             print(f"  {m.id} {name}:{m.line} [{m.operator}] {m.description}")
         return name, 0, 0, 0
     tests = tuple(str(t) for t in entry["tests"])  # type: ignore[attr-defined]
+    # The unmutated module (round-tripped through ast) must pass, and a module that cannot even be
+    # imported must fail: proof that the tests run against the copy, not the working tree.
     probe = Job(name, tests, timeout=600)
-    status, seconds = run_tests(template, probe, mutated_source(source, None))
-    if status != "passed":
-        raise SystemExit(f"{name}: the tests fail on the unmutated module ({status})")
+    canary = 'raise RuntimeError("mutate canary")\n'
+    began = time.monotonic()
+    baseline = dict(run_all(template, probe, [mutated_source(source, None), canary], 1))
+    seconds = (time.monotonic() - began) / 2
+    if baseline != {0: "passed", 1: "failed"}:
+        raise SystemExit(f"{name}: unmutated / canary runs gave {baseline}, not passed / failed")
     factor = float(str(settings["timeout_factor"]))
     job = Job(name, tests, max(float(str(settings["timeout_min"])), factor * seconds))
     print(f"   baseline {seconds:.1f} s, timeout {job.timeout:.0f} s", flush=True)
@@ -459,18 +532,14 @@ def _run_module(
     outcomes: list[Outcome] = []
     to_run = [m for m in mutants if m.id not in equivalents]
     outcomes += [Outcome(m, "equivalent") for m in mutants if m.id in equivalents]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {
-            pool.submit(run_tests, template, job, mutated_source(source, m)): m for m in to_run
-        }
-        started = time.monotonic()
-        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-            status, _ = future.result()
-            status = {"passed": "survived", "failed": "killed"}.get(status, status)
-            outcomes.append(Outcome(futures[future], status))
-            if done % 25 == 0 or done == len(futures):
-                elapsed = time.monotonic() - started
-                print(f"   {done}/{len(futures)} run in {elapsed:.0f} s", flush=True)
+    started = time.monotonic()
+    sources = [mutated_source(source, m) for m in to_run]
+    for done, (position, status) in enumerate(run_all(template, job, sources, args.jobs), 1):
+        status = {"passed": "survived", "failed": "killed"}.get(status, status)
+        outcomes.append(Outcome(to_run[position], status))
+        if done % 25 == 0 or done == len(to_run):
+            elapsed = time.monotonic() - started
+            print(f"   {done}/{len(to_run)} run in {elapsed:.0f} s", flush=True)
     survivors = sorted(
         (o.mutant for o in outcomes if o.status == "survived"), key=lambda m: (m.line, m.id)
     )
