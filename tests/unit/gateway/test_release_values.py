@@ -352,3 +352,15 @@ def test_treatment_notice_lists_several_columns_sorted() -> None:
     assert released.notices == (
         "columns pseudonymized (keyed tokens): payments.account, payments.payee_tin",
     )
+
+
+def test_a_group_whose_persons_count_is_null_counts_as_zero_persons() -> None:
+    released = release(
+        _policy(Mode.AGGREGATE, max_rows=10, min_group_size=1),
+        ("program", "_p"),
+        [("A", None), ("B", 1), ("C", 0)],
+        touched=[],
+        persons_column="_p",
+    )
+    assert released.rows == [("B",)]
+    assert released.notices == ("2 group(s) suppressed: fewer than 1 distinct persons",)
