@@ -12,9 +12,10 @@ from dataclasses import replace
 import pytest
 
 from custodiet.agreements.model import Mode
+from custodiet.catalog.classes import ColumnClass
 from custodiet.errors import RefusedError
 from custodiet.gateway.check import check_query
-from custodiet.gateway.policy import Policy
+from custodiet.gateway.policy import ColumnKind, ColumnView, Policy
 from custodiet.gateway.rewrite import PERSONS_COLUMN
 from tests.unit.gateway.checker_policy import sample_policy
 
@@ -222,6 +223,7 @@ def test_a_query_over_datasets_without_persons_is_refused() -> None:
     assert error.rule == (
         "no dataset in the query identifies persons, so group sizes cannot be checked"
     )
+    assert error.hint == "include a dataset with a pseudonymized identifier"
 
 
 def _payments_without_persons() -> Policy:
@@ -298,3 +300,48 @@ def test_an_ungrouped_total_is_an_aggregate_query() -> None:
 )
 def test_pseudonymous_checks_report_whether_the_query_aggregates(sql: str, aggregate: bool) -> None:
     assert check_query(sql, PSEUDO).aggregate is aggregate
+
+
+def _with_payments_column(name: str, kind: ColumnKind, column_class: ColumnClass) -> Policy:
+    tables = dict(AGG.tables)
+    view = tables["payments"]
+    columns = {**view.columns, name: ColumnView(name, kind, column_class, "VARCHAR")}
+    tables["payments"] = replace(view, columns=columns)
+    return replace(AGG, tables=tables)
+
+
+@pytest.mark.parametrize(
+    ("kind", "column_class"),
+    [
+        (ColumnKind.VALUE, ColumnClass.IDENTIFIER),
+        (ColumnKind.VALUE, ColumnClass.KEY),
+        (ColumnKind.TOKEN, ColumnClass.CATEGORY),
+        (ColumnKind.MASKED, ColumnClass.IDENTIFIER),
+    ],
+)
+def test_identifiers_keys_and_tokens_are_identifying_whatever_their_other_half(
+    kind: ColumnKind, column_class: ColumnClass
+) -> None:
+    policy = _with_payments_column("extra", kind, column_class)
+    described = f"column 'extra' ({kind.value}, {column_class.value})"
+    grouped = refusal("SELECT extra, count(*) AS n FROM payments GROUP BY extra", policy)
+    assert grouped.rule == f"GROUP BY on {described} is not allowed in aggregate mode"
+    summed = refusal(
+        "SELECT program, sum(length(extra)) AS s FROM payments GROUP BY program", policy
+    )
+    assert summed.rule == f"{described} may only be counted or joined on in aggregate mode"
+    assert check_query("SELECT program, count(extra) AS n FROM payments GROUP BY program", policy)
+
+
+@pytest.mark.parametrize(
+    ("kind", "column_class"),
+    [
+        (ColumnKind.VALUE, ColumnClass.CATEGORY),
+        (ColumnKind.GENERALIZED, ColumnClass.QUASI_IDENTIFIER),
+        (ColumnKind.MASKED, ColumnClass.CATEGORY),
+    ],
+)
+def test_other_columns_may_be_grouped(kind: ColumnKind, column_class: ColumnClass) -> None:
+    policy = _with_payments_column("extra", kind, column_class)
+    checked = check_query("SELECT extra, count(*) AS n FROM payments GROUP BY extra", policy)
+    assert checked.persons_column == PERSONS_COLUMN
