@@ -442,11 +442,13 @@ def load_equivalents(path: Path) -> dict[str, str]:
 
 
 def select(mutants: list[Mutant], limit: int, seed: int) -> list[Mutant]:
-    """At most ``limit`` mutants, sampled with ``seed`` by id (stable under reordering)."""
+    """At most ``limit`` mutants: the first of all ids shuffled with ``seed`` (a smaller limit
+    picks a subset of a larger one), in source order."""
     if len(mutants) <= limit:
         return mutants
-    ordered = sorted(mutants, key=lambda m: m.id)
-    chosen = {m.id for m in random.Random(seed).sample(ordered, limit)}  # noqa: S311
+    ordered = sorted(m.id for m in mutants)
+    random.Random(seed).shuffle(ordered)  # noqa: S311 -- sampling, not security
+    chosen = set(ordered[:limit])
     return [m for m in mutants if m.id in chosen]
 
 

@@ -554,6 +554,8 @@ REFUSED_FUNCTIONS = {
     "getenv('HOME')": "getenv",
     "date_sub('day', 1, payment_date)": "date_sub",
     "[1, 2]": "array",
+    '"my func"(1)': "my func",
+    "f$1(2)": "f$1",
 }
 
 

@@ -103,6 +103,8 @@ NOT_DENIED_HERE = {
     "denied only by a dataset not in the query": "SELECT first_name FROM payments",
     "qualified by the table that does not deny it": "SELECT payments.first_name FROM payments",
     "unknown qualifier over a derived table only": "SELECT t.method FROM (SELECT 1 AS x) t",
+    "aliased dataset named by its table name": "SELECT payments.first_name FROM payments p "
+    "JOIN deaths d ON p.payee_tin = d.ssn",
 }
 
 
