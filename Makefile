@@ -5,7 +5,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: demo test check lint types pytest bench env clean
+.PHONY: demo test check lint types pytest bench env clean mutate
 
 $(UV):
 	python3 -m venv .tools
@@ -22,8 +22,8 @@ demo: env
 	$(RUN) custodiet demo
 
 lint: env
-	$(RUN) ruff check src tests bench
-	$(RUN) ruff format --check src tests bench
+	$(RUN) ruff check src tests bench tools
+	$(RUN) ruff format --check src tests bench tools
 
 types: env
 	$(RUN) mypy
@@ -37,6 +37,13 @@ check: test
 
 bench: env
 	$(RUN) python bench/run_all.py
+
+# Mutation testing of the security-critical modules in tools/mutate/modules.toml (slow: not part of
+# `make test`). One module: make mutate MODULES=gateway/aggregate.py; several: MODULES="a.py b.py".
+MODULES ?=
+JOBS ?= 2
+mutate: env
+	$(RUN) python tools/mutate/mutate.py --jobs $(JOBS) $(if $(MODULES),--modules $(MODULES))
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
