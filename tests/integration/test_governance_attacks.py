@@ -509,7 +509,10 @@ def test_a_swapped_source_stops_the_build_and_the_reviewer_builds_nothing(
     approval, build = world.since(size)
     assert (approval["action"], approval["active"]) == ("agreement.approve", True)
     assert (build["action"], build["decision"], build["code"]) == (
-        "projection.build", "failed", "CUST536")
+        "projection.build",
+        "failed",
+        "CUST536",
+    )
     registered = next(e for e in world.entries() if e.get("dataset") == "deaths_swap")
     assert build["agreement"] == "rae-swap"
     assert build["sources"]["deaths_swap"] != registered["file_sha256"]
@@ -540,7 +543,11 @@ def test_a_missing_projection_is_not_rebuilt_inside_a_reviewers_query(
     assert "a custodian rebuilds it" in result.stderr
     (entry,) = copy.since(size)
     assert (entry["action"], entry["attempted"], entry["decision"], entry["code"]) == (
-        "refusal", "query", "failed", "CUST538")
+        "refusal",
+        "query",
+        "failed",
+        "CUST538",
+    )
     assert entry["request"]["principal"] == "rae" and entry["signature"]
     assert not list(ws.projections_dir.glob("rae-a-v1-*"))  # nothing was built: no token key used
     # a custodian's signed rebuild is how it comes back, on the ledger with its request
@@ -549,7 +556,10 @@ def test_a_missing_projection_is_not_rebuilt_inside_a_reviewers_query(
     assert rebuilt.status == 0, rebuilt.stderr
     (build,) = copy.since(size)
     assert (build["action"], build["decision"], build["actor"]) == (
-        "projection.build", "allowed", "ben")
+        "projection.build",
+        "allowed",
+        "ben",
+    )
     assert build["request"]["action"] == "agreement.build"
 
 
@@ -561,8 +571,9 @@ def test_replayed_stale_and_foreign_requests_are_refused(world: World) -> None:
     with opened(world.ws) as rt:
         signed = world.kit.sign(rt, "rae", "query", args)
         assert run_query(rt, signed).rows == [(540,)]
-        stale = world.kit.sign(rt, "rae", "query", args,
-                               now=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10))
+        stale = world.kit.sign(
+            rt, "rae", "query", args, now=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
+        )
         foreign = world.kit.sign(rt, "rae", "query", args, origin="custodiet.local/elsewhere")
     cases = (
         (signed, "CUST506", "the request was already used (a replayed signature)"),
