@@ -536,11 +536,17 @@ def test_a_missing_projection_is_not_rebuilt_inside_a_reviewers_query(
     assert len(removed) == 2  # the database and its policy
     for path in removed:
         path.unlink()
+    # the reviewer's process runs without the workspace secret, the root of every token key: had
+    # her request tried to build (tokenize) anything, it could not have, and it would fail on that
+    withheld = tmp_path / "secret.bin"
+    ws.secret_path.rename(withheld)
     size = copy.size()
     result = copy.cli("query", "SELECT payee_tin FROM payments", "--agreement", "rae-a", as_="rae")
+    assert not ws.secret_path.exists()
+    withheld.rename(ws.secret_path)
     assert result.status == 1 and result.stdout == "", result.stderr
     assert "the protected projection of agreement 'rae-a' (v1) is not built" in result.stderr
-    assert "a custodian rebuilds it" in result.stderr
+    assert "a custodian rebuilds it" in result.stderr and "secret" not in result.stderr
     (entry,) = copy.since(size)
     assert (entry["action"], entry["attempted"], entry["decision"], entry["code"]) == (
         "refusal",
@@ -549,7 +555,8 @@ def test_a_missing_projection_is_not_rebuilt_inside_a_reviewers_query(
         "CUST538",
     )
     assert entry["request"]["principal"] == "rae" and entry["signature"]
-    assert not list(ws.projections_dir.glob("rae-a-v1-*"))  # nothing was built: no token key used
+    assert not list(ws.projections_dir.glob("rae-a-v1-*"))  # nothing was built
+    assert [e["action"] for e in copy.since(size)] == ["refusal"]  # no projection.build
     # a custodian's signed rebuild is how it comes back, on the ledger with its request
     size = copy.size()
     rebuilt = copy.cli("agreement", "build", "rae-a", as_="ben")
