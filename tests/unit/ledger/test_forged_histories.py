@@ -26,6 +26,7 @@ CLEAN = CORPUS / "clean.jsonl"
 FORGED = {
     "approval-without-signature": (5, "CUST501", "the request is not signed"),
     "approval-by-non-custodian": (5, "CUST318", "principal 'ola' is a overseer; only custodians"),
+    "approval-signed-with-another-key": (5, "CUST502", "key registered for 'ana'"),
     "quorum-below-k": (6, "CUST313", "agreement 'audit-a' is not approved (1 of 2 approvals)"),
     "approval-of-different-sha256": (5, "CUST524", "but the pending version of 'audit-a' is v1"),
     "query-after-revocation": (11, "CUST315", "agreement 'audit-a' was revoked"),
