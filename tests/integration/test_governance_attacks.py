@@ -452,6 +452,10 @@ def test_editing_the_state_cache_activates_nothing(world: World) -> None:
     assert rebuilt["agreements"]["rae-cache"]["versions"][0][4] == []
     assert "mallory" not in rebuilt["principals"]
     assert_audit_passes(world)  # the ledger itself is clean
+    # what these tests read in-process is exactly what `custodiet ledger entries` prints
+    printed = world.cli("ledger", "entries")
+    assert printed.status == 0
+    assert [json.loads(line) for line in printed.stdout.splitlines()] == world.entries()
 
 
 def test_a_forged_approval_entry_activates_nothing_and_audit_names_it(
