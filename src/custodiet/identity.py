@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -151,6 +152,12 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
     for loader in loaders:
         try:
             key = loader(data, password=secret)
+        except UnsupportedAlgorithm:  # an encrypted OpenSSH key: its KDF needs bcrypt
+            raise InputError(
+                f"{path}: a passphrase-protected OpenSSH key needs the bcrypt package to open",
+                hint="install bcrypt, or use an unencrypted key or an encrypted PEM (PKCS#8) key",
+                code="CUST532",
+            ) from None
         except (ValueError, TypeError, IndexError):
             continue
         if isinstance(key, Ed25519PrivateKey):

@@ -2,8 +2,9 @@
 
 The state every decision reads (principals, datasets, agreement versions, approvals,
 re-identification requests) is ``ledger.replay.State``, replayed from the ledger's own
-entries. ``state.json`` beside the ledger only caches it: it is authenticated with a key
-derived from the workspace secret and pinned to the ledger's size and root, so a cache that
+entries. ``state.json`` beside the ledger only caches it: it is authenticated with a key of
+its own (``keys/state-cache.key``, not the workspace secret, which a reviewer's query never
+reads) and pinned to the ledger's size and root, so a cache that
 disagrees with the ledger — edited, stale or for another history — is discarded and the state
 is replayed again from the genesis; it is never acted on.
 
@@ -20,6 +21,7 @@ import hashlib
 import hmac
 import json
 import os
+import secrets
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -41,6 +43,7 @@ from custodiet.ledger.writer import Ledger
 from custodiet.workspace import Workspace
 
 CACHE_FILE = "state.json"
+CACHE_KEY_FILE = "state-cache.key"  # in keys/
 LOCK_FILE = "ledger.lock"
 _CACHE_INFO = b"custodiet/state-cache/v1"
 
@@ -187,23 +190,35 @@ class Runtime:
 
     # --- the authenticated cache ---------------------------------------------------------------
 
-    def _cache_key(self) -> bytes:
+    def _cache_key(self) -> bytes | None:
+        """The cache's MAC key: a random key of its own in keys/, made on first use; never the
+        workspace secret, which every token key derives from and a reviewer's query must not
+        need. None (no cache: the state is replayed) when it cannot be made or read."""
+        path = self.ws.root / "keys" / CACHE_KEY_FILE
         try:
-            secret = self.ws.secret_path.read_bytes()
-        except OSError as exc:
-            raise SystemFailure(
-                f"{self.ws.secret_path}: cannot read the workspace secret ({type(exc).__name__})",
-                hint="check the workspace's keys/ directory and its permissions",
-                code="CUST140",
-            ) from None
-        return hmac.new(secret, _CACHE_INFO, hashlib.sha256).digest()
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        except OSError:
+            return None
+        else:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(secrets.token_bytes(32))
+        try:
+            key = path.read_bytes()
+        except OSError:
+            return None
+        return hmac.new(key, _CACHE_INFO, hashlib.sha256).digest() if len(key) == 32 else None
 
     def _load(self) -> State:
         path = self.ws.root / CACHE_FILE
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
             body, mac = doc["body"], base64.b64decode(doc["mac"])
-            expected = hmac.new(self._cache_key(), canonical(body), hashlib.sha256).digest()
+            key = self._cache_key()
+            if key is None:
+                return State()
+            expected = hmac.new(key, canonical(body), hashlib.sha256).digest()
             size = int(body["state"]["size"])
             if (
                 hmac.compare_digest(mac, expected)
@@ -226,8 +241,11 @@ class Runtime:
                 "root": base64.b64encode(self.ledger.root(size)).decode(),
                 "state": state_document(self.state),
             }
+            key = self._cache_key()
+            if key is None:
+                return  # no cache: the next start replays
             try:
-                mac = hmac.new(self._cache_key(), canonical(body), hashlib.sha256).digest()
+                mac = hmac.new(key, canonical(body), hashlib.sha256).digest()
             except ValueError:
                 return  # not canonical: no cache, the next start replays
             text = json.dumps({"body": body, "mac": base64.b64encode(mac).decode()})

@@ -37,6 +37,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 try:  # inside the package
     from custodiet.ledger import verify as _verify
 except ImportError:  # pragma: no cover - copied beside verify.py, outside the package
+    # `python -I replay.py` (safe path) leaves the script's own directory off sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     import verify as _verify  # type: ignore[import-not-found,no-redef]
 
 REQUEST_DOMAIN = b"custodiet/request/v1\n"
