@@ -68,7 +68,7 @@ ARGS: Mapping[type[exp.Expr], frozenset[str]] = {
     exp.Distinct: frozenset({"expressions", "on"}),
     exp.Count: frozenset({"this", "big_int"}),
     exp.Cast: frozenset({"this", "to"}),
-    exp.TryCast: frozenset({"this", "to"}),
+    exp.TryCast: frozenset({"this", "to", "safe"}),  # sqlglot marks every TRY_CAST safe
     exp.Ordered: frozenset({"this", "desc", "nulls_first"}),
 }
 

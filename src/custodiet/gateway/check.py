@@ -28,6 +28,7 @@ from custodiet.gateway.rewrite import (
     CheckedQuery,
     column_sources,
     dataset_tables,
+    explicit_calls,
     hoisted_joins,
     output_names,
     persons_count,
@@ -111,7 +112,7 @@ def _checked(sql: str, tree: exp.Expr, policy: Policy) -> CheckedQuery:
     }
     aggregate = is_aggregate(tree)
     persons: str | None = None
-    tree = try_casts(tree)
+    tree = explicit_calls(try_casts(tree))
     if policy.mode is Mode.AGGREGATE:
         assert isinstance(tree, exp.Select)
         person = person_of(tree, policy)

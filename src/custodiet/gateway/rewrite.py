@@ -7,6 +7,7 @@ Each pass is a small function over the tree, golden-tested in ``tests/fixtures/s
     hoisted_joins  FROM-first joins move from the table to the SELECT, where scopes see them
     qualified      resolve every column to its table, expand ``*`` to the granted columns
     try_casts      CAST -> TRY_CAST, so no value ever appears in a cast error
+    explicit_calls CURRENT_DATE -> current_date(): the bare keyword would bind to an output alias
     persons_count  aggregate mode: add the hidden count of distinct persons per group
     row_limited    LIMIT max_rows + 1 (the user's own smaller LIMIT and ORDER BY still hold)
 """
@@ -140,6 +141,15 @@ def try_casts(tree: E) -> E:
     for cast in list(tree.find_all(exp.Cast)):
         if not isinstance(cast, exp.TryCast):
             cast.replace(exp.TryCast(this=cast.this, to=cast.args["to"]))
+    return tree
+
+
+def explicit_calls(tree: E) -> E:
+    """``CURRENT_DATE`` -> ``current_date()``: DuckDB binds the bare keyword to an output named
+    ``current_date`` (``SELECT current_date`` is named so by ``output_names``) and fails."""
+    for node in list(tree.find_all(exp.CurrentDate)):
+        if not node.args:
+            node.replace(exp.Anonymous(this="current_date", expressions=[]))
     return tree
 
 

@@ -327,3 +327,16 @@ def test_identical_checks_are_reused_but_never_across_different_grants() -> None
         check_query(sql, narrower)
     smaller = replace(sample_policy(), max_rows=7)
     assert check_query(sql, smaller).executed.endswith("LIMIT 8")
+
+
+def test_current_date_runs_even_when_the_output_is_named_after_it() -> None:
+    import duckdb
+
+    executed = check_query("SELECT current_date", PSEUDO).executed
+    assert "CURRENT_DATE()" in executed
+    assert duckdb.sql(executed).fetchall()[0][0] is not None
+
+
+def test_accepts_an_explicit_try_cast() -> None:
+    checked = check_query("SELECT TRY_CAST(amount AS INTEGER) AS a FROM payments", PSEUDO)
+    assert "TRY_CAST(payments.amount AS INT)" in checked.executed
