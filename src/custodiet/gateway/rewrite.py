@@ -8,7 +8,8 @@ Each pass is a small function over the tree, golden-tested in ``tests/fixtures/s
     qualified      resolve every column to its table, expand ``*`` to the granted columns
     try_casts      CAST -> TRY_CAST, so no value ever appears in a cast error
     explicit_calls CURRENT_DATE -> current_date(): the bare keyword would bind to an output alias
-    persons_count  aggregate mode: add the hidden count of distinct persons per group
+    contribution_counts (contributors.py)  aggregate mode: hidden distinct-person counts for the
+                   group and for every value, per dataset table
     row_limited    LIMIT max_rows + 1 (the user's own smaller LIMIT and ORDER BY still hold)
 """
 
@@ -26,10 +27,11 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.schema import MappingSchema
 
 from custodiet.errors import RefusedError
+from custodiet.gateway.contributors import HiddenCount
 from custodiet.gateway.parse import DUCKDB, underline
 from custodiet.gateway.policy import Policy
 
-PERSONS_COLUMN = "_custodiet_persons"
+PERSONS_COLUMN = "_custodiet_persons"  # every hidden output's name starts with _custodiet_
 E = TypeVar("E", bound=exp.Expr)
 _last_scopes: tuple[exp.Expr, list[Scope]] | None = None
 
@@ -41,7 +43,7 @@ class CheckedQuery:
     tables: tuple[str, ...]  # datasets touched, sorted
     columns: tuple[str, ...]  # "table.column" touched, sorted
     aggregate: bool  # an aggregate query (GROUP BY / aggregate functions)
-    persons_column: str | None  # aggregate mode: hidden output column, dropped after suppression
+    hidden: tuple[HiddenCount, ...]  # aggregate mode: hidden person counts, dropped at release
     row_limit: int  # executed SQL carries LIMIT row_limit (= max_rows + 1)
 
 
@@ -151,14 +153,6 @@ def explicit_calls(tree: E) -> E:
         if not node.args:
             node.replace(exp.Anonymous(this="current_date", expressions=[]))
     return tree
-
-
-def persons_count(tree: exp.Select, person_table: str, person_column: str) -> exp.Select:
-    """Aggregate mode: add ``count(DISTINCT person) AS _custodiet_persons`` to the outputs."""
-    persons = exp.Count(
-        this=exp.Distinct(expressions=[exp.column(person_column, table=person_table)])
-    )
-    return tree.select(exp.alias_(persons, PERSONS_COLUMN), copy=False)
 
 
 def row_limited(tree: exp.Query, row_limit: int) -> exp.Query:

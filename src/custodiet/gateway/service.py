@@ -108,7 +108,7 @@ def _released(
         executed.columns,
         executed.rows,
         touched=checked.columns,
-        persons_column=checked.persons_column,
+        hidden=checked.hidden,
     )
 
 
