@@ -1,8 +1,9 @@
 """Check an agreement against the catalog: datasets, columns, treatments and row filters.
 
 A treatment may not be weaker than its column's class allows; a row filter is a boolean SQL
-expression over the dataset's own columns, checked against an allow-list of node types and
-functions (never a deny-list). Every error names ``FILE:LINE: field.path``.
+expression over columns the same grant releases in the clear (``allow``, and not an identifier,
+key or quasi-identifier), checked against the queries' allow-list of node types and functions
+(never a deny-list). Every error names ``FILE:LINE: field.path``.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def validate_agreement(
             )
         _check_columns(grant, dataset, where)
         if grant.rows is not None:
-            _check_row_filter(grant.rows, dataset, where(("datasets", name, "rows")))
+            _check_row_filter(grant, dataset, where(("datasets", name, "rows")))
 
 
 def _plain_where(loc: tuple[str | int, ...]) -> str:
@@ -104,11 +105,30 @@ def _treatment_error(
     return None
 
 
-def _check_row_filter(text: str, dataset: Dataset, loc: str) -> None:
-    problem = row_filter_problem(text, set(dataset.columns))
+NOT_READABLE_IN_FILTERS = frozenset(
+    {ColumnClass.IDENTIFIER, ColumnClass.KEY, ColumnClass.QUASI_IDENTIFIER}
+)
+
+
+def filter_readable(grant: DatasetGrant, dataset: Dataset) -> frozenset[str]:
+    """The columns a row filter may read: allowed in the clear, not identifying or quasi-."""
+    return frozenset(
+        name
+        for name, rule in grant.columns.items()
+        if rule.treatment is Treatment.ALLOW
+        and name in dataset.columns
+        and dataset.columns[name].column_class not in NOT_READABLE_IN_FILTERS
+    )
+
+
+def _check_row_filter(grant: DatasetGrant, dataset: Dataset, loc: str) -> None:
+    assert grant.rows is not None
+    readable = filter_readable(grant, dataset)
+    problem = row_filter_problem(grant.rows, set(dataset.columns), readable)
     if problem:
         raise InputError(
             f"{loc}: {problem}",
-            hint="write a boolean condition over the dataset's own columns, e.g. agency = 'SSA'",
+            hint="write a boolean condition over columns this grant allows, e.g. agency = 'SSA' "
+            f"(readable here: {', '.join(sorted(readable)) or 'none'})",
             code="CUST248",
         )

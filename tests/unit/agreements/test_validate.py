@@ -113,6 +113,13 @@ def test_generalization_must_fit_the_column_type(
         ("amount + 1", "must be a boolean condition"),
         ("agency = 'SSA'; DROP TABLE x", "exactly one expression"),
         ("agency = = 'SSA'", "not valid SQL"),
+        ("agency = 'SSA", "not valid SQL"),
+        ("payee_tin = '123456789'", "does not release in the clear"),
+        ("payee_name LIKE 'Smith%'", "does not release in the clear"),
+        ("payment_id = 'P0000001'", "does not release in the clear"),
+        ("method = 'ACH'", "does not release in the clear"),
+        ("count(*) > 1", "is not allowed in a row filter"),
+        ("agency IN (SELECT agency FROM payments)", "is not allowed in a row filter"),
     ],
 )
 def test_row_filter_is_a_boolean_over_own_columns(tmp_path: Path, rows: str, problem: str) -> None:
@@ -126,9 +133,10 @@ def test_row_filter_is_a_boolean_over_own_columns(tmp_path: Path, rows: str, pro
     "rows",
     [
         "agency = 'SSA' AND amount > 100",
-        "NOT (method = 'CHECK') OR year(payment_date) BETWEEN 2020 AND 2024",
-        "lower(program) LIKE 'ss%' AND payment_date >= DATE '2024-01-01'",
-        "agency IN ('SSA', 'VA') AND account_number IS NOT NULL",
+        "NOT (agency = 'VA') OR year(payment_date) BETWEEN 2020 AND 2024",
+        "lower(agency) LIKE 'ss%' AND payment_date >= DATE '2024-01-01'",
+        "agency IN ('SSA', 'VA') AND TRY_CAST(amount AS INTEGER) > 0",
+        "agency = 'SSA' -- a trailing comment is dropped, never spliced",
     ],
 )
 def test_accepts_allow_listed_row_filters(tmp_path: Path, rows: str) -> None:
