@@ -11,7 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from custodiet.agreements.load import Marks
-from custodiet.agreements.model import Agreement, ColumnRule, DatasetGrant, Treatment
+from custodiet.agreements.model import (
+    DP_DATASET_FIELDS,
+    DP_LIMIT_FIELDS,
+    Agreement,
+    ColumnRule,
+    DatasetGrant,
+    Mode,
+    Treatment,
+)
 from custodiet.agreements.rowfilter import row_filter_problem
 from custodiet.catalog.classes import ColumnClass
 from custodiet.catalog.model import ColumnInfo, Dataset
@@ -37,6 +45,7 @@ def validate_agreement(
 ) -> None:
     """Raise ``InputError`` naming the first problem; ``catalog`` maps names to datasets."""
     where = marks.where if marks else _plain_where
+    _check_mode_fields(agreement, where)
     for name, grant in agreement.datasets.items():
         dataset = catalog.get(name)
         if dataset is None:
@@ -46,8 +55,82 @@ def validate_agreement(
                 code="CUST244",
             )
         _check_columns(grant, dataset, where)
+        if agreement.mode is Mode.DP:
+            _check_dp_grant(grant, dataset, where)
         if grant.rows is not None:
             _check_row_filter(grant, dataset, where(("datasets", name, "rows")))
+
+
+def _check_mode_fields(agreement: Agreement, where: _Where) -> None:
+    """A field the agreement's mode does not enforce is an error, never silently ignored."""
+    limits = agreement.limits.model_fields_set
+    if agreement.mode is not Mode.DP:
+        for field in DP_LIMIT_FIELDS:
+            if field in limits:
+                raise _mode_error(where(("limits", field)), field, "mode: dp")
+        for name, grant in agreement.datasets.items():
+            for field in DP_DATASET_FIELDS:
+                if field in grant.model_fields_set:
+                    raise _mode_error(where(("datasets", name, field)), field, "mode: dp")
+        return
+    if "min_group_size" in limits:
+        raise _mode_error(where(("limits", "min_group_size")), "min_group_size", "mode: aggregate")
+    given = [f for f in ("epsilon", "rho") if f in limits]
+    if len(given) != 1:
+        raise InputError(
+            f"{where(('limits',))}: mode dp needs exactly one budget, limits.epsilon or limits.rho",
+            hint="e.g. limits: {epsilon: 1.0, queries: 10}",
+            code="CUST270",
+        )
+    if "delta" in limits and "epsilon" not in limits:
+        raise _mode_error(where(("limits", "delta")), "delta", "limits.epsilon")
+
+
+def _mode_error(loc: str, field: str, needs: str) -> InputError:
+    return InputError(
+        f"{loc}: {field} applies only with {needs}; this agreement would ignore it",
+        hint="remove the field, or change the mode",
+        code="CUST270",
+    )
+
+
+NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "DECIMAL", "DOUBLE",
+                 "FLOAT", "REAL", "NUMERIC", "INT")  # fmt: skip
+
+
+def _check_dp_grant(grant: DatasetGrant, dataset: Dataset, where: _Where) -> None:
+    """dp mode: bounds on allowed numeric columns (low <= high), keys on allowed columns."""
+    for column, (low, high) in (grant.bounds or {}).items():
+        loc = where(("datasets", dataset.name, "bounds", column))
+        info = dataset.columns.get(column)
+        rule = grant.columns.get(column)
+        if info is None or rule is None or rule.treatment is not Treatment.ALLOW:
+            raise InputError(
+                f"{loc}: bounds name {column!r}, which this grant does not allow",
+                hint="declare bounds only for allowed numeric columns",
+                code="CUST271",
+            )
+        if not info.sql_type.upper().startswith(NUMERIC_TYPES) or low > high:
+            raise InputError(
+                f"{loc}: bounds need a numeric column and low <= high",
+                hint="e.g. bounds: {amount: [0, 5000]}",
+                code="CUST271",
+            )
+    for column in grant.keys or {}:
+        rule = grant.columns.get(column)
+        info = dataset.columns.get(column)
+        if (
+            rule is None
+            or info is None
+            or rule.treatment not in (Treatment.ALLOW, Treatment.GENERALIZE)
+            or info.column_class in NOT_READABLE_IN_FILTERS - {ColumnClass.QUASI_IDENTIFIER}
+        ):
+            raise InputError(
+                f"{where(('datasets', dataset.name, 'keys', column))}: keys name {column!r}, "
+                "which is not an allowed, non-identifying column of this grant",
+                hint="declare the public values of columns the reviewer may group by",
+                code="CUST271",
+            )
 
 
 def _plain_where(loc: tuple[str | int, ...]) -> str:

@@ -88,7 +88,7 @@ def _check_once(sql: str, key: _PolicyKey) -> CheckedQuery:
         tree = qualified(output_names(tree), policy, sql)
         for rule in SCOPE_RULES:
             rule(tree, policy)
-        if policy.mode is Mode.AGGREGATE:
+        if policy.mode in (Mode.AGGREGATE, Mode.DP):  # dp: then gateway/dp.py bounds it
             for rule in AGGREGATE_RULES:
                 rule(tree, policy)
         return _checked(sql, tree, policy)

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from custodiet.errors import CustodietError, InputError, RefusedError, SystemFailure
-from custodiet.gateway.execute import execute, open_engine
+from custodiet.gateway.dp import release_with_budget
+from custodiet.gateway.execute import Executed, execute, open_engine
 from custodiet.gateway.release import Released, release
 from custodiet.workspace import Workspace
 
@@ -44,6 +45,7 @@ def run_query(
     sql: str,
     *,
     now: dt.datetime | None = None,
+    dry_run: bool = False,
 ) -> QueryResult:
     """Run ``sql`` for ``principal_name`` under ``agreement_id``; the ledger records it first."""
     from custodiet.agreements.lifecycle import require_active
@@ -65,7 +67,20 @@ def run_query(
             datasets=list(checked.tables),
             columns=list(checked.columns),
         )
-        released = _released(projection, policy, checked, active.agreement.limits.timeout_seconds)
+        timeout = active.agreement.limits.timeout_seconds
+        # ---- budget hook (issue 11): gateway/dp.py releases mode dp with noise, checks and
+        # spends the budget, answers repeats from its cache, and handles --dry-run; other modes
+        # go through _released unchanged. `spend` (epsilon_spent, rho_spent, ...) joins the
+        # entry appended below, before anything is returned.
+        released, spend = release_with_budget(
+            ws,
+            active,
+            policy,
+            checked,
+            dry_run=dry_run,
+            run=lambda bounded: _executed(projection, bounded, checked.row_limit, timeout),
+            plain=lambda: _released(projection, policy, checked, timeout),
+        )
     except CustodietError as exc:
         _append(ws, _refusal(entry, exc))
         raise
@@ -84,7 +99,7 @@ def run_query(
             "action": "query",
             "rows_returned": len(released.rows),
             "result_sha256": released.sha256,
-            "epsilon_spent": 0,
+            **spend,
             "decision": "allowed",
             "rule": f"agreement '{agreement_id}' (v{active.version}), mode {policy.mode.value}",
         },
@@ -92,17 +107,20 @@ def run_query(
     return QueryResult(released.columns, released.rows, index, released.notices, released.truncated)
 
 
+def _executed(projection: Path, sql: str, row_limit: int, timeout_seconds: float) -> Executed:
+    """Execute checked SQL on its own cursor of the projection's engine."""
+    cursor = _engine(projection).cursor()
+    try:
+        return execute(cursor, sql, row_limit=row_limit, timeout_seconds=timeout_seconds)
+    finally:
+        cursor.close()
+
+
 def _released(
     projection: Path, policy: Policy, checked: CheckedQuery, timeout_seconds: float
 ) -> Released:
     """Execute the checked SQL on its own cursor of the projection's engine; apply the mode."""
-    cursor = _engine(projection).cursor()
-    try:
-        executed = execute(
-            cursor, checked.executed, row_limit=checked.row_limit, timeout_seconds=timeout_seconds
-        )
-    finally:
-        cursor.close()
+    executed = _executed(projection, checked.executed, checked.row_limit, timeout_seconds)
     return release(
         policy,
         executed.columns,
