@@ -40,11 +40,17 @@ def register(app: typer.Typer) -> None:
             OutputFormat, typer.Option("--format", help="Output: table, json or csv.")
         ] = OutputFormat.TABLE,
         workspace: WorkspacePath = None,
+        dry_run: Annotated[
+            bool,
+            typer.Option(
+                "--dry-run", help="Check the query and show its privacy cost; run nothing."
+            ),
+        ] = False,
     ) -> None:
         """Run SQL under an agreement; the request is on the ledger before any result is shown."""
         from custodiet.gateway.service import run_query
 
-        result = run_query(workspace_from(workspace), agreement, as_, sql)
+        result = run_query(workspace_from(workspace), agreement, as_, sql, dry_run=dry_run)
         if output is OutputFormat.JSON:
             print_json(result)
         elif output is OutputFormat.CSV:

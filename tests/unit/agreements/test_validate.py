@@ -144,3 +144,74 @@ def test_accepts_allow_listed_row_filters(tmp_path: Path, rows: str) -> None:
     agreement, marks = load_with_marks(path)
     validate_agreement(agreement, CATALOG, marks)
     assert agreement.datasets["payments"].rows == rows
+
+
+ROWS = "    rows: \"agency = 'SSA'\""
+
+
+@pytest.mark.parametrize(
+    ("replace", "field", "needle"),
+    [
+        (
+            {"  min_group_size: 11": "  min_group_size: 11\n  epsilon: 1.0"},
+            "limits.epsilon",
+            "epsilon:",
+        ),
+        ({"  min_group_size: 11": "  min_group_size: 11\n  rho: 0.1"}, "limits.rho", "rho:"),
+        (
+            {ROWS: ROWS + "\n    max_contributions: 3"},
+            "datasets.payments.max_contributions",
+            "max_contributions:",
+        ),
+        (
+            {ROWS: ROWS + "\n    bounds: {amount: [0, 9]}"},
+            "datasets.payments.bounds",
+            "bounds:",
+        ),
+    ],
+    ids=["epsilon", "rho", "max-contributions", "bounds"],
+)
+def test_dp_fields_outside_mode_dp_are_errors_naming_their_line(
+    tmp_path: Path, replace: dict[str, str], field: str, needle: str
+) -> None:
+    error = validation_error(tmp_path, **replace)
+    text = (tmp_path / "a.yaml").read_text().splitlines()
+    line = next(n for n, t in enumerate(text, 1) if t.strip().startswith(needle))
+    assert f"a.yaml:{line}: {field}: " in error.message
+    assert "applies only with mode: dp" in error.message
+    assert error.code == "CUST270"
+
+
+def test_dp_mode_needs_one_budget_and_refuses_min_group_size(tmp_path: Path) -> None:
+    error = validation_error(tmp_path, **{"mode: pseudonymous": "mode: dp"})
+    assert "min_group_size applies only with mode: aggregate" in error.message
+    error = validation_error(
+        tmp_path, **{"mode: pseudonymous": "mode: dp", "  min_group_size: 11\n": ""}
+    )
+    assert "exactly one budget" in error.message and error.code == "CUST270"
+
+
+def test_dp_bounds_must_name_an_allowed_numeric_column(tmp_path: Path) -> None:
+    error = validation_error(
+        tmp_path,
+        **{
+            "mode: pseudonymous": "mode: dp",
+            "  min_group_size: 11": "  epsilon: 1.0",
+            ROWS: ROWS + "\n    bounds: {payee_tin: [0, 9]}",
+        },
+    )
+    assert "bounds name 'payee_tin'" in error.message and error.code == "CUST271"
+
+
+def test_a_dp_agreement_validates(tmp_path: Path) -> None:
+    path = write_agreement(
+        tmp_path / "a.yaml",
+        **{
+            "mode: pseudonymous": "mode: dp",
+            "  min_group_size: 11": "  epsilon: 1.0\n  queries: 5",
+            ROWS: ROWS + "\n    max_contributions: 3\n"
+            "    bounds: {amount: [0, 5000]}\n    keys: {agency: [SSA]}",
+        },
+    )
+    agreement, marks = load_with_marks(path)
+    validate_agreement(agreement, CATALOG, marks)
