@@ -46,6 +46,13 @@ def _contract_agreement(agreement_id: str, mode: str, **limits: Any) -> dict[str
     return document
 
 
+def _keyed_agreement(agreement_id: str) -> dict[str, Any]:
+    """The pseudonymous example with the record key payment_id pseudonymized as well."""
+    document = _contract_agreement(agreement_id, "pseudonymous")
+    document["datasets"]["payments"]["columns"]["payment_id"] = "pseudonymize"
+    return document
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory):
     return make_world(
@@ -56,6 +63,8 @@ def world(tmp_path_factory: pytest.TempPathFactory):
             _contract_agreement(AGGREGATE, "aggregate"),
             _contract_agreement("other-review", "pseudonymous"),
             _contract_agreement("runaway-guard", "pseudonymous", timeout_seconds=0.5),
+            _keyed_agreement("keys-a"),
+            _keyed_agreement("keys-b"),
         ),
     )
 
@@ -235,3 +244,22 @@ def test_no_unkeyed_hash_of_an_identifier_reproduces_a_token(world) -> None:
     ):
         with pytest.raises(CustodietError):
             run_query(world.ws, PSEUDONYMOUS, "rev", sql)
+
+
+def test_pseudonymized_record_keys_link_within_an_agreement_but_not_across(world) -> None:
+    sql = "SELECT payment_id, payee_tin, amount, payment_date FROM payments"
+    a = run_query(world.ws, "keys-a", "rev", sql).rows
+    b = run_query(world.ws, "keys-b", "rev", sql).rows
+    clear = run_query(world.ws, PSEUDONYMOUS, "rev", sql).rows
+    assert len(a) == len(b) == len(clear)
+    assert not {r[0] for r in a} & {r[0] for r in b}  # keys differ between agreements
+    assert not {r[0] for r in a} & {r[0] for r in clear}  # and are not the record ids
+    assert len({r[0] for r in a}) == len(a)  # still one key per record
+    # a join on the pseudonymized key within one agreement still works
+    joined = run_query(
+        world.ws,
+        "keys-a",
+        "rev",
+        "SELECT count(*) AS n FROM payments x JOIN payments y ON x.payment_id = y.payment_id",
+    )
+    assert joined.rows == [(len(a),)]

@@ -25,6 +25,9 @@ from custodiet.catalog.classes import ColumnClass
 from custodiet.catalog.model import ColumnInfo, Dataset
 from custodiet.errors import InputError
 
+# record keys (payment_id, refund_id) may be tokenized per agreement like identifiers, so that two
+# reviewers' outputs cannot be joined row for row on them
+PSEUDONYMIZABLE = frozenset({ColumnClass.IDENTIFIER, ColumnClass.KEY})
 IDENTIFIER_TREATMENTS = frozenset({Treatment.PSEUDONYMIZE, Treatment.MASK, Treatment.DENY})
 QUASI_TREATMENTS = frozenset({Treatment.GENERALIZE, Treatment.MASK, Treatment.DENY})
 DATE_TYPES = ("DATE", "TIMESTAMP")
@@ -171,9 +174,10 @@ def _treatment_error(
             "for this dataset to allow it as is",
             code="CUST246",
         )
-    if rule.treatment is Treatment.PSEUDONYMIZE and cls is not ColumnClass.IDENTIFIER:
+    if rule.treatment is Treatment.PSEUDONYMIZE and cls not in PSEUDONYMIZABLE:
         return InputError(
-            f"{loc}: pseudonymize applies to identifier columns only (this one is {cls.value})",
+            f"{loc}: pseudonymize applies to identifier and record-key columns only "
+            f"(this one is {cls.value})",
             hint="use allow, generalize:<level>, mask or deny",
             code="CUST246",
         )

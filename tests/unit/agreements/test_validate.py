@@ -83,7 +83,13 @@ def test_quasi_identifier_allowed_when_the_agreement_says_so(tmp_path: Path) -> 
 
 def test_pseudonymize_is_for_identifiers_only(tmp_path: Path) -> None:
     error = validation_error(tmp_path, **{"amount: allow": "amount: pseudonymize"})
-    assert "pseudonymize applies to identifier columns only" in error.message
+    assert "pseudonymize applies to identifier and record-key columns only" in error.message
+
+
+def test_record_keys_may_be_pseudonymized(tmp_path: Path) -> None:
+    path = write_agreement(tmp_path / "a.yaml", **{"payment_id: allow": "payment_id: pseudonymize"})
+    agreement, marks = load_with_marks(path)
+    validate_agreement(agreement, CATALOG, marks)
 
 
 @pytest.mark.parametrize(
