@@ -111,12 +111,15 @@ def _checked(sql: str, tree: exp.Expr, policy: Policy) -> CheckedQuery:
     }
     aggregate = is_aggregate(tree)
     hidden: tuple[HiddenCount, ...] = ()
+    fast: str | None = None
     tree = explicit_calls(try_casts(tree))
     if policy.mode is Mode.AGGREGATE:
         assert isinstance(tree, exp.Select)
         for table in [tree.args["from_"].this, *(j.this for j in tree.args.get("joins") or [])]:
             person = policy.tables[table.name].person_column
             columns.add(f"{table.name}.{person}")
+        fast_tree, _ = contribution_counts(tree.copy(), policy, fast=True)
+        fast = row_limited(fast_tree, policy.max_rows + 1).sql(dialect=DUCKDB, comments=False)
         tree, hidden = contribution_counts(tree, policy)
     row_limit = policy.max_rows + 1
     tree = row_limited(tree, row_limit)
@@ -127,6 +130,7 @@ def _checked(sql: str, tree: exp.Expr, policy: Policy) -> CheckedQuery:
         columns=tuple(sorted(columns)),
         aggregate=aggregate,
         hidden=hidden,
+        fast=fast,
         row_limit=row_limit,
     )
 

@@ -50,10 +50,19 @@ _OTHERS = f"{HIDDEN_PREFIX}others"
 
 @dataclass(frozen=True)
 class HiddenCount:
-    """A hidden output of distinct persons: ``zero_allowed`` for the non-contributors."""
+    """A hidden output of distinct persons: ``zero_allowed`` for the non-contributors.
+
+    ``table`` is the dataset whose persons it counts; ``bound_by`` the datasets whose largest
+    rows-per-person multiply to a bound on one person's rows in the query (all of them when every
+    join matches persons; empty when nothing bounds it). The *fast* form of the query counts rows
+    instead of distinct persons, and ``suppress.py`` settles a group from the row count alone
+    whenever the bound allows (pigeonhole), running the exact form only when it does not.
+    """
 
     name: str
     zero_allowed: bool
+    table: str = ""
+    bound_by: tuple[str, ...] = ()
 
 
 def person_tables(select: exp.Select, policy: Policy) -> list[tuple[str, str]]:
@@ -115,10 +124,15 @@ def contributes(aggregate: exp.Expr) -> exp.Expr | None:
 
 
 def contribution_counts(
-    select: exp.Select, policy: Policy
+    select: exp.Select, policy: Policy, *, fast: bool = False
 ) -> tuple[exp.Select, tuple[HiddenCount, ...]]:
-    """``select`` with the hidden distinct-person counts added, and what each one must satisfy."""
+    """``select`` with the hidden distinct-person counts added, and what each one must satisfy.
+
+    ``fast``: count the contributing rows that have a person instead of distinct persons.
+    """
     tables = person_tables(select, policy)
+    names = _dataset_names(select)
+    bound_by = tuple(sorted(names.values())) if _persons_joined(select, policy) else ()
     conditions: list[exp.Expr | None] = [None]  # the group itself
     for aggregate in _aggregates(select):
         conditions.append(contributes(aggregate))
@@ -128,13 +142,13 @@ def contribution_counts(
         for alias, person in tables:
             column = exp.column(person, table=alias)
             for negated in (False, True) if condition is not None else (False,):
-                counted = _counted(column, condition, negated=negated)
+                counted = _counted(column, condition, negated=negated, distinct=not fast)
                 key = counted.sql()
                 if key in seen:
                     continue
                 seen.add(key)
                 name = f"{_OTHERS if negated else _CONTRIBUTORS}_{len(hidden)}"
-                hidden.append(HiddenCount(name, zero_allowed=negated))
+                hidden.append(HiddenCount(name, negated, names[alias], bound_by))
                 select.select(exp.alias_(counted, name), copy=False)
     return select, tuple(hidden)
 
@@ -152,7 +166,9 @@ def _aggregates(select: exp.Select) -> list[exp.Expr]:
     return found
 
 
-def _counted(column: exp.Column, condition: exp.Expr | None, *, negated: bool) -> exp.Expr:
+def _counted(
+    column: exp.Column, condition: exp.Expr | None, *, negated: bool, distinct: bool
+) -> exp.Expr:
     if condition is None:
         value: exp.Expr = column
     else:
@@ -160,7 +176,43 @@ def _counted(column: exp.Column, condition: exp.Expr | None, *, negated: bool) -
         if negated:
             test = exp.Not(this=exp.Coalesce(this=_paren(test), expressions=[exp.false()]))
         value = exp.Case(ifs=[exp.If(this=test, true=column.copy())])
-    return exp.Count(this=exp.Distinct(expressions=[value]))
+    return exp.Count(this=exp.Distinct(expressions=[value]) if distinct else value)
+
+
+def _dataset_names(select: exp.Select) -> dict[str, str]:
+    from_ = select.args.get("from_")
+    items = ([from_.this] if from_ is not None else []) + [
+        join.this for join in select.args.get("joins") or []
+    ]
+    return {item.alias_or_name: item.name for item in items if isinstance(item, exp.Table)}
+
+
+def _persons_joined(select: exp.Select, policy: Policy) -> bool:
+    """Every join's ON has a conjunct ``a.<person> = b.<person>`` linking it to an earlier table:
+    one person's rows in the join output are then at most the product of their rows per table."""
+    names = _dataset_names(select)
+    seen = list(names)[:1]
+    for join in select.args.get("joins") or []:
+        alias = join.this.alias_or_name
+        on = join.args.get("on")
+        conjuncts = list(on.flatten()) if isinstance(on, exp.And) else [on]
+        if not any(_links(c, alias, seen, names, policy) for c in conjuncts):
+            return False
+        seen.append(alias)
+    return True
+
+
+def _links(
+    node: exp.Expr | None, alias: str, seen: list[str], names: dict[str, str], policy: Policy
+) -> bool:
+    if not isinstance(node, exp.EQ):
+        return False
+    sides = [node.this, node.expression]
+    if not all(isinstance(s, exp.Column) and s.table in names for s in sides):
+        return False
+    persons = [s for s in sides if s.name == policy.tables[names[s.table]].person_column]
+    tables = {s.table for s in persons}
+    return len(persons) == 2 and alias in tables and bool(tables & set(seen) - {alias})
 
 
 def _paren(node: exp.Expr) -> exp.Expr:

@@ -44,6 +44,7 @@ from custodiet.errors import RefusedError
 from custodiet.gateway.budget import dataset_rho_cap, epsilon_of, ledger_spends, rho_of
 from custodiet.gateway.parse import DUCKDB, parse_statement
 from custodiet.gateway.release import Released, json_value, result_sha256
+from custodiet.gateway.suppress import release_aggregate
 from custodiet.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -241,14 +242,17 @@ def release_with_budget(
 ) -> tuple[Released, dict[str, Any]]:
     """The service's hook: the released result and what its ledger entry adds (the spend).
 
-    Modes other than dp release as usual (``plain``) and spend nothing; ``dry_run`` executes
-    nothing in any mode and says what the query would cost.
+    Modes other than dp spend nothing: aggregate mode releases through ``suppress`` (exact
+    person counts only where row counts do not settle a group), pseudonymous mode as usual
+    (``plain``); ``dry_run`` executes nothing in any mode and says what the query would cost.
     """
     agreement = active.agreement
     if policy.mode is not Mode.DP:
         if dry_run:
             notice = f"dry run: checked, not executed; mode {policy.mode.value} spends no budget"
             return _released((), [], (notice,)), {"epsilon_spent": 0, "dry_run": True}
+        if policy.mode is Mode.AGGREGATE:
+            return release_aggregate(ws, active, policy, checked, run), {"epsilon_spent": 0}
         return plain(), {"epsilon_spent": 0}
     query_plan = plan(agreement, policy, checked)
     total, delta, _ = budget_of(agreement)

@@ -45,6 +45,7 @@ class CheckedQuery:
     aggregate: bool  # an aggregate query (GROUP BY / aggregate functions)
     hidden: tuple[HiddenCount, ...]  # aggregate mode: hidden person counts, dropped at release
     row_limit: int  # executed SQL carries LIMIT row_limit (= max_rows + 1)
+    fast: str | None = None  # aggregate mode: ``executed`` counting rows, not distinct persons
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from custodiet.gateway.check import check_query
 from custodiet.gateway.execute import execute, open_engine
 from custodiet.gateway.projection import ensure_projection, load_policy
 from custodiet.gateway.release import release
+from custodiet.gateway.suppress import release_aggregate, settled
 from tests.gateway_data import agreement_document, make_world
 
 AGREEMENT = "agg-property"
@@ -63,6 +64,15 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory):
         released = release(
             policy, executed.columns, executed.rows, touched=checked.columns, hidden=checked.hidden
         )
+        # the fast path (row counts, exact counts only where unsettled) releases the same rows
+        fast = release_aggregate(
+            world.ws,
+            active,
+            policy,
+            checked,
+            lambda s: execute(engine, s, row_limit=checked.row_limit, timeout_seconds=10),
+        )
+        assert (fast.columns, fast.rows) == (released.columns, released.rows), sql
         return released.columns, released.rows
 
     yield Pipeline(rows, run)
@@ -170,3 +180,17 @@ def test_no_released_value_has_fewer_contributors_than_the_threshold(
             }
             assert len(persons) >= THRESHOLD, (sql, row)
             assert not others or len(others) >= THRESHOLD, (sql, row)
+
+
+def test_row_counts_settle_only_what_the_pigeonhole_proves() -> None:
+    from custodiet.gateway.contributors import HiddenCount
+
+    persons = HiddenCount("p", False, "payments", ("payments",))
+    others = HiddenCount("o", True, "payments", ("payments",))
+    columns = ("v", "p", "o")
+    bounds = {"payments": 3}  # at most 3 rows a person: 13 rows are at least 5 persons
+    assert settled(columns, [(1, 13, 0)], [persons, others], bounds, 5) == [(1, 5, 0)]
+    assert settled(columns, [(1, 4, 13)], [persons, others], bounds, 5) == [(1, 0, 5)]
+    assert settled(columns, [(1, 13, 2)], [persons, others], bounds, 5) == [(1, 5, 1)]
+    assert settled(columns, [(1, 12, 0)], [persons, others], bounds, 5) is None
+    assert settled(columns, [(1, 13, 0)], [persons, others], {}, 5) is None
