@@ -169,6 +169,13 @@ def _aggregates(select: exp.Select) -> list[exp.Expr]:
 def _counted(
     column: exp.Column, condition: exp.Expr | None, *, negated: bool, distinct: bool
 ) -> exp.Expr:
+    if not distinct:  # rows: count(p) FILTER (WHERE c), the others as count(p) minus that
+        if condition is None:
+            return exp.Count(this=column.copy())
+        rows = exp.Filter(
+            this=exp.Count(this=column.copy()), expression=exp.Where(this=_paren(condition.copy()))
+        )
+        return exp.Sub(this=exp.Count(this=column.copy()), expression=rows) if negated else rows
     if condition is None:
         value: exp.Expr = column
     else:
