@@ -44,7 +44,7 @@ from custodiet.errors import RefusedError
 from custodiet.gateway.budget import dataset_rho_cap, epsilon_of, ledger_spends, rho_of
 from custodiet.gateway.parse import DUCKDB, parse_statement
 from custodiet.gateway.release import Released, json_value, result_sha256
-from custodiet.gateway.suppress import release_aggregate
+from custodiet.gateway.suppress import release_aggregate, rows_per_person
 from custodiet.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -81,6 +81,8 @@ class Output:
 @dataclass(frozen=True)
 class DPPlan:
     sql: str  # the bounded query: one row per occurring cell, key columns then statistics
+    within_bound: str  # the same without the cut, when no person can have more rows than it keeps
+    tables: tuple[str, ...]  # the datasets read
     keys: tuple[tuple[str, ...], ...]  # declared key values, per GROUP BY column
     outputs: tuple[Output, ...]
     statistics: tuple[Statistic, ...]
@@ -119,7 +121,6 @@ def plan(agreement: Agreement, policy: Policy, checked: CheckedQuery) -> DPPlan:
     group_columns = list(group.expressions) if group is not None else []
     keys: list[tuple[str, ...]] = []
     key_sql: list[str] = []
-    key_filters: list[str] = []
     for column in group_columns:
         if not isinstance(column, exp.Column) or column.table not in aliases:
             raise _shape("dp mode groups only by dataset columns with a declared key set")
@@ -132,10 +133,9 @@ def plan(agreement: Agreement, policy: Policy, checked: CheckedQuery) -> DPPlan:
                 "in the agreement",
             )
         keys.append(tuple(declared))
-        text = f"CAST({column.sql(dialect=DUCKDB)} AS VARCHAR)"
-        key_sql.append(text)
-        listed = ", ".join(exp.Literal.string(v).sql(dialect=DUCKDB) for v in declared)
-        key_filters.append(f"{text} IN ({listed})")
+        # Cells outside the declared keys are computed but never released (only declared cells
+        # are looked up), so no per-row IN filter is needed; keys compare as text after grouping.
+        key_sql.append(column.sql(dialect=DUCKDB))
 
     statistics: list[tuple[str, int]] = []  # (row expression, sensitivity)
     outputs: list[Output] = []
@@ -187,23 +187,29 @@ def plan(agreement: Agreement, policy: Policy, checked: CheckedQuery) -> DPPlan:
         + [join.sql(dialect=DUCKDB) for join in tree.args.get("joins") or []]
     )
     where = tree.args.get("where")
-    filters = [f"{person.sql(dialect=DUCKDB)} IS NOT NULL", *key_filters]
+    filters = [f"{person.sql(dialect=DUCKDB)} IS NOT NULL"]
     if where is not None:
         filters.insert(0, f"({where.this.sql(dialect=DUCKDB)})")
     inner = ", ".join(
         [f"{text} AS _k{i}" for i, text in enumerate(key_sql)]
         + [f"{text} AS _s{i}" for i, (text, _) in enumerate(statistics)]
-        + [f"row_number() OVER (PARTITION BY {person.sql(dialect=DUCKDB)}) AS _rn"]
     )
+    rank = f"row_number() OVER (PARTITION BY {person.sql(dialect=DUCKDB)}) AS _rn"
     groups = [f"_k{i}" for i in range(len(key_sql))]
-    outer = ", ".join(groups + [f"sum(_s{i})" for i in range(len(statistics))])
-    sql = (
-        f"WITH _bounded AS (SELECT {inner} {source} WHERE {' AND '.join(filters)}) "
-        f"SELECT {outer} FROM _bounded WHERE _rn <= {contributions}"
-        + (f" GROUP BY {', '.join(groups)}" if groups else "")
+    outer = ", ".join(
+        [f"CAST({g} AS VARCHAR)" for g in groups] + [f"sum(_s{i})" for i in range(len(statistics))]
     )
+    grouped = f" GROUP BY {', '.join(groups)}" if groups else ""
+    rows = f"{source} WHERE {' AND '.join(filters)}"
+    sql = (
+        f"WITH _bounded AS (SELECT {inner}, {rank} {rows}) "
+        f"SELECT {outer} FROM _bounded WHERE _rn <= {contributions}{grouped}"
+    )
+    within = f"WITH _bounded AS (SELECT {inner} {rows}) SELECT {outer} FROM _bounded{grouped}"
     return DPPlan(
         sql=sql,
+        within_bound=within,
+        tables=tuple(sorted(set(aliases.values()))),
         keys=tuple(keys),
         outputs=tuple(outputs),
         statistics=tuple(Statistic(f"_s{i}", s) for i, (_, s) in enumerate(statistics)),
@@ -277,7 +283,12 @@ def release_with_budget(
             "dry_run": True,
         }
     _check_budget(ws, agreement, checked, query_plan, used, total, spends.datasets)
-    executed = run(query_plan.sql)
+    # Cutting each person to `contributions` rows is the identity when nobody has more rows than
+    # that (the product of the largest rows-per-person of the tables read bounds a person's rows
+    # after person-matching joins); then the cut, a window over all rows, is skipped.
+    per_table = rows_per_person(ws, active, policy, query_plan.tables, run)
+    most = math.prod(per_table[t] for t in query_plan.tables)
+    executed = run(query_plan.within_bound if most <= query_plan.contributions else query_plan.sql)
     released = _noisy(query_plan, executed, (f"dp: {cost}",))
     cache.write(released)
     return released, {

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from custodiet.gateway.projection import ActiveVersion
     from custodiet.gateway.rewrite import CheckedQuery
 
-__all__ = ["release_aggregate", "settled"]
+__all__ = ["release_aggregate", "rows_per_person", "settled"]
 
 
 def release_aggregate(

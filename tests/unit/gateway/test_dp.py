@@ -217,3 +217,25 @@ def test_cli_dry_run_and_exhaustion(world) -> None:
     assert refused.status == 3
     assert refused.stderr.startswith("refused: the privacy budget of agreement 'dp-review'")
     assert entries(world.ws)[-1]["action"] == "refusal"
+
+
+@pytest.mark.parametrize("keep", [2, 3])
+def test_each_person_counts_at_most_max_contributions_rows(tmp_path, keep: int) -> None:
+    """Each person has 3 payments: kept whole at 3 (no cut needed), cut to 2 otherwise."""
+    document = dp_document()
+    document["datasets"]["payments"]["max_contributions"] = keep
+    document["limits"] = {"rho": 100.0, "queries": 3, "max_rows": 1000, "timeout_seconds": 10}
+    world = make_world(tmp_path, people=40, agreements=(document,))
+    manifest = json.loads(world.ws.manifest_path.read_text())
+    manifest["dp_dataset_rho_cap"] = 1000.0
+    world.ws.manifest_path.write_text(json.dumps(manifest))
+    result = run_query(
+        world.ws, DP, "rev", "SELECT program, count(*) AS n FROM payments GROUP BY program"
+    )
+    ssa = [i for i in range(40) if i % 10 != 9]
+    expected = {
+        p: keep * sum(1 for i in ssa if ("RSI", "SSDI", "SSI")[i % 3] == p)
+        for p in ("RSI", "SSDI", "SSI")
+    }
+    for program, n in result.rows:
+        assert abs(n - expected[program]) <= 2  # noise scale about 0.25 at this budget
