@@ -22,15 +22,12 @@ from pathlib import Path
 import duckdb
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from gateway import AGREEMENT, generate, report, timed  # noqa: E402
-
-from custodiet.agreements.lifecycle import apply_agreement, approve  # noqa: E402
-from custodiet.catalog.registry import add_dataset  # noqa: E402
-from custodiet.gateway.service import run_query  # noqa: E402
-from custodiet.principals import Role, add_principal  # noqa: E402
-from custodiet.workspace import Workspace, init_workspace  # noqa: E402
+from custodiet.agreements.lifecycle import apply_agreement, approve
+from custodiet.catalog.registry import add_dataset
+from custodiet.gateway.service import run_query
+from custodiet.principals import Role, add_principal
+from custodiet.workspace import Workspace, init_workspace
+from gateway import AGREEMENT, generate, report, timed
 
 TARGET = 3.0
 MISSED_TARGETS = 3
