@@ -45,7 +45,9 @@ def workspace(root: Path, data: dict[str, Path], contributions: int = 10) -> Wor
         add_dataset(ws, name, path, {}, actor="c1")
     datasets = {k: dict(v) for k, v in AGREEMENT["datasets"].items()}  # type: ignore[attr-defined]
     datasets["payments"].update(
-        max_contributions=contributions, bounds={"amount": [0, 2000]}, keys={"program": ["RSI", "SSDI", "SSI"]}
+        max_contributions=contributions,
+        bounds={"amount": [0, 2000]},
+        keys={"program": ["RSI", "SSDI", "SSI"]},
     )
     document = {
         **AGREEMENT,
