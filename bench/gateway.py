@@ -222,7 +222,8 @@ def queries(ws: Workspace, data: dict[str, Path], runs: int) -> None:
         report(name, ours, theirs, 1.15)
 
 
-def report(name: str, ours: list[float], theirs: list[float], target: float) -> None:
+def report(name: str, ours: list[float], theirs: list[float], target: float) -> bool:
+    """Print the same-run ratio; True when it missed the target."""
     mine, base = statistics.median(ours), statistics.median(theirs)
     ratio = mine / base
     print(
@@ -230,6 +231,7 @@ def report(name: str, ours: list[float], theirs: list[float], target: float) -> 
         f"  ratio {ratio:5.2f}x  target <= {target}x  {'OK' if ratio <= target else 'MISSED'}",
         flush=True,
     )
+    return ratio > target
 
 
 def main() -> None:

@@ -22,6 +22,8 @@ FULL: tuple[tuple[str, ...], ...] = (
     ("synth.py", "--people", "1000000"),
     ("ledger.py", "--big", "1000000"),
     ("gateway.py", "--runs", "5"),
+    ("aggregate.py", "--runs", "5"),
+    ("dp.py", "--runs", "5"),
     ("cold_start.py",),
     ("screens.py", "--people", "100000", "1000000"),
 )
@@ -29,6 +31,8 @@ QUICK: tuple[tuple[str, ...], ...] = (
     ("synth.py", "--people", "20000"),
     ("ledger.py", "--big", "20000"),
     ("gateway.py", "--payments", "200000", "--deaths", "10000", "--runs", "2"),
+    ("aggregate.py", "--payments", "200000", "--deaths", "10000", "--runs", "2"),
+    ("dp.py", "--payments", "200000", "--deaths", "10000", "--runs", "2"),
     ("cold_start.py",),
     ("screens.py", "--people", "10000", "--runs", "1"),
 )

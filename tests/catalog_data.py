@@ -195,6 +195,7 @@ datasets:
       payment_id: allow
       payee_tin: pseudonymize
       payee_name: deny
+      agency: allow
       amount: allow
       payment_date: allow
       routing_number: pseudonymize

@@ -107,6 +107,7 @@ def agreement_document(agreement_id: str = "ssa-deceased", **changes: Any) -> di
                     "payment_id": "allow",
                     "payee_tin": "pseudonymize",
                     "payee_name": "deny",
+                    "agency": "allow",
                     "program": "allow",
                     "amount": "allow",
                     "payment_date": "allow",

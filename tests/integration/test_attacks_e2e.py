@@ -26,6 +26,7 @@ from custodiet.gateway.projection import ensure_projection
 from custodiet.gateway.release import result_sha256
 from custodiet.gateway.service import run_query
 from custodiet.gateway.tokens import agreement_key, read_secret
+from tests.conftest import run_cli
 from tests.gateway_data import agreement_document, make_world, ssn_of
 
 ATTACKS = yaml.safe_load(
@@ -45,6 +46,13 @@ def _contract_agreement(agreement_id: str, mode: str, **limits: Any) -> dict[str
     return document
 
 
+def _keyed_agreement(agreement_id: str) -> dict[str, Any]:
+    """The pseudonymous example with the record key payment_id pseudonymized as well."""
+    document = _contract_agreement(agreement_id, "pseudonymous")
+    document["datasets"]["payments"]["columns"]["payment_id"] = "pseudonymize"
+    return document
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory):
     return make_world(
@@ -55,6 +63,8 @@ def world(tmp_path_factory: pytest.TempPathFactory):
             _contract_agreement(AGGREGATE, "aggregate"),
             _contract_agreement("other-review", "pseudonymous"),
             _contract_agreement("runaway-guard", "pseudonymous", timeout_seconds=0.5),
+            _keyed_agreement("keys-a"),
+            _keyed_agreement("keys-b"),
         ),
     )
 
@@ -105,6 +115,9 @@ def test_attack_is_refused_or_harmless_and_on_the_ledger(world, raw_values, atta
         assert "rows_returned" not in entry and "result_sha256" not in entry
     else:
         result = run_query(world.ws, agreement, "rev", attack["sql"])
+        if attack["expect"] == "suppressed":
+            assert result.rows == [], attack["id"]
+            assert any("suppressed" in notice for notice in result.notices)
         assert not _cells(result.rows) & raw_values  # nothing identifying came back
         assert "payee_name" not in result.columns
         entry = _last_entry(world.ws)
@@ -115,7 +128,50 @@ def test_attack_is_refused_or_harmless_and_on_the_ledger(world, raw_values, atta
 
 
 def test_the_catalogue_covers_every_sql_attack_class() -> None:
-    assert {a["class"] for a in ATTACKS} >= {"A", "B", "C", "D"}
+    assert {a["class"] for a in ATTACKS} >= {"A", "B", "C", "D", "G"}
+
+
+ONE_PERSON_ATTACKS = [a for a in ATTACKS if a["class"] == "G"]
+
+
+@pytest.mark.parametrize("attack", ONE_PERSON_ATTACKS, ids=[a["id"] for a in ONE_PERSON_ATTACKS])
+def test_one_person_attack_through_the_cli_releases_nothing(world, attack) -> None:
+    result = run_cli(
+        "query",
+        "--workspace",
+        str(world.ws.root),
+        "--agreement",
+        AGGREGATE,
+        "--as",
+        "rev",
+        "--format",
+        "json",
+        attack["sql"],
+    )
+    entry = _last_entry(world.ws)
+    assert entry["sql"] == attack["sql"]
+    if attack["expect"] == "refused":
+        assert result.status == 3, result.stderr
+        assert result.stderr.startswith("refused: ") and attack["rule"] in result.stderr
+        assert entry["action"] == "refusal" and entry["decision"] == "refused"
+        return
+    assert result.status == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["rows"] == [] and document["ledger_index"] == entry["index"]
+    assert any("suppressed" in notice for notice in document["notices"])
+    assert not any(ch.isdigit() for n in document["notices"] for ch in n.split(":")[1][:3])
+    assert entry["action"] == "query" and entry["rows_returned"] == 0
+
+
+def test_the_same_join_without_the_isolating_condition_is_released(world) -> None:
+    result = run_query(
+        world.ws,
+        AGGREGATE,
+        "rev",
+        "SELECT p.program, count(*) AS n, sum(p.amount) AS total FROM payments p "
+        "JOIN deaths d ON p.payee_tin = d.ssn GROUP BY p.program ORDER BY p.program",
+    )
+    assert [row[0] for row in result.rows] == ["RSI", "SSDI", "SSI"]
 
 
 def test_runaway_query_ends_at_the_deadline_and_the_gateway_keeps_serving(world) -> None:
@@ -188,3 +244,22 @@ def test_no_unkeyed_hash_of_an_identifier_reproduces_a_token(world) -> None:
     ):
         with pytest.raises(CustodietError):
             run_query(world.ws, PSEUDONYMOUS, "rev", sql)
+
+
+def test_pseudonymized_record_keys_link_within_an_agreement_but_not_across(world) -> None:
+    sql = "SELECT payment_id, payee_tin, amount, payment_date FROM payments"
+    a = run_query(world.ws, "keys-a", "rev", sql).rows
+    b = run_query(world.ws, "keys-b", "rev", sql).rows
+    clear = run_query(world.ws, PSEUDONYMOUS, "rev", sql).rows
+    assert len(a) == len(b) == len(clear)
+    assert not {r[0] for r in a} & {r[0] for r in b}  # keys differ between agreements
+    assert not {r[0] for r in a} & {r[0] for r in clear}  # and are not the record ids
+    assert len({r[0] for r in a}) == len(a)  # still one key per record
+    # a join on the pseudonymized key within one agreement still works
+    joined = run_query(
+        world.ws,
+        "keys-a",
+        "rev",
+        "SELECT count(*) AS n FROM payments x JOIN payments y ON x.payment_id = y.payment_id",
+    )
+    assert joined.rows == [(len(a),)]

@@ -20,6 +20,7 @@ AGREEMENT_ID = r"^[a-z0-9][a-z0-9-]{0,63}$"
 class Mode(StrEnum):
     PSEUDONYMOUS = "pseudonymous"
     AGGREGATE = "aggregate"
+    DP = "dp"  # differential privacy: noisy aggregates under a hard zCDP budget (gateway/dp.py)
 
 
 class Treatment(StrEnum):
@@ -71,20 +72,48 @@ def _parse_rule(value: object) -> object:
 Rule = Annotated[ColumnRule, BeforeValidator(_parse_rule)]
 
 
+Bound = Annotated[float, Field(ge=-1e12, le=1e12, allow_inf_nan=False)]
+KeyValue = Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class DatasetGrant(BaseModel):
+    """One dataset's grant. ``max_contributions``, ``bounds`` and ``keys`` are for ``mode: dp``
+    only (the validator refuses them elsewhere): rows kept per person, clamping bounds of
+    summed columns, and the public key set of each column a dp query may GROUP BY."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     rows: str | None = None
     columns: dict[Annotated[str, Field(pattern=IDENT)], Rule]
     allow_quasi_identifiers: bool = False
+    max_contributions: int | None = Field(None, ge=1, le=1000)
+    bounds: dict[Annotated[str, Field(pattern=IDENT)], tuple[Bound, Bound]] | None = None
+    keys: (
+        dict[
+            Annotated[str, Field(pattern=IDENT)],
+            Annotated[list[KeyValue], Field(min_length=1, max_length=1000)],
+        ]
+        | None
+    ) = None
+
+
+DP_DATASET_FIELDS = ("max_contributions", "bounds", "keys")
+DP_LIMIT_FIELDS = ("epsilon", "delta", "rho", "queries")
 
 
 class Limits(BaseModel):
+    """``max_rows`` and ``timeout_seconds`` hold in every mode, ``min_group_size`` in aggregate
+    mode; ``epsilon`` (with ``delta``) or ``rho`` is dp mode's hard total budget, spent in
+    ``queries`` equal parts (the validator refuses each field in a mode that does not use it)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_rows: int = Field(10_000, ge=1, le=1_000_000)
     min_group_size: int = Field(11, ge=2, le=10_000)
     epsilon: float | None = Field(None, gt=0, le=100)
+    delta: float | None = Field(None, gt=0, le=1e-3)
+    rho: float | None = Field(None, gt=0, le=100)
+    queries: int | None = Field(None, ge=1, le=100_000)
     timeout_seconds: float = Field(30.0, gt=0, le=3600)
 
 

@@ -41,13 +41,19 @@ def register(app: typer.Typer) -> None:
         ] = OutputFormat.TABLE,
         key: KeyPath = None,
         workspace: WorkspacePath = None,
+        dry_run: Annotated[
+            bool,
+            typer.Option(
+                "--dry-run", help="Check the query and show its privacy cost; run nothing."
+            ),
+        ] = False,
     ) -> None:
         """Run SQL under an agreement; the request is on the ledger before any result is shown."""
         from custodiet.gateway.service import run_query
 
         with runtime(workspace) as rt:
-            request = signed(rt, as_, key, "query", {"agreement": agreement, "sql": sql})
-            result = run_query(rt, request)
+            args = {"agreement": agreement, "sql": sql, **({"dry_run": True} if dry_run else {})}
+            result = run_query(rt, signed(rt, as_, key, "query", args))
         if output is OutputFormat.JSON:
             print_json(result)
         elif output is OutputFormat.CSV:

@@ -10,11 +10,12 @@ from __future__ import annotations
 from sqlglot import exp
 
 from custodiet.catalog.classes import ColumnClass
+from custodiet.gateway.contributors import HIDDEN_PREFIX, person_tables
 from custodiet.gateway.policy import ColumnKind, ColumnView, Policy
 from custodiet.gateway.refusal import Refusal, Rule
-from custodiet.gateway.rewrite import PERSONS_COLUMN, column_sources
+from custodiet.gateway.rewrite import column_sources
 
-__all__ = ["AGGREGATE_RULES", "is_aggregate", "person_of"]
+__all__ = ["AGGREGATE_RULES", "is_aggregate"]
 
 SINGLE_LEVEL_FORBIDDEN: tuple[tuple[type[exp.Expr], str], ...] = (
     (exp.With, "CTEs (WITH)"),
@@ -54,12 +55,18 @@ def aggregate_outputs(tree: exp.Expr, policy: Policy) -> None:
     if not groups and not any(_has_aggregate(e) for e in tree.expressions):
         raise _aggregate_refusal("only aggregate queries are allowed in aggregate mode", tree)
     for output in tree.expressions:
-        if output.alias_or_name == PERSONS_COLUMN:
-            raise _aggregate_refusal(f"the output name '{PERSONS_COLUMN}' is reserved", output)
+        if output.alias_or_name.lower().startswith(HIDDEN_PREFIX):
+            raise _aggregate_refusal(
+                f"the output name '{output.alias_or_name}' is reserved "
+                f"(names starting with '{HIDDEN_PREFIX}' are the gateway's)",
+                output,
+            )
         value = output.unalias()
         if value in groups:
             continue
-        loose = [c for c in value.find_all(exp.Column) if not c.find_ancestor(exp.AggFunc)]
+        loose = [
+            c for c in value.find_all(exp.Column) if not c.find_ancestor(exp.AggFunc, exp.Filter)
+        ]
         if loose or not _has_aggregate(value):
             raise _aggregate_refusal(
                 "each output must be an aggregate or a GROUP BY expression",
@@ -138,26 +145,11 @@ def is_aggregate(tree: exp.Expr) -> bool:
     )
 
 
-def person_of(tree: exp.Expr, policy: Policy) -> tuple[str, str, str] | None:
-    """(alias, dataset, person column) of the first table in FROM/JOIN order that has one."""
-    from_ = tree.args.get("from_")
-    tables = [from_.this] if from_ is not None else []
-    tables += [join.this for join in tree.args.get("joins") or []]
-    for table in tables:
-        person = policy.tables[table.name].person_column
-        if person is not None:
-            return table.alias_or_name, table.name, person
-    return None
-
-
 def persons_identifiable(tree: exp.Expr, policy: Policy) -> None:
-    """Aggregate mode: some dataset in the query identifies persons, so groups can be sized."""
-    if person_of(tree, policy) is None:
-        raise Refusal(
-            "no dataset in the query identifies persons, so group sizes cannot be checked",
-            code="CUST343",
-            hint="include a dataset with a pseudonymized identifier",
-        )
+    """Aggregate mode: every dataset in the query identifies persons (``person_tables``), so the
+    persons contributing to each value can be counted in each of them."""
+    assert isinstance(tree, exp.Select)
+    person_tables(tree, policy)
 
 
 def _aggregate_refusal(rule: str, node: exp.Expr) -> Refusal:

@@ -18,19 +18,19 @@ from sqlglot import exp
 from custodiet.agreements.model import Mode
 from custodiet.errors import RefusedError
 from custodiet.gateway import allowlist
-from custodiet.gateway.aggregate import AGGREGATE_RULES, is_aggregate, person_of
+from custodiet.gateway.aggregate import AGGREGATE_RULES, is_aggregate
+from custodiet.gateway.contributors import HiddenCount, contribution_counts
 from custodiet.gateway.denied import denied_columns
 from custodiet.gateway.parse import DUCKDB, parse_statement, too_deep, underline
 from custodiet.gateway.policy import Policy
 from custodiet.gateway.refusal import Refusal, Rule
 from custodiet.gateway.rewrite import (
-    PERSONS_COLUMN,
     CheckedQuery,
     column_sources,
     dataset_tables,
+    explicit_calls,
     hoisted_joins,
     output_names,
-    persons_count,
     qualified,
     row_limited,
     try_casts,
@@ -88,7 +88,7 @@ def _check_once(sql: str, key: _PolicyKey) -> CheckedQuery:
         tree = qualified(output_names(tree), policy, sql)
         for rule in SCOPE_RULES:
             rule(tree, policy)
-        if policy.mode is Mode.AGGREGATE:
+        if policy.mode in (Mode.AGGREGATE, Mode.DP):  # dp: then gateway/dp.py bounds it
             for rule in AGGREGATE_RULES:
                 rule(tree, policy)
         return _checked(sql, tree, policy)
@@ -110,16 +110,17 @@ def _checked(sql: str, tree: exp.Expr, policy: Policy) -> CheckedQuery:
         if isinstance(found.source, exp.Table)
     }
     aggregate = is_aggregate(tree)
-    persons: str | None = None
-    tree = try_casts(tree)
+    hidden: tuple[HiddenCount, ...] = ()
+    fast: str | None = None
+    tree = explicit_calls(try_casts(tree))
     if policy.mode is Mode.AGGREGATE:
         assert isinstance(tree, exp.Select)
-        person = person_of(tree, policy)
-        assert person is not None  # guaranteed by persons_identifiable
-        alias, dataset, column = person
-        tree = persons_count(tree, alias, column)
-        columns.add(f"{dataset}.{column}")
-        persons = PERSONS_COLUMN
+        for table in [tree.args["from_"].this, *(j.this for j in tree.args.get("joins") or [])]:
+            person = policy.tables[table.name].person_column
+            columns.add(f"{table.name}.{person}")
+        fast_tree, _ = contribution_counts(tree.copy(), policy, fast=True)
+        fast = row_limited(fast_tree, policy.max_rows + 1).sql(dialect=DUCKDB, comments=False)
+        tree, hidden = contribution_counts(tree, policy)
     row_limit = policy.max_rows + 1
     tree = row_limited(tree, row_limit)
     return CheckedQuery(
@@ -128,7 +129,8 @@ def _checked(sql: str, tree: exp.Expr, policy: Policy) -> CheckedQuery:
         tables=tuple(tables),
         columns=tuple(sorted(columns)),
         aggregate=aggregate,
-        persons_column=persons,
+        hidden=hidden,
+        fast=fast,
         row_limit=row_limit,
     )
 

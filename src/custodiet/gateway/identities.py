@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from custodiet.agreements.model import ColumnRule, Treatment
+from custodiet.agreements.rowfilter import row_filter_sql
 from custodiet.catalog.classes import ColumnClass
 from custodiet.catalog.model import Dataset
 from custodiet.catalog.source import relation_sql, source_of
@@ -130,7 +131,8 @@ def _records(
     kinds: Collection[str],
 ) -> list[IdentifiedRecord]:
     source = relation_sql(con, source_of(dataset), alias=f"src_{dataset.name}")
-    where = f"WHERE ({rows_filter})" if rows_filter else ""
+    # the checked filter re-rendered, as the projection applies it (never the YAML text)
+    where = f"WHERE {row_filter_sql(rows_filter, dataset.columns)}" if rows_filter else ""
     con.execute(f"CREATE OR REPLACE TEMP VIEW inside AS SELECT * FROM {source} {where}")
     distinct = con.execute(
         f"SELECT DISTINCT CAST({quote(person)} AS VARCHAR) FROM inside "

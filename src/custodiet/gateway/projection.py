@@ -257,7 +257,7 @@ class _Builder:
 
     def _open_source(self, dataset: Dataset, grant: DatasetGrant) -> None:
         source = relation_sql(self._con, source_of(dataset), alias="source_db")
-        where = f" WHERE ({grant.rows})" if grant.rows else ""
+        where = f" WHERE {filter_sql(self._agreement, dataset, grant)}" if grant.rows else ""
         self._con.execute(f"CREATE TEMP VIEW source_rows AS SELECT * FROM {source}{where}")
 
     def _register_tokens(self, alias: str, column: str, kind: str | None) -> None:
@@ -306,6 +306,21 @@ class _Builder:
         )
         denied = frozenset(dataset.columns) - frozenset(columns)
         return TableView(dataset.name, columns, person, denied)
+
+
+def filter_sql(agreement: Agreement, dataset: Dataset, grant: DatasetGrant) -> str:
+    """The grant's row filter as it runs: the checked tree re-rendered, never the YAML text."""
+    from custodiet.agreements.rowfilter import RowFilterProblem, row_filter_sql
+
+    assert grant.rows is not None
+    try:
+        return row_filter_sql(grant.rows, dataset.columns)
+    except RowFilterProblem as problem:
+        raise InputError(
+            f"agreement '{agreement.id}': datasets.{dataset.name}.rows: {problem}",
+            hint="apply a corrected version of the agreement",
+            code="CUST248",
+        ) from None
 
 
 def _write_atomically(path: Path, text: str) -> None:

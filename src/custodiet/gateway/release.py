@@ -1,8 +1,9 @@
 """What of an executed result may leave the gateway, under the agreement's mode.
 
 pseudonymous: at most ``max_rows`` rows (more -> cut, with a ``truncated`` notice).
-aggregate:    groups with fewer than ``min_group_size`` distinct persons are suppressed (the notice
-              says how many groups, never their counts); the hidden persons column is dropped.
+aggregate:    a row in which any value comes from fewer than ``min_group_size`` distinct
+              contributing persons (``contributors.py``) is suppressed (the notice says how many
+              rows, never their counts); the hidden person counts are dropped.
 The result is identified on the ledger only by its row count and the SHA-256 of its canonical JSON.
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 import rfc8785
 
 from custodiet.agreements.model import Mode
+from custodiet.gateway.contributors import HiddenCount
 from custodiet.gateway.policy import ColumnKind, Policy
 
 _SAFE_INTEGER = 2**53 - 1
@@ -70,7 +72,7 @@ def release(
     rows: Sequence[tuple[Any, ...]],
     *,
     touched: Sequence[str],
-    persons_column: str | None,
+    hidden: Sequence[HiddenCount] = (),
 ) -> Released:
     """Apply the mode's release rules to an executed result."""
     notices: list[str] = []
@@ -78,12 +80,12 @@ def release(
     kept = list(rows)
     if policy.mode is Mode.AGGREGATE:
         kept_columns, kept, suppressed = _suppress_small_groups(
-            kept_columns, kept, persons_column, policy.min_group_size
+            kept_columns, kept, hidden, policy.min_group_size
         )
         if suppressed:
             notices.append(
-                f"{suppressed} group(s) suppressed: fewer than {policy.min_group_size} "
-                "distinct persons"
+                f"{suppressed} group(s) suppressed: a value came from fewer than "
+                f"{policy.min_group_size} distinct persons"
             )
     truncated = len(kept) > policy.max_rows
     if truncated:
@@ -98,15 +100,25 @@ def release(
 def _suppress_small_groups(
     columns: tuple[str, ...],
     rows: list[tuple[Any, ...]],
-    persons_column: str | None,
+    hidden: Sequence[HiddenCount],
     threshold: int,
 ) -> tuple[tuple[str, ...], list[tuple[Any, ...]], int]:
-    if persons_column is None or persons_column not in columns:
+    checks = [(columns.index(h.name), h.zero_allowed) for h in hidden if h.name in columns]
+    if not checks or len(checks) != len(hidden):
         # Nothing counts persons, so no group can be shown to be large enough.
-        return columns, [], len(rows)
-    at = columns.index(persons_column)
-    keep = [i for i in range(len(columns)) if i != at]
-    released = [tuple(row[i] for i in keep) for row in rows if (row[at] or 0) >= threshold]
+        visible = tuple(c for c in columns if c not in {h.name for h in hidden})
+        return visible, [], len(rows)
+    dropped = {at for at, _ in checks}
+    keep = [i for i in range(len(columns)) if i not in dropped]
+
+    def large_enough(row: tuple[Any, ...]) -> bool:
+        for at, zero_allowed in checks:
+            persons = row[at] or 0
+            if persons < threshold and not (zero_allowed and persons == 0):
+                return False
+        return True
+
+    released = [tuple(row[i] for i in keep) for row in rows if large_enough(row)]
     return tuple(columns[i] for i in keep), released, len(rows) - len(released)
 
 

@@ -7,7 +7,9 @@ Each pass is a small function over the tree, golden-tested in ``tests/fixtures/s
     hoisted_joins  FROM-first joins move from the table to the SELECT, where scopes see them
     qualified      resolve every column to its table, expand ``*`` to the granted columns
     try_casts      CAST -> TRY_CAST, so no value ever appears in a cast error
-    persons_count  aggregate mode: add the hidden count of distinct persons per group
+    explicit_calls CURRENT_DATE -> current_date(): the bare keyword would bind to an output alias
+    contribution_counts (contributors.py)  aggregate mode: hidden distinct-person counts for the
+                   group and for every value, per dataset table
     row_limited    LIMIT max_rows + 1 (the user's own smaller LIMIT and ORDER BY still hold)
 """
 
@@ -25,10 +27,11 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.schema import MappingSchema
 
 from custodiet.errors import RefusedError
+from custodiet.gateway.contributors import HiddenCount
 from custodiet.gateway.parse import DUCKDB, underline
 from custodiet.gateway.policy import Policy
 
-PERSONS_COLUMN = "_custodiet_persons"
+PERSONS_COLUMN = "_custodiet_persons"  # every hidden output's name starts with _custodiet_
 E = TypeVar("E", bound=exp.Expr)
 _last_scopes: tuple[exp.Expr, list[Scope]] | None = None
 
@@ -40,8 +43,9 @@ class CheckedQuery:
     tables: tuple[str, ...]  # datasets touched, sorted
     columns: tuple[str, ...]  # "table.column" touched, sorted
     aggregate: bool  # an aggregate query (GROUP BY / aggregate functions)
-    persons_column: str | None  # aggregate mode: hidden output column, dropped after suppression
+    hidden: tuple[HiddenCount, ...]  # aggregate mode: hidden person counts, dropped at release
     row_limit: int  # executed SQL carries LIMIT row_limit (= max_rows + 1)
+    fast: str | None = None  # aggregate mode: ``executed`` counting rows, not distinct persons
 
 
 @dataclass(frozen=True)
@@ -143,12 +147,13 @@ def try_casts(tree: E) -> E:
     return tree
 
 
-def persons_count(tree: exp.Select, person_table: str, person_column: str) -> exp.Select:
-    """Aggregate mode: add ``count(DISTINCT person) AS _custodiet_persons`` to the outputs."""
-    persons = exp.Count(
-        this=exp.Distinct(expressions=[exp.column(person_column, table=person_table)])
-    )
-    return tree.select(exp.alias_(persons, PERSONS_COLUMN), copy=False)
+def explicit_calls(tree: E) -> E:
+    """``CURRENT_DATE`` -> ``current_date()``: DuckDB binds the bare keyword to an output named
+    ``current_date`` (``SELECT current_date`` is named so by ``output_names``) and fails."""
+    for node in list(tree.find_all(exp.CurrentDate)):
+        if not node.args:
+            node.replace(exp.Anonymous(this="current_date", expressions=[]))
+    return tree
 
 
 def row_limited(tree: exp.Query, row_limit: int) -> exp.Query:

@@ -12,13 +12,16 @@ a value from the data.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from custodiet import entries
+from custodiet.agreements.model import Mode
 from custodiet.errors import CustodietError, InputError, SystemFailure
-from custodiet.gateway.execute import execute, open_engine
+from custodiet.gateway.dp import release_with_budget
+from custodiet.gateway.execute import Executed, execute, open_engine
 from custodiet.gateway.release import Released, release
 from custodiet.identity import SignedRequest
 from custodiet.runtime import Runtime
@@ -97,9 +100,10 @@ def run_query(rt: Runtime, signed: SignedRequest) -> QueryResult:
         "datasets": list(checked.tables),
         "columns": list(checked.columns),
     }
+    dry_run = signed.args.get("dry_run") is True
     intent = rt.commit(entries.intent(signed, **about, **touched), refuse_as=signed)
     return execute_under(rt, intent.index, signed.principal, active, policy, projection, checked,
-                         {**about, **touched})  # fmt: skip
+                         {**about, **touched}, dry_run=dry_run)  # fmt: skip
 
 
 def execute_under(
@@ -112,58 +116,93 @@ def execute_under(
     checked: CheckedQuery,
     about: Mapping[str, Any],
     what: str = "query",
+    *,
+    dry_run: bool = False,
 ) -> QueryResult:
-    """Run a checked query announced by ``intent_index``; record its outcome or its failure."""
+    """Run a checked query announced by ``intent_index``; record its outcome or its failure.
+
+    A dp-mode query holds the workspace's write lock from its budget check to its outcome
+    entry, so two queries can never both spend the last of a budget."""
     context = {**about, "intent": intent_index}
-    try:
-        released = _released(rt, projection, policy, checked, active.agreement.limits)
-    except CustodietError as exc:
-        rt.refuse(exc, attempted=what, actor=actor, context=context)
-    except Exception as exc:  # fail closed: an unexpected error is recorded, never shown raw
-        failure = SystemFailure(
-            f"internal error while running the query ({type(exc).__name__})",
-            hint="tell a custodian; the failure is on the ledger",
-            code="CUST148",
+    with rt.exclusive() if policy.mode is Mode.DP else nullcontext():
+        try:
+            released, spend = _released_with_budget(rt, active, policy, projection, checked,
+                                                    dry_run)  # fmt: skip
+        except CustodietError as exc:
+            rt.refuse(exc, attempted=what, actor=actor, context=context)
+        except Exception as exc:  # fail closed: an unexpected error is recorded, never shown raw
+            failure = SystemFailure(
+                f"internal error while running the query ({type(exc).__name__})",
+                hint="tell a custodian; the failure is on the ledger",
+                code="CUST148",
+            )
+            rt.refuse(failure, attempted=what, actor=actor, context=context)
+        done = rt.commit(
+            entries.outcome(
+                "query",
+                intent_index,
+                actor,
+                active.agreement.id,
+                **{k: v for k, v in about.items() if k not in ("agreement", "executed_sql")},
+                executed_sql=checked.executed,
+                rows_returned=len(released.rows),
+                result_sha256=released.sha256,
+                **spend,
+                rule=f"agreement '{active.agreement.id}' (v{active.version}), "
+                f"mode {policy.mode.value}",
+            )
         )
-        rt.refuse(failure, attempted=what, actor=actor, context=context)
-    done = rt.commit(
-        entries.outcome(
-            "query",
-            intent_index,
-            actor,
-            active.agreement.id,
-            **{k: v for k, v in about.items() if k not in ("agreement", "executed_sql")},
-            rows_returned=len(released.rows),
-            result_sha256=released.sha256,
-            epsilon_spent=0,
-            rule=f"agreement '{active.agreement.id}' (v{active.version}), mode {policy.mode.value}",
-        )
-    )
     return QueryResult(
         released.columns, released.rows, done.index, released.notices, released.truncated
     )
+
+
+def _released_with_budget(
+    rt: Runtime,
+    active: ActiveAgreement,
+    policy: Policy,
+    projection: Path,
+    checked: CheckedQuery,
+    dry_run: bool,
+) -> tuple[Released, dict[str, Any]]:
+    """The mode's release (gateway/dp.py: noise and the budget in dp mode, contribution-based
+    suppression in aggregate mode) and what the outcome entry adds (the spend)."""
+    timeout = active.agreement.limits.timeout_seconds
+    return release_with_budget(
+        rt.ws,
+        active,
+        policy,
+        checked,
+        dry_run=dry_run,
+        run=lambda sql: _executed(rt, projection, sql, checked.row_limit, timeout),
+        plain=lambda: _released(rt, projection, policy, checked, active.agreement.limits),
+    )
+
+
+def _executed(
+    rt: Runtime, projection: Path, sql: str, row_limit: int, timeout_seconds: float
+) -> Executed:
+    """Execute checked SQL on its own cursor of the projection's engine."""
+    cursor = engine(rt, projection).cursor()
+    try:
+        return execute(cursor, sql, row_limit=row_limit, timeout_seconds=timeout_seconds)
+    finally:
+        cursor.close()
 
 
 def _released(
     rt: Runtime, projection: Path, policy: Policy, checked: CheckedQuery, limits: Any
 ) -> Released:
     """Execute the checked SQL on its own cursor of the projection's engine; apply the mode."""
-    cursor = engine(rt, projection).cursor()
-    try:
-        executed = execute(
-            cursor,
-            checked.executed,
-            row_limit=checked.row_limit,
-            timeout_seconds=limits.timeout_seconds,
-        )
-    finally:
-        cursor.close()
+    executed = _executed(
+        rt, projection, checked.executed, checked.row_limit, limits.timeout_seconds
+    )
     return release(
         policy,
         executed.columns,
         executed.rows,
         touched=checked.columns,
-        persons_column=checked.persons_column,
+        hidden=checked.hidden,
     )
 
 

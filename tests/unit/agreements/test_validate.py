@@ -83,7 +83,13 @@ def test_quasi_identifier_allowed_when_the_agreement_says_so(tmp_path: Path) -> 
 
 def test_pseudonymize_is_for_identifiers_only(tmp_path: Path) -> None:
     error = validation_error(tmp_path, **{"amount: allow": "amount: pseudonymize"})
-    assert "pseudonymize applies to identifier columns only" in error.message
+    assert "pseudonymize applies to identifier and record-key columns only" in error.message
+
+
+def test_record_keys_may_be_pseudonymized(tmp_path: Path) -> None:
+    path = write_agreement(tmp_path / "a.yaml", **{"payment_id: allow": "payment_id: pseudonymize"})
+    agreement, marks = load_with_marks(path)
+    validate_agreement(agreement, CATALOG, marks)
 
 
 @pytest.mark.parametrize(
@@ -113,6 +119,13 @@ def test_generalization_must_fit_the_column_type(
         ("amount + 1", "must be a boolean condition"),
         ("agency = 'SSA'; DROP TABLE x", "exactly one expression"),
         ("agency = = 'SSA'", "not valid SQL"),
+        ("agency = 'SSA", "not valid SQL"),
+        ("payee_tin = '123456789'", "does not release in the clear"),
+        ("payee_name LIKE 'Smith%'", "does not release in the clear"),
+        ("payment_id = 'P0000001'", "does not release in the clear"),
+        ("method = 'ACH'", "does not release in the clear"),
+        ("count(*) > 1", "is not allowed in a row filter"),
+        ("agency IN (SELECT agency FROM payments)", "is not allowed in a row filter"),
     ],
 )
 def test_row_filter_is_a_boolean_over_own_columns(tmp_path: Path, rows: str, problem: str) -> None:
@@ -126,9 +139,10 @@ def test_row_filter_is_a_boolean_over_own_columns(tmp_path: Path, rows: str, pro
     "rows",
     [
         "agency = 'SSA' AND amount > 100",
-        "NOT (method = 'CHECK') OR year(payment_date) BETWEEN 2020 AND 2024",
-        "lower(program) LIKE 'ss%' AND payment_date >= DATE '2024-01-01'",
-        "agency IN ('SSA', 'VA') AND account_number IS NOT NULL",
+        "NOT (agency = 'VA') OR year(payment_date) BETWEEN 2020 AND 2024",
+        "lower(agency) LIKE 'ss%' AND payment_date >= DATE '2024-01-01'",
+        "agency IN ('SSA', 'VA') AND TRY_CAST(amount AS INTEGER) > 0",
+        "agency = 'SSA' -- a trailing comment is dropped, never spliced",
     ],
 )
 def test_accepts_allow_listed_row_filters(tmp_path: Path, rows: str) -> None:
@@ -136,3 +150,74 @@ def test_accepts_allow_listed_row_filters(tmp_path: Path, rows: str) -> None:
     agreement, marks = load_with_marks(path)
     validate_agreement(agreement, CATALOG, marks)
     assert agreement.datasets["payments"].rows == rows
+
+
+ROWS = "    rows: \"agency = 'SSA'\""
+
+
+@pytest.mark.parametrize(
+    ("replace", "field", "needle"),
+    [
+        (
+            {"  min_group_size: 11": "  min_group_size: 11\n  epsilon: 1.0"},
+            "limits.epsilon",
+            "epsilon:",
+        ),
+        ({"  min_group_size: 11": "  min_group_size: 11\n  rho: 0.1"}, "limits.rho", "rho:"),
+        (
+            {ROWS: ROWS + "\n    max_contributions: 3"},
+            "datasets.payments.max_contributions",
+            "max_contributions:",
+        ),
+        (
+            {ROWS: ROWS + "\n    bounds: {amount: [0, 9]}"},
+            "datasets.payments.bounds",
+            "bounds:",
+        ),
+    ],
+    ids=["epsilon", "rho", "max-contributions", "bounds"],
+)
+def test_dp_fields_outside_mode_dp_are_errors_naming_their_line(
+    tmp_path: Path, replace: dict[str, str], field: str, needle: str
+) -> None:
+    error = validation_error(tmp_path, **replace)
+    text = (tmp_path / "a.yaml").read_text().splitlines()
+    line = next(n for n, t in enumerate(text, 1) if t.strip().startswith(needle))
+    assert f"a.yaml:{line}: {field}: " in error.message
+    assert "applies only with mode: dp" in error.message
+    assert error.code == "CUST270"
+
+
+def test_dp_mode_needs_one_budget_and_refuses_min_group_size(tmp_path: Path) -> None:
+    error = validation_error(tmp_path, **{"mode: pseudonymous": "mode: dp"})
+    assert "min_group_size applies only with mode: aggregate" in error.message
+    error = validation_error(
+        tmp_path, **{"mode: pseudonymous": "mode: dp", "  min_group_size: 11\n": ""}
+    )
+    assert "exactly one budget" in error.message and error.code == "CUST270"
+
+
+def test_dp_bounds_must_name_an_allowed_numeric_column(tmp_path: Path) -> None:
+    error = validation_error(
+        tmp_path,
+        **{
+            "mode: pseudonymous": "mode: dp",
+            "  min_group_size: 11": "  epsilon: 1.0",
+            ROWS: ROWS + "\n    bounds: {payee_tin: [0, 9]}",
+        },
+    )
+    assert "bounds name 'payee_tin'" in error.message and error.code == "CUST271"
+
+
+def test_a_dp_agreement_validates(tmp_path: Path) -> None:
+    path = write_agreement(
+        tmp_path / "a.yaml",
+        **{
+            "mode: pseudonymous": "mode: dp",
+            "  min_group_size: 11": "  epsilon: 1.0\n  queries: 5",
+            ROWS: ROWS + "\n    max_contributions: 3\n"
+            "    bounds: {amount: [0, 5000]}\n    keys: {agency: [SSA]}",
+        },
+    )
+    agreement, marks = load_with_marks(path)
+    validate_agreement(agreement, CATALOG, marks)

@@ -38,7 +38,7 @@ def test_accepts_join_on_tokens_and_reports_what_it_touches() -> None:
         "payments.payment_date",
     )
     assert not checked.aggregate
-    assert checked.persons_column is None
+    assert checked.hidden == ()
     assert checked.row_limit == MAX_ROWS + 1
 
 
@@ -221,23 +221,24 @@ def test_user_limit_below_the_cap_is_kept_and_above_it_is_lowered() -> None:
 def test_pseudonymous_aggregate_is_flagged_but_gets_no_persons_column() -> None:
     checked = check_query("SELECT program, count(*) FROM payments GROUP BY program", PSEUDO)
     assert checked.aggregate
-    assert checked.persons_column is None
+    assert checked.hidden == ()
     assert PERSONS_COLUMN not in checked.executed
 
 
 # ---- aggregate mode ----------------------------------------------------------------------------
 
 
-def test_aggregate_mode_adds_distinct_person_count_of_first_table() -> None:
+def test_aggregate_mode_counts_distinct_persons_of_every_joined_table() -> None:
     checked = check_query(
         "SELECT d.date_of_birth, count(*) AS n FROM deaths d "
         "JOIN payments p ON p.payee_tin = d.ssn GROUP BY d.date_of_birth",
         AGG,
     )
     assert checked.aggregate
-    assert checked.persons_column == PERSONS_COLUMN
-    assert f"COUNT(DISTINCT d.ssn) AS {PERSONS_COLUMN}" in checked.executed
-    assert "deaths.ssn" in checked.columns
+    assert [h.name for h in checked.hidden] == [f"{PERSONS_COLUMN}_0", f"{PERSONS_COLUMN}_1"]
+    assert f"COUNT(DISTINCT d.ssn) AS {PERSONS_COLUMN}_0" in checked.executed
+    assert f"COUNT(DISTINCT p.payee_tin) AS {PERSONS_COLUMN}_1" in checked.executed
+    assert {"deaths.ssn", "payments.payee_tin"} <= set(checked.columns)
 
 
 @pytest.mark.parametrize(
@@ -251,7 +252,8 @@ def test_aggregate_mode_adds_distinct_person_count_of_first_table() -> None:
     ],
 )
 def test_aggregate_mode_accepts_screen_shaped_queries(sql: str) -> None:
-    assert check_query(sql, AGG).persons_column == PERSONS_COLUMN
+    hidden = check_query(sql, AGG).hidden
+    assert hidden and hidden[0].name == f"{PERSONS_COLUMN}_0"
 
 
 @pytest.mark.parametrize(
@@ -327,3 +329,16 @@ def test_identical_checks_are_reused_but_never_across_different_grants() -> None
         check_query(sql, narrower)
     smaller = replace(sample_policy(), max_rows=7)
     assert check_query(sql, smaller).executed.endswith("LIMIT 8")
+
+
+def test_current_date_runs_even_when_the_output_is_named_after_it() -> None:
+    import duckdb
+
+    executed = check_query("SELECT current_date", PSEUDO).executed
+    assert "CURRENT_DATE()" in executed
+    assert duckdb.sql(executed).fetchall()[0][0] is not None
+
+
+def test_accepts_an_explicit_try_cast() -> None:
+    checked = check_query("SELECT TRY_CAST(amount AS INTEGER) AS a FROM payments", PSEUDO)
+    assert "TRY_CAST(payments.amount AS INT)" in checked.executed

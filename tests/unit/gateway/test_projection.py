@@ -69,6 +69,7 @@ def test_denied_and_unnamed_columns_are_absent(built) -> None:
     assert _columns(database, "payments") == [
         "payment_id",
         "payee_tin",
+        "agency",
         "program",
         "amount",
         "payment_date",
@@ -138,7 +139,7 @@ def test_policy_is_saved_beside_the_projection_and_describes_it(built) -> None:
     assert payments.columns["payee_tin"].kind is ColumnKind.TOKEN
     assert payments.columns["amount"].sql_type == "DECIMAL(12,2)"
     assert policy.tables["deaths"].columns["date_of_birth"].kind is ColumnKind.GENERALIZED
-    assert payments.denied == {"payee_name", "agency", "method"}
+    assert payments.denied == {"payee_name", "method"}
     assert policy_from_json(json.loads(json.dumps(policy_to_json(policy)))) == policy
 
 
@@ -197,3 +198,40 @@ def test_token_columns_are_stored_uncompressed_for_fast_joins(built) -> None:
     )
     assert ("payee_tin", "Uncompressed") in rows
     assert ("program", "Uncompressed") not in rows
+
+
+def _with_filter(rows: str) -> Active:
+    document = make_agreement().model_dump(mode="json")
+    document["datasets"]["payments"]["rows"] = rows
+    document["datasets"]["payments"]["columns"] = {
+        k: str(v["treatment"]) if v["level"] is None else f"generalize:{v['level']}"
+        for k, v in document["datasets"]["payments"]["columns"].items()
+    }
+    document["datasets"]["deaths"]["columns"] = {
+        k: v["treatment"] if v["level"] is None else f"generalize:{v['level']}"
+        for k, v in document["datasets"]["deaths"]["columns"].items()
+    }
+    from custodiet.agreements.model import Agreement
+
+    return Active(Agreement.model_validate(document))
+
+
+def test_a_filter_ending_in_a_comment_runs_as_its_checked_tree(tmp_path) -> None:
+    ws = Workspace(tmp_path)
+    datasets = canonical_datasets(write_canonical(tmp_path / "data", 20))
+    active = _with_filter("agency = 'SSA' -- trailing comment")
+    build_projection(projection_files(ws, active), active, datasets, b"k" * 32)
+    rows = _read(projection_files(ws, active).database, "SELECT DISTINCT agency FROM payments")
+    assert rows == [("SSA",)]
+
+
+@pytest.mark.parametrize("rows", ["agency = 'SSA", "agency = 'SSA'; DROP TABLE x"])
+def test_a_broken_filter_is_an_input_error_never_a_traceback(tmp_path, rows: str) -> None:
+    from custodiet.errors import InputError
+
+    ws = Workspace(tmp_path)
+    datasets = canonical_datasets(write_canonical(tmp_path / "data", 5))
+    active = _with_filter(rows)
+    with pytest.raises(InputError) as caught:
+        build_projection(projection_files(ws, active), active, datasets, b"k" * 32)
+    assert caught.value.code == "CUST248" and "datasets.payments.rows" in caught.value.message

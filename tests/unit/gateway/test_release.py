@@ -7,6 +7,7 @@ import json
 
 from custodiet.agreements.model import Mode
 from custodiet.catalog.classes import ColumnClass
+from custodiet.gateway.contributors import HiddenCount
 from custodiet.gateway.policy import ColumnKind, ColumnView, Policy, TableView
 from custodiet.gateway.release import json_value, release, result_sha256
 
@@ -30,7 +31,6 @@ def test_pseudonymous_results_are_cut_at_max_rows_with_a_truncated_notice() -> N
         ("payee_tin", "program"),
         rows,
         touched=["payments.payee_tin"],
-        persons_column=None,
     )
     assert released.truncated and released.rows == rows[:3]
     assert "truncated: only the first 3 rows are released" in released.notices
@@ -38,9 +38,7 @@ def test_pseudonymous_results_are_cut_at_max_rows_with_a_truncated_notice() -> N
 
 def test_results_within_the_limit_are_not_truncated() -> None:
     rows = [("t1", "SSI")]
-    released = release(
-        _policy(Mode.PSEUDONYMOUS), ("payee_tin", "program"), rows, touched=[], persons_column=None
-    )
+    released = release(_policy(Mode.PSEUDONYMOUS), ("payee_tin", "program"), rows, touched=[])
     assert not released.truncated and released.rows == rows and released.notices == ()
 
 
@@ -51,16 +49,18 @@ def test_aggregate_groups_below_the_threshold_are_suppressed_without_their_count
         ("program", "n", "_persons"),
         rows,
         touched=["payments.program"],
-        persons_column="_persons",
+        hidden=(HiddenCount("_persons", zero_allowed=False),),
     )
     assert released.columns == ("program", "n")
     assert released.rows == [("RSI", 100), ("SSI", 30)]
-    assert released.notices == ("2 group(s) suppressed: fewer than 5 distinct persons",)
+    assert released.notices == (
+        "2 group(s) suppressed: a value came from fewer than 5 distinct persons",
+    )
     assert not any("7" in n or "999" in n or "4" in n for n in released.notices)
 
 
 def test_aggregate_without_a_persons_column_releases_nothing() -> None:
-    released = release(_policy(Mode.AGGREGATE), ("n",), [(1000,)], touched=[], persons_column=None)
+    released = release(_policy(Mode.AGGREGATE), ("n",), [(1000,)], touched=[])
     assert released.rows == [] and released.notices[0].startswith("1 group(s) suppressed")
 
 
@@ -70,7 +70,6 @@ def test_notices_name_pseudonymized_and_generalized_columns_touched() -> None:
         ("a",),
         [],
         touched=["payments.program", "payments.payee_tin", "payments.birth_year"],
-        persons_column=None,
     )
     assert released.notices == (
         "columns pseudonymized (keyed tokens): payments.payee_tin",
@@ -92,7 +91,7 @@ def test_result_digest_is_sha256_of_canonical_json_of_columns_and_rows() -> None
     assert result_sha256(columns, rows) != result_sha256(
         columns, [(decimal.Decimal("12.51"), dt.date(2024, 1, 2))]
     )
-    released = release(_policy(Mode.PSEUDONYMOUS), columns, rows, touched=[], persons_column=None)
+    released = release(_policy(Mode.PSEUDONYMOUS), columns, rows, touched=[])
     assert released.sha256 == expected
 
 

@@ -14,12 +14,13 @@ import duckdb
 import pytest
 from sqlglot import exp
 
+from custodiet.agreements.model import Mode
 from custodiet.gateway.check import check_query
+from custodiet.gateway.contributors import contribution_counts
 from custodiet.gateway.parse import parse_statement
 from custodiet.gateway.rewrite import (
     hoisted_joins,
     output_names,
-    persons_count,
     qualified,
     row_limited,
     try_casts,
@@ -70,8 +71,8 @@ PASSES: dict[str, Callable[[str], str]] = {
     "hoisted_joins": lambda sql: rendered(hoisted_joins(parse_statement(sql))),
     "output_names": lambda sql: rendered(output_names(parse_statement(sql))),
     "try_casts": lambda sql: rendered(try_casts(parse_statement(sql))),
-    "persons_count": lambda sql: rendered(
-        persons_count(parse_statement(sql), "payments", "payee_tin")  # type: ignore[arg-type]
+    "contribution_counts": lambda sql: rendered(
+        contribution_counts(parse_statement(sql), sample_policy(Mode.AGGREGATE))[0]  # type: ignore[arg-type]
     ),
     "row_limited": lambda sql: rendered(row_limited(parse_statement(sql), 101)),  # type: ignore[arg-type]
     "check_query": lambda sql: check_query(sql, POLICY).executed,

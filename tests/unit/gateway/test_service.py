@@ -90,7 +90,8 @@ def test_aggregate_mode_suppresses_groups_of_few_persons(world) -> None:
     assert result.columns == ("amount", "n")
     assert [(int(a), n) for a, n in result.rows] == [(a, len(persons[a])) for a in large]
     assert result.notices[0] == (
-        f"{len(persons) - len(large)} group(s) suppressed: fewer than 5 distinct persons"
+        f"{len(persons) - len(large)} group(s) suppressed: "
+        "a value came from fewer than 5 distinct persons"
     )
 
 

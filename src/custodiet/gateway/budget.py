@@ -1,0 +1,120 @@
+"""Privacy budgets, derived from the ledger and from nothing else.
+
+Every dp query's ledger entry carries ``rho_spent`` (zCDP, what the budget is kept in) and
+``epsilon_spent`` (the same query alone as (epsilon, delta)-DP, for readers; epsilons of several
+queries do not add up, rhos do). The spend of an agreement is the sum of ``rho_spent`` over its
+entries, and the spend of a dataset the sum over every entry that touched it, whatever the
+agreement: there is no separate budget table that could disagree with the ledger. The sums are
+cached per ledger (keyed by its size: an append invalidates them) and only the new entries are
+read on the next call.
+
+Budgets are hard: an agreement's total never refreshes (a new version of the agreement is a new
+agreement id only if its author names it so; versions of one id share one budget). The cap per
+dataset, across all agreements, is the workspace manifest's ``dp_dataset_rho_cap``
+(``DEFAULT_DATASET_RHO_CAP`` when absent), set by whoever initialises the workspace.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from custodiet.workspace import Workspace
+
+__all__ = [
+    "DEFAULT_DATASET_RHO_CAP",
+    "Spent",
+    "dataset_rho_cap",
+    "epsilon_of",
+    "ledger_spends",
+    "rho_of",
+    "spent",
+]
+
+DEFAULT_DATASET_RHO_CAP = 1.0  # about epsilon 8.4 at delta 1e-6, over every agreement together
+
+
+def rho_of(epsilon: float, delta: float) -> float:
+    """The largest rho whose zCDP implies (epsilon, delta)-DP: rho + 2 sqrt(rho ln(1/delta))."""
+    log = math.log(1 / delta)
+    return (math.sqrt(log + epsilon) - math.sqrt(log)) ** 2
+
+
+def epsilon_of(rho: float, delta: float) -> float:
+    """(epsilon, delta)-DP implied by rho-zCDP (Bun and Steinke 2016, Proposition 1.3)."""
+    return rho + 2 * math.sqrt(rho * math.log(1 / delta))
+
+
+@dataclass
+class Spent:
+    """What the ledger's first ``size`` entries spent, per agreement and per dataset."""
+
+    size: int = 0
+    agreements: dict[str, float] = field(default_factory=dict)
+    datasets: dict[str, float] = field(default_factory=dict)
+    answers: set[tuple[str, int, str, str]] = field(default_factory=set)  # released dp results
+
+    def add(self, entry: dict[str, Any]) -> None:
+        rho = entry.get("rho_spent")
+        if entry.get("action") != "query" or not isinstance(rho, int | float) or rho <= 0:
+            return
+        agreement = str(entry.get("agreement"))
+        self.agreements[agreement] = self.agreements.get(agreement, 0.0) + float(rho)
+        for dataset in entry.get("datasets") or ():
+            self.datasets[str(dataset)] = self.datasets.get(str(dataset), 0.0) + float(rho)
+        self.answers.add(
+            (
+                agreement,
+                int(entry.get("agreement_version") or 0),
+                str(entry.get("executed_sql")),
+                str(entry.get("result_sha256")),
+            )
+        )
+
+
+def spent(entries: Iterable[dict[str, Any]], agreement_id: str) -> float:
+    """The rho an agreement has spent, summed over ledger entries (decoded JSON objects)."""
+    totals = Spent()
+    for entry in entries:
+        totals.add(entry)
+    return totals.agreements.get(agreement_id, 0.0)
+
+
+_CACHE: dict[str, Spent] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def ledger_spends(ws: Workspace) -> Spent:
+    """Spends over the whole ledger, read incrementally from the last cached size."""
+    ledger = ws.ledger()
+    try:
+        with _CACHE_LOCK:
+            key = ws.ledger_store_url
+            cached = _CACHE.get(key)
+            size = ledger.size()
+            if cached is None or cached.size > size:  # a shorter ledger: start over
+                cached = Spent()
+            updated = Spent(
+                cached.size,
+                dict(cached.agreements),
+                dict(cached.datasets),
+                set(cached.answers),
+            )
+            for index, data in ledger.entries(cached.size, size):
+                updated.add(json.loads(data))
+                updated.size = index + 1
+            updated.size = size
+            _CACHE[key] = updated
+            return updated
+    finally:
+        ledger.close()
+
+
+def dataset_rho_cap(ws: Workspace) -> float:
+    """The workspace's cap on the rho spent on one dataset across all agreements."""
+    value = ws.manifest().get("dp_dataset_rho_cap", DEFAULT_DATASET_RHO_CAP)
+    return float(value) if isinstance(value, int | float) and value > 0 else 0.0
