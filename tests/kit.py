@@ -111,6 +111,7 @@ class Kit:
         service: Callable[[Runtime, SignedRequest], T],
         name: str,
         action: str,
+        /,
         **args: Any,
     ) -> T:
         """Run ``service`` on ``name``'s signed request (one runtime, as one CLI command)."""
