@@ -44,9 +44,17 @@ def public_key(name: str) -> str:
 
 
 class Kit:
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory / "keys"
-        self.directory.mkdir(parents=True, exist_ok=True)
+    def __init__(self, directory: Path | None = None) -> None:
+        """Key files go to ``directory/keys``; ``Kit()`` only signs in memory (no files)."""
+        self._directory = None if directory is None else directory / "keys"
+        if self._directory is not None:
+            self._directory.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def directory(self) -> Path:
+        if self._directory is None:
+            raise ValueError("Kit() writes no key files: give it a directory")
+        return self._directory
 
     # --- files, for CLI tests ------------------------------------------------------------------
 

@@ -173,9 +173,7 @@ def test_a_request_signed_with_another_key_is_refused(
     kit.approve_all(ws, ID, by=("alice", "carol"))
     forged = ["--as", "bob", "--key", str(kit.key_file("mallory"))]
     result = cli(ws, "query", "--agreement", ID, *forged, COUNT)
-    assert_refused(
-        ws, result, "the signature does not verify under the key registered for 'bob'"
-    )
+    assert_refused(ws, result, "the signature does not verify under the key registered for 'bob'")
 
 
 def test_apply_reports_yaml_errors_with_file_line_and_field(
@@ -203,9 +201,7 @@ def test_apply_then_show(ws: Workspace, kit: Kit, tmp_path: Path) -> None:
     assert document["document"]["datasets"]["payments"]["columns"]["payee_tin"] == "pseudonymize"
 
 
-def test_principal_add_records_the_public_key_and_prints_no_secret(
-    ws: Workspace, kit: Kit
-) -> None:
+def test_principal_add_records_the_public_key_and_prints_no_secret(ws: Workspace, kit: Kit) -> None:
     """`principal add` registers the key the principal made; nothing secret is printed or
     recorded (there are no bearer tokens any more)."""
     result = cli(ws, "principal", "add", "dave", "--role", "reviewer",
