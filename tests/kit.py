@@ -108,10 +108,12 @@ class Kit:
         now: dt.datetime | None = None,
         origin: str | None = None,
     ) -> SignedRequest:
-        """``name``'s request signed with ``key_of``'s key (default: their own)."""
+        """``name``'s request signed with ``key_of``'s key (default: their own), at ``now``
+        (default: the runtime's clock)."""
         return sign_request(
-            private_key(key_of or name), name, origin or rt.state.origin, action, args, now=now
-        )
+            private_key(key_of or name), name, origin or rt.state.origin, action, args,
+            now=now if now is not None else rt.now(),
+        )  # fmt: skip
 
     def call(
         self,
@@ -192,3 +194,13 @@ class Kit:
     def state(self, ws: Workspace) -> Any:
         with opened(ws) as rt:
             return rt.state
+
+
+def set_clock(monkeypatch: Any, moment: dt.datetime) -> None:
+    """Make ``moment`` the time everywhere an action is timed: the runtime's clock (its checks
+    and, through ``Kit.sign``, the request's time) and the time the ledger stamps on entries."""
+    from custodiet.ledger import writer
+
+    stamp = moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    monkeypatch.setattr(writer, "utc_now", lambda: stamp)
+    monkeypatch.setattr(Runtime, "now", lambda self: moment)

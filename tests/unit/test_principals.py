@@ -98,8 +98,8 @@ def test_a_signature_by_another_key_is_refused_and_recorded(ws: Workspace) -> No
 
 def test_a_replayed_request_is_refused(ws: Workspace) -> None:
     with opened(ws) as rt:
-        signed = KIT.sign(rt, "ana", "principal.add",
-                          {"name": "bob", "role": "reviewer", "pubkey": public_key("bob")})  # fmt: skip
+        args = {"name": "bob", "role": "reviewer", "pubkey": public_key("bob")}
+        signed = KIT.sign(rt, "ana", "principal.add", args)
         add_principal(rt, signed)
     with opened(ws) as rt, pytest.raises(RefusedError) as caught:
         add_principal(rt, signed)

@@ -15,7 +15,7 @@ from custodiet.catalog.model import Dataset
 from custodiet.principals import Role
 from custodiet.screens import SCREENS
 from custodiet.screens.grants import agreement_document
-from custodiet.screens.model import Screen
+from custodiet.screens.model import Report, Screen
 from custodiet.workspace import Workspace
 from tests.kit import Kit
 from tests.unit.screens.tinydata import scenario
@@ -62,6 +62,15 @@ class World:
         path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
         self.kit.apply(self.ws, path, by=reviewer)
         self.kit.approve_all(self.ws, agreement_id, by=("cust-a", "cust-b"))
+
+    def run_screens(self, agreement_id: str, by: str = "rev", names: Iterable[str] = ()) -> Report:
+        """``by``'s signed `screen run` under ``agreement_id`` (all screens when none named)."""
+        report: Report = self.kit.screens(self.ws, agreement_id, by, list(names))
+        return report
+
+    def as_(self, name: str) -> list[str]:
+        """CLI arguments acting as ``name`` (``--as NAME --key FILE``)."""
+        return self.kit.as_(name)
 
     def ledger_entries(self) -> list[dict[str, Any]]:
         ledger = self.ws.ledger()
