@@ -153,6 +153,20 @@ class World:
     kit: Any = None  # tests.kit.Kit: signs as cust1, cust2, rev, rev2
 
 
+def run_query(ws: Any, agreement_id: str, principal: str, sql: str) -> Any:
+    """``principal``'s signed query (``gateway.service.run_query``), as one CLI command runs it."""
+    from tests.kit import Kit
+
+    return Kit().query(ws, agreement_id, sql, by=principal)
+
+
+def state_of(ws: Any) -> Any:
+    """The governance state replayed from ``ws``'s ledger."""
+    from tests.kit import Kit
+
+    return Kit().state(ws)
+
+
 def make_world(
     root: Path, *, people: int = 200, agreements: tuple[dict[str, Any], ...] = ()
 ) -> World:
