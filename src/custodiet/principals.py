@@ -80,9 +80,7 @@ def remove_principal(rt: Runtime, signed: SignedRequest) -> Change:
     name = _text_arg(rt, signed, "name", "name the principal to remove")
     committed = rt.commit(entries.action(signed, principal=name), refuse_as=signed)
     entry = committed.entry
-    return Change(
-        name, entry["votes"], rt.state.min_approvals, entry["effective"], committed.index
-    )
+    return Change(name, entry["votes"], rt.state.min_approvals, entry["effective"], committed.index)
 
 
 def list_principals(state: State) -> list[Principal]:

@@ -153,7 +153,9 @@ def revoke(rt: Runtime, signed: SignedRequest) -> AgreementVersion:
     )
 
 
-def active_agreement(state: State, agreement_id: str, now: datetime | None = None) -> ActiveAgreement:
+def active_agreement(
+    state: State, agreement_id: str, now: datetime | None = None
+) -> ActiveAgreement:
     """The active version, whoever asks; RefusedError when there is none."""
     try:
         version = state.active_version(agreement_id, now or datetime.now(UTC))
@@ -182,7 +184,9 @@ def list_agreements(state: State, now: datetime | None = None) -> list[Agreement
     return [_summary(state, state.agreements[i], now) for i in sorted(state.agreements)]
 
 
-def show_agreement(state: State, agreement_id: str, now: datetime | None = None) -> AgreementSummary:
+def show_agreement(
+    state: State, agreement_id: str, now: datetime | None = None
+) -> AgreementSummary:
     record = state.agreements.get(agreement_id)
     if record is None:
         raise InputError(

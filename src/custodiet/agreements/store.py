@@ -15,7 +15,8 @@ def agreement_document(agreement: Agreement) -> dict[str, Any]:
     doc: dict[str, Any] = agreement.model_dump(mode="json")
     for name, grant in agreement.datasets.items():
         doc["datasets"][name]["columns"] = {c: str(rule) for c, rule in grant.columns.items()}
-    return _no_floats(doc)
+    plain: dict[str, Any] = _no_floats(doc)
+    return plain
 
 
 def _no_floats(value: Any) -> Any:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from custodiet import entries
 from custodiet.catalog.classes import ColumnClass
 from custodiet.catalog.classify import (
     INTEGER_TYPES,
@@ -24,7 +25,6 @@ from custodiet.catalog.classify import (
 )
 from custodiet.catalog.model import ColumnInfo, Dataset, IdentifierKind
 from custodiet.catalog.source import Source, parse_source, relation_sql
-from custodiet import entries
 from custodiet.errors import InputError
 from custodiet.identity import SignedRequest
 from custodiet.ledger.replay import State

@@ -71,8 +71,13 @@ def register(app: typer.Typer) -> None:
         from custodiet.gateway.activation import approve_and_activate
 
         with runtime(workspace) as rt:
-            request = signed(rt, as_, key, "agreement.approve",
-                             {"agreement": id_, "version": version, "sha256": sha256.lower()})
+            request = signed(
+                rt,
+                as_,
+                key,
+                "agreement.approve",
+                {"agreement": id_, "version": version, "sha256": sha256.lower()},
+            )
             done = approve_and_activate(rt, request)  # fmt: skip
         status = done.status
         out_console().print(

@@ -28,9 +28,7 @@ WorkspacePath = Annotated[
     ),
 ]
 
-Actor = Annotated[
-    str, typer.Option("--as", help="The principal acting (sign with their --key).")
-]
+Actor = Annotated[str, typer.Option("--as", help="The principal acting (sign with their --key).")]
 
 KeyPath = Annotated[
     Path | None,

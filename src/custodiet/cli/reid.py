@@ -108,8 +108,12 @@ def register(app: typer.Typer) -> None:
         from custodiet.reid import approve_reid
 
         with runtime(workspace) as rt:
-            approved = approve_reid(rt, signed(rt, as_, key, "reid.approve",
-                                               {"request": request_id, "sha256": sha256.lower()}))
+            approved = approve_reid(
+                rt,
+                signed(
+                    rt, as_, key, "reid.approve", {"request": request_id, "sha256": sha256.lower()}
+                ),
+            )
             k = rt.state.min_approvals  # fmt: skip
         done = len(approved.approvals) >= k
         out_console().print(
@@ -132,8 +136,9 @@ def register(app: typer.Typer) -> None:
         from custodiet.reid import deny_reid
 
         with runtime(workspace) as rt:
-            denied = deny_reid(rt, signed(rt, as_, key, "reid.deny",
-                                          {"request": request_id, "reason": reason}))
+            denied = deny_reid(
+                rt, signed(rt, as_, key, "reid.deny", {"request": request_id, "reason": reason})
+            )
         out_console().print(f"request {denied.id} denied by {as_}", markup=False)  # fmt: skip
 
     @group.command("show")

@@ -55,8 +55,9 @@ def register(app: typer.Typer) -> None:
         from custodiet.screens.run import run_screens
 
         with runtime(workspace) as rt:
-            request = signed(rt, as_, key, "screen.run",
-                             {"agreement": agreement, "screens": list(names or ())})
+            request = signed(
+                rt, as_, key, "screen.run", {"agreement": agreement, "screens": list(names or ())}
+            )
             report = run_screens(rt, request)  # fmt: skip
         if format_ is TableOrJson.JSON:
             out_console().print(json.dumps(report_document(report)), markup=False)

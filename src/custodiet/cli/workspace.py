@@ -20,8 +20,7 @@ def register(app: typer.Typer) -> None:
             list[str],
             typer.Option(
                 "--custodian",
-                help="A first custodian as NAME=PUBFILE (an OpenSSH ed25519 .pub); "
-                "at least two.",
+                help="A first custodian as NAME=PUBFILE (an OpenSSH ed25519 .pub); at least two.",
             ),
         ],
         min_approvals: Annotated[
@@ -49,9 +48,7 @@ def register(app: typer.Typer) -> None:
         for item in custodian:
             name, sep, path = item.partition("=")
             if not sep or not name or not path:
-                raise InputError(
-                    f"--custodian {item!r}: expected NAME=PUBFILE", code="CUST535"
-                )
+                raise InputError(f"--custodian {item!r}: expected NAME=PUBFILE", code="CUST535")
             if name in custodians:
                 raise InputError(f"--custodian {name!r} is given twice", code="CUST535")
             custodians[name] = load_public_key(Path(path))

@@ -81,9 +81,7 @@ def identify(
     (names and TINs unless bank numbers were asked for), sorted by token, dataset, fields."""
     import duckdb
 
-    key = agreement_key(
-        read_secret(ws.secret_path), active.agreement.id, active.agreement.reviewer
-    )
+    key = agreement_key(read_secret(ws.secret_path), active.agreement.id, active.agreement.reviewer)
     wanted = set(tokens)
     found: list[IdentifiedRecord] = []
     try:

@@ -136,8 +136,7 @@ def execute_under(
             rows_returned=len(released.rows),
             result_sha256=released.sha256,
             epsilon_spent=0,
-            rule=f"agreement '{active.agreement.id}' (v{active.version}), "
-            f"mode {policy.mode.value}",
+            rule=f"agreement '{active.agreement.id}' (v{active.version}), mode {policy.mode.value}",
         )
     )
     return QueryResult(

@@ -1,6 +1,7 @@
 """Keyed pseudonyms: the same identifier gives the same token within one agreement, and only there.
 
-key   = HKDF-SHA256(workspace secret, info = b"custodiet/token/v2/" + agreement id + 0x00 + reviewer)
+key   = HKDF-SHA256(workspace secret,
+                    info = b"custodiet/token/v2/" + agreement id + 0x00 + reviewer)
 token = base64url(HMAC-SHA256(key, domain || 0x00 || normalized value))[:12]
 
 Twelve characters (72 bits) so DuckDB stores each token inline, which keeps joins and distinct

@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 try:  # inside the package
     from custodiet.ledger import verify as _verify
 except ImportError:  # pragma: no cover - copied beside verify.py, outside the package
-    import verify as _verify  # type: ignore[no-redef]
+    import verify as _verify  # type: ignore[no-redef,import-not-found]
 
 REQUEST_DOMAIN = b"custodiet/request/v1\n"
 FRESHNESS = dt.timedelta(minutes=5)  # a signed request older or newer than this is stale
@@ -277,7 +277,8 @@ class State:
             raise Violation("CUST310", f"unknown principal {name!r}")
         if not signature_valid(principal.raw, request, signature):
             raise Violation(
-                "CUST502", f"the signature does not verify under the key registered for {principal.name!r}"
+                "CUST502",
+                f"the signature does not verify under the key registered for {principal.name!r}",
             )
         if request.get("origin") != self.origin:
             raise Violation("CUST503", "the request was signed for another log")
@@ -415,8 +416,10 @@ def _genesis(state: State, entry: Mapping[str, Any], at: dt.datetime) -> Effect:
         raise Violation("CUST512", "a genesis entry after the first")
     custodians = entry.get("custodians")
     k = entry.get("min_approvals")
-    if not isinstance(custodians, list) or not isinstance(k, int) or not isinstance(
-        entry.get("origin"), str
+    if (
+        not isinstance(custodians, list)
+        or not isinstance(k, int)
+        or not isinstance(entry.get("origin"), str)
     ):
         raise Violation("CUST512", "the genesis lacks origin, custodians or min_approvals")
     principals = {}
@@ -513,8 +516,10 @@ def _dataset_add(state: State, entry: Mapping[str, Any], at: dt.datetime) -> Eff
         raise Violation("CUST236", f"dataset {name!r} is already registered")
     columns, inferred = entry.get("columns"), entry.get("inferred")
     by_values = entry.get("identifiers_by_value") or []
-    if not isinstance(columns, dict) or not isinstance(inferred, dict) or set(columns) != set(
-        inferred
+    if (
+        not isinstance(columns, dict)
+        or not isinstance(inferred, dict)
+        or set(columns) != set(inferred)
     ):
         raise Violation("CUST514", "the entry's column classes are incomplete")
     for column in by_values:
@@ -689,7 +694,7 @@ def _projection_build(state: State, entry: Mapping[str, Any], at: dt.datetime) -
     agreement_id, number = str(entry.get("agreement")), entry.get("agreement_version")
     record = state.agreement(agreement_id)
     version = next((v for v in record.versions if v.number == number), None)
-    if version is None or not version.approved or number <= record.revoked_through:
+    if version is None or not version.approved or version.number <= record.revoked_through:
         raise Violation("CUST525", f"projection of {agreement_id!r} v{number}: not approved")
     sources = entry.get("sources")
     if not isinstance(sources, dict) or set(sources) != set(version.document["datasets"]):
@@ -787,7 +792,11 @@ def _refusal(state: State, entry: Mapping[str, Any], at: dt.datetime) -> Effect:
         raise Violation("CUST528", "a refusal for an intent that is not open")
     if intent.attempted == "screen.run" and entry.get("screen"):
         return _noop
-    return lambda: state.intents.pop(intent.index, None) and None
+
+    def end() -> None:
+        state.intents.pop(intent.index, None)
+
+    return end
 
 
 def _reid_id(entry: Mapping[str, Any]) -> int:
@@ -954,10 +963,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: cannot read input ({type(exc).__name__})", file=sys.stderr)
         return 2
-    if args.genesis_sha256 and entries:
-        if sha256_hex(entries[0]) != args.genesis_sha256.lower():
-            print("NOT AUTHORIZED: entry 0 is not the genesis you were given", file=sys.stderr)
-            return 1
+    if args.genesis_sha256 and entries and sha256_hex(entries[0]) != args.genesis_sha256.lower():
+        print("NOT AUTHORIZED: entry 0 is not the genesis you were given", file=sys.stderr)
+        return 1
     _, result = audit_entries(entries)
     if result.violation is not None:
         index, code, rule = result.violation

@@ -138,9 +138,7 @@ def pending(state: State, now: dt.datetime | None = None) -> list[ReidRecord]:
     return [
         r
         for r in sorted(state.reid.values(), key=lambda r: r.id)
-        if r.denied_by is None
-        and moment < r.expires
-        and len(r.approvals) < state.min_approvals
+        if r.denied_by is None and moment < r.expires and len(r.approvals) < state.min_approvals
     ]
 
 
