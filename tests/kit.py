@@ -2,10 +2,12 @@
 from it (reproducible, made on first use), and each helper signs and runs one action the way
 the CLI does (one runtime per call).
 
-    kit = Kit(tmp_path)
+    kit = Kit(tmp_path)                             # Kit() signs in memory, writes no key files
     ws = kit.init(tmp_path / "ws")                  # custodians ana, ben; K = 2
     kit.add_principal(ws, "rae", Role.REVIEWER)     # signed by ana
-    kit.run(ws, "rae", "query", agreement="a", sql="SELECT 1")   # any action, any signer
+    kit.call(ws, run_query, "rae", "query", agreement="a", sql="SELECT 1")  # any service, signer
+    kit.as_("rae")                                  # CLI: ["--as", "rae", "--key", FILE]
+    set_clock(monkeypatch, moment)                  # checks, signatures and ledger stamps at once
 """
 
 from __future__ import annotations
