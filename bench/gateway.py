@@ -4,12 +4,15 @@
 
 Data (generated with DuckDB SQL in a temp dir): payments over 2M payees, deaths of 500k people,
 SSNs written the same way in both files so the raw SQL is the very SQL the reviewer submits.
-Each query (a)-(d) runs through ``run_query`` in-process (check, rewrite, execute on the
-projection, release, durable ledger append) and as the same SQL on raw DuckDB over the raw
-Parquet, alternating, after one warm-up each; the figure is median(gateway) / median(raw).
-Activation (building the protected projection) is compared with DuckDB computing the same
-HMAC-SHA256 tokens in SQL over the same files (DuckDB has no hmac(); the baseline composes it
-from two sha256() calls, the textbook construction, and writes the same tables).
+Each query (a)-(d) runs through ``run_query`` in-process on one long-lived runtime, as a server
+holds it (the reviewer's signed request checked by the replay rules, the intent appended, check,
+rewrite, execute on the projection, release, durable outcome append) and as the same SQL on raw
+DuckDB over the raw Parquet, alternating, after one warm-up each; the figure is
+median(gateway) / median(raw). The workspace is governed as the tests govern theirs
+(``tests/kit.py``: custodians c1 and c2, reviewer rev, keys derived from the names).
+Activation (the custodian-side projection build, ``build_for``) is compared with DuckDB computing
+the same HMAC-SHA256 tokens in SQL over the same files (DuckDB has no hmac(); the baseline
+composes it from two sha256() calls, the textbook construction, and writes the same tables).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,13 +30,17 @@ from pathlib import Path
 import duckdb
 import yaml
 
-from custodiet.agreements.lifecycle import active_agreement, apply_agreement, approve
-from custodiet.catalog.registry import add_dataset, get_dataset
-from custodiet.gateway.projection import ensure_projection, projection_files
+from custodiet.agreements.lifecycle import active_agreement
+from custodiet.catalog.registry import get_dataset
+from custodiet.gateway.projection import build_for, projection_files
 from custodiet.gateway.service import run_query
 from custodiet.gateway.tokens import agreement_key, read_secret
-from custodiet.principals import Role, add_principal
-from custodiet.workspace import Workspace, init_workspace
+from custodiet.principals import Role
+from custodiet.runtime import Runtime, opened
+from custodiet.workspace import Workspace
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test kit signs as principals
+from tests.kit import Kit
 
 QUERIES = {
     "a_by_program": "SELECT program, count(*) AS n, sum(amount) AS total FROM payments "
@@ -114,16 +122,17 @@ AGREEMENT = {
 
 
 def workspace(root: Path, data: dict[str, Path]) -> Workspace:
-    ws = init_workspace(root / "ws")
-    for name, role in (("c1", Role.CUSTODIAN), ("c2", Role.CUSTODIAN), ("rev", Role.REVIEWER)):
-        add_principal(ws, name, role, actor="bench")
+    """Custodians c1 and c2 (K = 2), reviewer rev; the datasets registered by c1; the agreement
+    proposed by rev and approved by c1 and c2 (the second approval builds its projection)."""
+    kit = Kit(root)
+    ws = kit.init(root / "ws", custodians=("c1", "c2"), k=2)
+    kit.add_principal(ws, "rev", Role.REVIEWER, by=("c1",))
     for name, path in data.items():
-        add_dataset(ws, name, path, {}, actor="c1")
+        kit.add_dataset(ws, name, path, {}, by=("c1",))
     agreement = root / "bench.yaml"
     agreement.write_text(yaml.safe_dump(AGREEMENT))
-    apply_agreement(ws, agreement, actor="c1")
-    approve(ws, "bench", actor="c1")
-    approve(ws, "bench", actor="c2")
+    kit.apply(ws, agreement, by="rev")
+    kit.approve_all(ws, "bench", by=("c1", "c2"))
     return ws
 
 
@@ -135,15 +144,16 @@ def timed(action: Callable[[], object]) -> float:
 
 def hmac_sql_baseline(ws: Workspace, data: dict[str, Path], target: Path) -> Callable[[], None]:
     """DuckDB computing HMAC-SHA256(key, domain || 0x00 || value) per row, same tables out."""
-    key = agreement_key(read_secret(ws.secret_path), "bench")
+    key = agreement_key(read_secret(ws.secret_path), "bench", "rev")
     inner = "'\\x" + "\\x".join(f"{b ^ 0x36:02x}" for b in key.ljust(64, b"\0")) + "'::BLOB"
     outer = "'\\x" + "\\x".join(f"{b ^ 0x5C:02x}" for b in key.ljust(64, b"\0")) + "'::BLOB"
 
-    kinds = {
-        (name, column): info.identifier_kind
-        for name in data
-        for column, info in get_dataset(ws, name).columns.items()
-    }
+    with opened(ws) as rt:
+        kinds = {
+            (name, column): info.identifier_kind
+            for name in data
+            for column, info in get_dataset(rt.state, name).columns.items()
+        }
 
     def typed_digits(table: str, column: str) -> str:
         """The normalized value as tokens.py has it: SSNs and EINs typed, other kinds bare."""
@@ -193,31 +203,39 @@ def check_baseline_is_the_same_hmac(ws: Workspace, target: Path, projection: Pat
     assert same == (0,), "the SQL baseline does not compute the same tokens"
 
 
-def activation(ws: Workspace, data: dict[str, Path], runs: int, scratch: Path) -> None:
-    active = active_agreement(ws, "bench")
+def activation(rt: Runtime, data: dict[str, Path], runs: int, scratch: Path) -> None:
+    """The custodian-side build (re-hash the registered sources, build, record the build)."""
+    ws = rt.ws
+    active = active_agreement(rt.state, "bench")
     files = projection_files(ws, active)
     baseline = hmac_sql_baseline(ws, data, scratch / "baseline.duckdb")
     ours, theirs = [], []
     for _ in range(runs):
         files.database.unlink(missing_ok=True)
         files.policy.unlink(missing_ok=True)
-        ours.append(timed(lambda: ensure_projection(ws, active)))
+        ours.append(timed(lambda: build_for(rt, active)))
         theirs.append(timed(baseline))
     check_baseline_is_the_same_hmac(ws, scratch / "baseline.duckdb", files.database)
     report("activation (projection build)", ours, theirs, 1.5)
 
 
-def queries(ws: Workspace, data: dict[str, Path], runs: int) -> None:
+def queries(rt: Runtime, data: dict[str, Path], runs: int) -> None:
+    kit = Kit()
+
+    def gateway(sql: str) -> list[tuple[object, ...]]:
+        request = kit.sign(rt, "rev", "query", {"agreement": "bench", "sql": sql})
+        return run_query(rt, request).rows
+
     raw = duckdb.connect()
     for name, path in data.items():
         raw.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
     for name, sql in QUERIES.items():
-        gateway_rows = run_query(ws, "bench", "rev", sql).rows  # warm-up, and same answer
+        gateway_rows = gateway(sql)  # warm-up, and same answer
         raw_rows = raw.execute(sql).fetchall()
         assert len(gateway_rows) == len(raw_rows), name
         ours, theirs = [], []
         for _ in range(runs):
-            ours.append(timed(lambda sql=sql: run_query(ws, "bench", "rev", sql)))
+            ours.append(timed(lambda sql=sql: gateway(sql)))
             theirs.append(timed(lambda sql=sql: raw.execute(sql).fetchall()))
         report(name, ours, theirs, 1.15)
 
@@ -251,8 +269,9 @@ def main() -> None:
             flush=True,
         )
         ws = workspace(scratch, data)
-        activation(ws, data, args.activation_runs, scratch)
-        queries(ws, data, args.runs)
+        with opened(ws) as rt:
+            activation(rt, data, args.activation_runs, scratch)
+            queries(rt, data, args.runs)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -3,12 +3,14 @@
     .venv/bin/python bench/screens.py [--people 100000 1000000] [--runs 3] [--seed 0]
 
 For each size: generate the data with `custodiet synth` (cached under bench/out/), build a
-workspace (principals, the five datasets, the agreement the screens need, two approvals, the
-protected projection), then
+workspace governed as the tests govern theirs (``tests/kit.py``: custodians cust-a and cust-b,
+the five datasets registered by cust-a, the agreement the screens need proposed by its reviewer
+and approved by both custodians, the second approval building the protected projection), then
   * quality: every screen through the gateway, scored per pattern against truth.parquet
     (precision, recall, dollar recall; a flagged decoy is a false positive, so precision 1.000
     means no decoy was flagged). Targets: >= 0.99 each.
-  * speed: all six screens through ``run_screens`` in-process (for each screen: agreement check,
+  * speed: all six screens through ``run_screens`` in-process on one long-lived runtime (the
+    reviewer's signed request checked by the replay rules, then for each screen: agreement check,
     SQL check and rewrite, execution on the projection, release with its digest, durable ledger
     append) vs the very same SQL run by raw DuckDB over the raw Parquet files, alternating, one
     warm-up each, median of --runs. Targets: <= 60 s at 1M people and <= 1.3x raw.
@@ -28,16 +30,18 @@ from pathlib import Path
 import duckdb
 import yaml
 
-from custodiet.agreements.lifecycle import active_agreement, apply_agreement, approve
-from custodiet.catalog.registry import add_dataset
-from custodiet.gateway.projection import ensure_projection
-from custodiet.principals import Role, add_principal
+from custodiet.principals import Role
+from custodiet.runtime import Runtime, opened
 from custodiet.screens import SCREENS
 from custodiet.screens.grants import agreement_document
+from custodiet.screens.model import Report
 from custodiet.screens.run import run_screens
 from custodiet.screens.score import PatternScore, read_truth, score
 from custodiet.synth import generate
-from custodiet.workspace import Workspace, init_workspace
+from custodiet.workspace import Workspace
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test kit signs as principals
+from tests.kit import Kit
 
 OUT = Path(__file__).resolve().parent / "out"
 DATASETS = ("beneficiaries", "payments", "deaths", "exclusions", "tax_refunds")
@@ -61,11 +65,13 @@ def data_for(people: int, seed: int) -> Path:
 def workspace_for(data: Path, people: int) -> Workspace:
     root = OUT / f"screens-ws-{people}"
     shutil.rmtree(root, ignore_errors=True)
-    ws = init_workspace(root)
-    for name, role in (("cust-a", Role.CUSTODIAN), ("cust-b", Role.CUSTODIAN)):
-        add_principal(ws, name, role)
-    add_principal(ws, "reviewer", Role.REVIEWER)
-    datasets = {n: add_dataset(ws, n, data / f"{n}.parquet", {}, "cust-a") for n in DATASETS}
+    kit = Kit(OUT)
+    ws = kit.init(root, custodians=("cust-a", "cust-b"), k=2)
+    kit.add_principal(ws, "reviewer", Role.REVIEWER, by=("cust-a",))
+    datasets = {
+        n: kit.add_dataset(ws, n, data / f"{n}.parquet", {}, by=("cust-a",)).dataset
+        for n in DATASETS
+    }
     document = agreement_document(
         agreement_id=AGREEMENT,
         reviewer="reviewer",
@@ -75,12 +81,11 @@ def workspace_for(data: Path, people: int) -> Workspace:
     )
     path = root / "agreement.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    apply_agreement(ws, path, "cust-a")
-    approve(ws, AGREEMENT, "cust-a")
-    approve(ws, AGREEMENT, "cust-b")
+    kit.apply(ws, path, by="reviewer")
+    kit.approve(ws, AGREEMENT, "cust-a")
     started = time.perf_counter()
-    ensure_projection(ws, active_agreement(ws, AGREEMENT))
-    print(f"  protected projection built in {time.perf_counter() - started:.1f} s")
+    kit.approve(ws, AGREEMENT, "cust-b")  # the activating approval builds the projection
+    print(f"  activated, protected projection built in {time.perf_counter() - started:.1f} s")
     return ws
 
 
@@ -96,10 +101,15 @@ def raw_runner(data: Path) -> Callable[[], int]:
     return run
 
 
-def gateway_runner(ws: Workspace) -> Callable[[], int]:
+def screens_of(rt: Runtime) -> Report:
+    """The reviewer's signed `screen run` of all six screens."""
+    request = Kit().sign(rt, "reviewer", "screen.run", {"agreement": AGREEMENT, "screens": []})
+    return run_screens(rt, request)
+
+
+def gateway_runner(rt: Runtime) -> Callable[[], int]:
     def run() -> int:
-        report = run_screens(ws, AGREEMENT, "reviewer")
-        return sum(s.cases for s in report.summaries)
+        return sum(s.cases for s in screens_of(rt).summaries)
 
     return run
 
@@ -136,11 +146,12 @@ def bench(people: int, seed: int, runs: int) -> bool:
     print(f"\n== {people:,} people (seed {seed})")
     data = data_for(people, seed)
     ws = workspace_for(data, people)
-    report = run_screens(ws, AGREEMENT, "reviewer")
-    truncated = [s.screen for s in report.summaries if s.truncated]
-    scores = score(report.cases, read_truth(data / "truth.parquet"), SCREENS)
-    quality_ok = print_quality(scores) and not truncated
-    gateway_s, raw_s = medians(gateway_runner(ws), raw_runner(data), runs)
+    with opened(ws) as rt:
+        report = screens_of(rt)
+        truncated = [s.screen for s in report.summaries if s.truncated]
+        scores = score(report.cases, read_truth(data / "truth.parquet"), SCREENS)
+        quality_ok = print_quality(scores) and not truncated
+        gateway_s, raw_s = medians(gateway_runner(rt), raw_runner(data), runs)
     ratio = gateway_s / raw_s
     print(f"  all six screens: gateway {gateway_s:.2f} s, raw DuckDB {raw_s:.2f} s, "
           f"ratio {ratio:.2f}x (median of {runs})")  # fmt: skip

@@ -17,8 +17,9 @@ from stdnum.us import rtn
 
 from custodiet.catalog.classes import ColumnClass
 from custodiet.catalog.model import ColumnInfo, Dataset
-from custodiet.principals import Role, add_principal
-from custodiet.workspace import Workspace, init_workspace
+from custodiet.principals import Role
+from custodiet.workspace import Workspace
+from tests.kit import Kit
 
 TABLES: dict[str, dict[str, str]] = {
     "beneficiaries": {
@@ -159,16 +160,21 @@ def write_canonical(directory: Path, rows: int = ROWS) -> dict[str, Path]:
     }
 
 
+CUSTODIANS = ("alice", "carol")
+
+
+def kit_for(ws: Workspace) -> Kit:
+    """The kit whose keys sign for the people of a workspace made here (keys beside it)."""
+    return Kit(ws.root.parent)
+
+
 def workspace_with_people(root: Path) -> Workspace:
-    """A fresh workspace with custodians alice and carol, reviewer bob, overseer olga."""
-    ws = init_workspace(root)
-    for name, role in (
-        ("alice", Role.CUSTODIAN),
-        ("carol", Role.CUSTODIAN),
-        ("bob", Role.REVIEWER),
-        ("olga", Role.OVERSEER),
-    ):
-        add_principal(ws, name, role)
+    """A fresh workspace: custodians alice and carol (the genesis's, K = 2), then reviewer bob
+    and overseer olga added by alice's signature. Keys live in ``root.parent/keys``."""
+    kit = Kit(root.parent)
+    ws = kit.init(root, custodians=CUSTODIANS, k=2)
+    kit.add_principal(ws, "bob", Role.REVIEWER, by=("alice",))
+    kit.add_principal(ws, "olga", Role.OVERSEER, by=("alice",))
     return ws
 
 
@@ -245,9 +251,8 @@ def canonical_catalog(directory: Path = Path("/nonexistent")) -> dict[str, Datas
 
 def registered_workspace(root: Path) -> Workspace:
     """A workspace with principals and the five canonical datasets registered (by alice)."""
-    from custodiet.catalog.registry import add_dataset
-
     ws = workspace_with_people(root / "ws")
+    kit = kit_for(ws)
     for table, path in write_canonical(root / "data").items():
-        add_dataset(ws, table, path, {}, "alice")
+        kit.add_dataset(ws, table, path, {}, by=("alice",))
     return ws

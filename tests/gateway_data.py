@@ -151,35 +151,45 @@ class World:
     ws: Any  # custodiet.workspace.Workspace
     agreement_id: str
     data: dict[str, Path]
+    kit: Any = None  # tests.kit.Kit: signs as cust1, cust2, rev, rev2
+
+
+def run_query(ws: Any, agreement_id: str, principal: str, sql: str) -> Any:
+    """``principal``'s signed query (``gateway.service.run_query``), as one CLI command runs it."""
+    from tests.kit import Kit
+
+    return Kit().query(ws, agreement_id, sql, by=principal)
+
+
+def state_of(ws: Any) -> Any:
+    """The governance state replayed from ``ws``'s ledger."""
+    from tests.kit import Kit
+
+    return Kit().state(ws)
 
 
 def make_world(
     root: Path, *, people: int = 200, agreements: tuple[dict[str, Any], ...] = ()
 ) -> World:
-    """A real workspace: principals, the canonical datasets registered, agreements active."""
+    """A real workspace: custodians cust1 and cust2 (K = 2), reviewers rev and rev2, the
+    canonical datasets registered by cust1, and each agreement proposed by its reviewer and
+    approved by both custodians (the second approval builds its projection)."""
     import yaml
 
-    from custodiet.agreements.lifecycle import apply_agreement, approve
-    from custodiet.catalog.registry import add_dataset
-    from custodiet.principals import Role, add_principal
-    from custodiet.workspace import init_workspace
+    from custodiet.principals import Role
+    from tests.kit import Kit
 
-    ws = init_workspace(root / "ws")
-    for name, role in (
-        ("cust1", Role.CUSTODIAN),
-        ("cust2", Role.CUSTODIAN),
-        ("rev", Role.REVIEWER),
-        ("rev2", Role.REVIEWER),
-    ):
-        add_principal(ws, name, role, actor="test")
+    kit = Kit(root)
+    ws = kit.init(root / "ws", custodians=("cust1", "cust2"), k=2)
+    for name in ("rev", "rev2"):
+        kit.add_principal(ws, name, Role.REVIEWER, by=("cust1",))
     data = write_canonical(root / "data", people)
     for name, path in data.items():
-        add_dataset(ws, name, path, {}, actor="cust1")
+        kit.add_dataset(ws, name, path, {}, by=("cust1",))
     documents = agreements or (agreement_document(),)
     for document in documents:
         path = root / f"{document['id']}.yaml"
         path.write_text(yaml.safe_dump(document))
-        apply_agreement(ws, path, actor="cust1")
-        approve(ws, document["id"], actor="cust1")
-        approve(ws, document["id"], actor="cust2")
-    return World(ws, documents[0]["id"], data)
+        kit.apply(ws, path, by=document["reviewer"])
+        kit.approve_all(ws, document["id"], by=("cust1", "cust2"))
+    return World(ws, documents[0]["id"], data, kit)

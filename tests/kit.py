@@ -2,10 +2,12 @@
 from it (reproducible, made on first use), and each helper signs and runs one action the way
 the CLI does (one runtime per call).
 
-    kit = Kit(tmp_path)
+    kit = Kit(tmp_path)                             # Kit() signs in memory, writes no key files
     ws = kit.init(tmp_path / "ws")                  # custodians ana, ben; K = 2
     kit.add_principal(ws, "rae", Role.REVIEWER)     # signed by ana
-    kit.run(ws, "rae", "query", agreement="a", sql="SELECT 1")   # any action, any signer
+    kit.call(ws, run_query, "rae", "query", agreement="a", sql="SELECT 1")  # any service, signer
+    kit.as_("rae")                                  # CLI: ["--as", "rae", "--key", FILE]
+    set_clock(monkeypatch, moment)                  # checks, signatures and ledger stamps at once
 """
 
 from __future__ import annotations
@@ -44,9 +46,17 @@ def public_key(name: str) -> str:
 
 
 class Kit:
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory / "keys"
-        self.directory.mkdir(parents=True, exist_ok=True)
+    def __init__(self, directory: Path | None = None) -> None:
+        """Key files go to ``directory/keys``; ``Kit()`` only signs in memory (no files)."""
+        self._directory = None if directory is None else directory / "keys"
+        if self._directory is not None:
+            self._directory.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def directory(self) -> Path:
+        if self._directory is None:
+            raise ValueError("Kit() writes no key files: give it a directory")
+        return self._directory
 
     # --- files, for CLI tests ------------------------------------------------------------------
 
@@ -100,10 +110,12 @@ class Kit:
         now: dt.datetime | None = None,
         origin: str | None = None,
     ) -> SignedRequest:
-        """``name``'s request signed with ``key_of``'s key (default: their own)."""
+        """``name``'s request signed with ``key_of``'s key (default: their own), at ``now``
+        (default: the runtime's clock)."""
         return sign_request(
-            private_key(key_of or name), name, origin or rt.state.origin, action, args, now=now
-        )
+            private_key(key_of or name), name, origin or rt.state.origin, action, args,
+            now=now if now is not None else rt.now(),
+        )  # fmt: skip
 
     def call(
         self,
@@ -184,3 +196,13 @@ class Kit:
     def state(self, ws: Workspace) -> Any:
         with opened(ws) as rt:
             return rt.state
+
+
+def set_clock(monkeypatch: Any, moment: dt.datetime) -> None:
+    """Make ``moment`` the time everywhere an action is timed: the runtime's clock (its checks
+    and, through ``Kit.sign``, the request's time) and the time the ledger stamps on entries."""
+    from custodiet.ledger import writer
+
+    stamp = moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    monkeypatch.setattr(writer, "utc_now", lambda: stamp)
+    monkeypatch.setattr(Runtime, "now", lambda self: moment)

@@ -22,12 +22,11 @@ import yaml
 from custodiet.agreements.lifecycle import active_agreement
 from custodiet.errors import CustodietError, InputError, RefusedError
 from custodiet.gateway.execute import execute, open_engine
-from custodiet.gateway.projection import ensure_projection
+from custodiet.gateway.projection import projection_path
 from custodiet.gateway.release import result_sha256
-from custodiet.gateway.service import run_query
 from custodiet.gateway.tokens import agreement_key, read_secret
 from tests.conftest import run_cli
-from tests.gateway_data import agreement_document, make_world, ssn_of
+from tests.gateway_data import agreement_document, make_world, run_query, ssn_of, state_of
 
 ATTACKS = yaml.safe_load(
     (Path(__file__).resolve().parents[1] / "fixtures" / "attacks.yaml").read_text()
@@ -142,8 +141,7 @@ def test_one_person_attack_through_the_cli_releases_nothing(world, attack) -> No
         str(world.ws.root),
         "--agreement",
         AGGREGATE,
-        "--as",
-        "rev",
+        *world.kit.as_("rev"),
         "--format",
         "json",
         attack["sql"],
@@ -185,9 +183,9 @@ def test_runaway_query_ends_at_the_deadline_and_the_gateway_keeps_serving(world)
 
 
 def test_python_variables_stay_out_of_reach_even_past_the_checker(world) -> None:
-    key = agreement_key(read_secret(world.ws.secret_path), PSEUDONYMOUS)
+    key = agreement_key(read_secret(world.ws.secret_path), PSEUDONYMOUS, "rev")
     token_key = pa.table({"key": [key.hex()]})  # what a replacement scan would hand over
-    projection = ensure_projection(world.ws, active_agreement(world.ws, PSEUDONYMOUS))
+    projection = projection_path(world.ws, active_agreement(state_of(world.ws), PSEUDONYMOUS))
     engine = open_engine(projection)
     try:
         with pytest.raises(InputError) as caught:

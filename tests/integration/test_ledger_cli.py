@@ -19,8 +19,9 @@ from custodiet.ledger.verify import (
     verify_consistency,
     verify_inclusion,
 )
-from custodiet.workspace import Workspace, init_workspace
+from custodiet.workspace import Workspace
 from tests.conftest import CliResult, run_cli
+from tests.kit import Kit, public_key
 from tests.unit.ledger.conftest import postgres_base_url
 
 if not any(group.name == "ledger" for group in app.registered_groups):
@@ -42,6 +43,15 @@ def ledger_cli(ws: Path, *args: str) -> CliResult:
     return invoke("ledger", *args, "--workspace", str(ws))
 
 
+def init_workspace(root: Path) -> Workspace:
+    """A workspace whose genesis names custodians ana and ben (K = 2)."""
+    return Kit().init(root)
+
+
+def custodian_args(kit: Kit, *names: str) -> list[str]:
+    return [arg for name in names for arg in ("--custodian", f"{name}={kit.pub_file(name)}")]
+
+
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     ws = init_workspace(tmp_path / "ws")
@@ -55,7 +65,9 @@ def workspace(tmp_path: Path) -> Path:
 
 
 def test_init_makes_private_keys_and_a_first_entry_and_prints_only_the_vkey(tmp_path) -> None:
-    result = run_cli("init", str(tmp_path / "new"))
+    kit = Kit(tmp_path)
+    result = run_cli("init", str(tmp_path / "new"), *custodian_args(kit, "ana", "ben", "cy"),
+                     "--min-approvals", "2")  # fmt: skip
     assert result.status == 0, result.stderr
     ws = Workspace(tmp_path / "new")
     for secret in (ws.log_key_path, ws.secret_path):
@@ -73,16 +85,72 @@ def test_init_makes_private_keys_and_a_first_entry_and_prints_only_the_vkey(tmp_
         ledger.close()
     assert vkey in result.stdout
     assert (first["action"], first["origin"], first["key_id"]) == (
-        "workspace.init",
+        "genesis",
         ws.origin,
         vkey.split("+")[1],
     )
+    # the genesis names the first custodians and K; whoever ran init holds no power
+    assert first["custodians"] == [
+        {"name": n, "pubkey": public_key(n)} for n in ("ana", "ben", "cy")
+    ]
+    assert first["min_approvals"] == 2
+    assert "custodians    ana, ben, cy (K = 2)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("names", "k", "message"),
+    [
+        (("ana",), "2", "at least two custodians"),
+        (("ana", "ben"), "1", "--min-approvals 1: must be at least 2"),
+        (("ana", "ben"), "3", "at most the number of custodians (2)"),
+    ],
+)
+def test_init_needs_two_custodians_and_k_of_at_least_two(
+    tmp_path: Path, names: tuple[str, ...], k: str, message: str
+) -> None:
+    kit = Kit(tmp_path)
+    result = invoke("init", str(tmp_path / "ws"), *custodian_args(kit, *names),
+                    "--min-approvals", k)  # fmt: skip
+    assert result.status == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "ws").exists()
+
+
+def test_init_refuses_one_key_for_two_custodians(tmp_path: Path) -> None:
+    kit = Kit(tmp_path)
+    twice = [
+        "--custodian",
+        f"ana={kit.pub_file('ana')}",
+        "--custodian",
+        f"ben={kit.pub_file('ana')}",
+    ]
+    result = invoke("init", str(tmp_path / "ws"), *twice)
+    assert result.status == 2 and "share one public key" in result.stderr
+
+
+def test_audit_replays_the_governance_and_names_the_first_unauthorized_entry(
+    tmp_path: Path,
+) -> None:
+    kit = Kit()
+    ws = kit.init(tmp_path / "ws")
+    kit.add_principal(ws, "rae", "reviewer")
+    audited = ledger_cli(ws.root, "audit")
+    assert audited.status == 0, audited.stderr
+    assert "authorized: 2 entries replayed" in audited.stdout
+    ledger = ws.ledger()
+    try:  # an entry appended behind the gateway's back: a query nobody signed
+        ledger.append({"actor": "rae", "action": "query", "rows_returned": 1})
+    finally:
+        ledger.close()
+    forged = ledger_cli(ws.root, "audit")
+    assert forged.status == 1
+    assert "not authorized: ledger entry 2:" in forged.stderr
 
 
 def test_init_refuses_a_non_empty_directory(tmp_path) -> None:
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
-    result = invoke("init", str(tmp_path / "busy"))
+    result = invoke("init", str(tmp_path / "busy"), *custodian_args(Kit(tmp_path), "ana", "ben"))
     assert result.status == 2
     assert "not an empty directory" in result.stderr and "Traceback" not in result.stderr
 
@@ -90,7 +158,8 @@ def test_init_refuses_a_non_empty_directory(tmp_path) -> None:
 def test_init_that_cannot_reach_its_store_leaves_nothing_behind(tmp_path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    result = invoke("init", str(tmp_path / "ws"), "--ledger-store", f"sqlite:///{blocker}/l.db")
+    result = invoke("init", str(tmp_path / "ws"), *custodian_args(Kit(tmp_path), "ana", "ben"),
+                    "--ledger-store", f"sqlite:///{blocker}/l.db")  # fmt: skip
     assert result.status == 1 and "cannot open the ledger" in result.stderr
     assert not (tmp_path / "ws").exists()
 
@@ -217,11 +286,12 @@ def test_init_on_postgresql_store_verifies(tmp_path: Path) -> None:
     schema = f"ledger_cli_{uuid.uuid4().hex[:12]}"
     try:
         url = f"{base}?schema={schema}"
-        assert invoke("init", str(tmp_path / "pg"), "--ledger-store", url).status == 0
+        people = custodian_args(Kit(tmp_path), "ana", "ben")
+        assert invoke("init", str(tmp_path / "pg"), *people, "--ledger-store", url).status == 0
         result = ledger_cli(tmp_path / "pg", "verify")
         assert result.status == 0 and "verified: 1 entries" in result.stdout
         assert not (tmp_path / "pg" / "ledger.db").exists()
-        again = invoke("init", str(tmp_path / "pg2"), "--ledger-store", url)
+        again = invoke("init", str(tmp_path / "pg2"), *people, "--ledger-store", url)
         assert again.status == 2 and "already holds another log" in again.stderr
         assert not (tmp_path / "pg2").exists()
     finally:

@@ -24,8 +24,7 @@ def _query(world, sql: str, *extra: str):
         str(world.ws.root),
         "--agreement",
         world.agreement_id,
-        "--as",
-        "rev",
+        *world.kit.as_("rev"),
         *extra,
         sql,
     )

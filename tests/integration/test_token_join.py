@@ -5,8 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from custodiet.gateway.service import run_query
-from tests.gateway_data import make_world
+from tests.gateway_data import make_world, run_query
 
 PEOPLE = 400
 

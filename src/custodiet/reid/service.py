@@ -57,6 +57,12 @@ def request_reid(rt: Runtime, signed: SignedRequest) -> ReidRecord:
     agreement_id = str(args.get("agreement") or "")
     try:
         wanted = _checked_tokens(args.get("tokens"))
+    except InputError as exc:
+        # a malformed token may be an identity typed by mistake: the refusal carries no copy of
+        # the signed request, so the ledger never holds it (the error does not echo it either)
+        rt.refuse(exc, attempted=signed.action, actor=signed.principal,
+                  context={"agreement": agreement_id})  # fmt: skip
+    try:
         fields = _checked_fields(args.get("fields"))
         reason = args.get("reason")
         if not isinstance(reason, str) or not reason.strip():

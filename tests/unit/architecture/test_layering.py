@@ -20,8 +20,8 @@ PACKAGE = SRC / "custodiet"
 # Layers, lowest first. A module may import custodiet modules of its own layer or lower layers only.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("custodiet.errors", "custodiet.settings"),
-    ("custodiet.ledger",),
-    ("custodiet.workspace", "custodiet.state"),
+    ("custodiet.ledger", "custodiet.identity"),
+    ("custodiet.workspace", "custodiet.runtime", "custodiet.entries"),
     ("custodiet.catalog", "custodiet.principals", "custodiet.agreements"),
     ("custodiet.gateway",),
     ("custodiet.screens", "custodiet.reid", "custodiet.synth"),
@@ -98,6 +98,17 @@ def test_verifier_imports_only_stdlib_and_cryptography() -> None:
         assert top in sys.stdlib_module_names or top in allowed_third_party, imported
 
 
+def test_replay_imports_only_stdlib_cryptography_and_the_verifier() -> None:
+    """An inspector general copies replay.py and verify.py and audits a log with nothing else."""
+    path = PACKAGE / "ledger" / "replay.py"
+    allowed = {"cryptography", "custodiet.ledger", "custodiet.ledger.verify", "verify"}
+    for imported in _imports(path, "custodiet.ledger.replay"):
+        top = imported.split(".")[0]
+        assert top in sys.stdlib_module_names or top == "cryptography" or imported in allowed, (
+            imported
+        )
+
+
 LOADED_IN_FRESH_INTERPRETER = """
 import importlib, json, sys
 importlib.import_module(sys.argv[1])
@@ -121,6 +132,57 @@ def test_verifier_runs_alone_in_a_fresh_interpreter() -> None:
     ours = {m for m in loaded if m.startswith("custodiet")}
     assert ours <= {"custodiet", "custodiet.ledger", "custodiet.ledger.verify"}, ours
     assert not any(m.split(".")[0] in {"duckdb", "sqlglot", "pydantic", "typer"} for m in loaded)
+
+
+def test_replay_runs_alone_in_a_fresh_interpreter() -> None:
+    loaded = _loaded_by("custodiet.ledger.replay")
+    ours = {m for m in loaded if m.startswith("custodiet")}
+    allowed = {
+        "custodiet",
+        "custodiet.ledger",
+        "custodiet.ledger.verify",
+        "custodiet.ledger.replay",
+    }
+    assert ours <= allowed, ours
+    assert not any(m.split(".")[0] in {"duckdb", "sqlglot", "pydantic", "typer"} for m in loaded)
+
+
+COPIED_OUT = """
+import runpy, sys
+sys.modules["custodiet"] = None  # the package is not there: replay.py must use verify.py beside it
+sys.path.insert(0, sys.argv[1])
+sys.argv = ["replay.py", "--entries", sys.argv[2]]
+runpy.run_path("replay.py", run_name="__main__")
+"""
+
+
+def test_replay_copied_beside_the_verifier_audits_a_ledger(tmp_path: Path) -> None:
+    """Copied out of the package next to verify.py, replay.py audits a real ledger alone."""
+    from tests.kit import Kit
+
+    kit = Kit()
+    ws = kit.init(tmp_path / "ws")
+    kit.add_principal(ws, "rae", "reviewer")
+    ledger = ws.ledger()
+    try:
+        lines = [data for _, data in ledger.entries()]
+    finally:
+        ledger.close()
+    copied = tmp_path / "ig"
+    copied.mkdir()
+    for name in ("verify.py", "replay.py"):
+        (copied / name).write_bytes((PACKAGE / "ledger" / name).read_bytes())
+    (copied / "entries.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    done = subprocess.run(
+        [sys.executable, "-c", COPIED_OUT, str(copied), "entries.jsonl"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        cwd=copied,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"authorized: {len(lines)} entries replayed"), done.stdout
 
 
 @pytest.mark.parametrize("package", ["custodiet.ledger", "custodiet.agreements"])

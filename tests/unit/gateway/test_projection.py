@@ -35,7 +35,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, Active, 
     ws.secret_path.write_bytes(secret)
     datasets = canonical_datasets(write_canonical(root / "data", PEOPLE))
     active = Active(make_agreement())
-    key = agreement_key(secret, active.agreement.id)
+    key = agreement_key(secret, active.agreement.id, active.agreement.reviewer)
     build_projection(projection_files(ws, active), active, datasets, key)
     return ws, active, key, projection_files(ws, active).database
 
@@ -152,7 +152,7 @@ def test_another_agreement_gets_different_tokens(built, tmp_path) -> None:
             "deaths": Path(ws.root / "data/deaths.parquet"),
         }
     )
-    key = agreement_key(ws.secret_path.read_bytes(), "other-agreement")
+    key = agreement_key(ws.secret_path.read_bytes(), "other-agreement", other.agreement.reviewer)
     files = projection_files(Workspace(tmp_path), other)
     build_projection(files, other, datasets, key)
     mine = {r[0] for r in _read(first, "SELECT ssn FROM deaths")}

@@ -8,9 +8,27 @@ from typing import Any
 import pytest
 
 from custodiet.errors import InputError, RefusedError, SystemFailure
+from custodiet.gateway import service
 from custodiet.gateway.release import result_sha256
-from custodiet.gateway.service import run_query
+from custodiet.gateway.service import QueryResult
+from custodiet.runtime import opened
+from custodiet.workspace import Workspace
 from tests.gateway_data import agreement_document, make_world
+from tests.kit import Kit
+
+KIT = Kit()
+
+
+def run_query(
+    ws: Workspace, agreement: str, principal: str, sql: str, now: dt.datetime | None = None
+) -> QueryResult:
+    """``principal``'s signed query, run as one CLI command would (at ``now``, if given)."""
+    with opened(ws) as rt:
+        if now is not None:
+            rt.now = lambda: now  # type: ignore[method-assign]
+        request = KIT.sign(rt, principal, "query", {"agreement": agreement, "sql": sql}, now=now)
+        return service.run_query(rt, request)
+
 
 PEOPLE = 120
 
@@ -26,6 +44,14 @@ def world(tmp_path_factory: pytest.TempPathFactory):
         people=PEOPLE,
         agreements=(agreement_document(), aggregate, tight),
     )
+
+
+def _entry(ws, index: int) -> dict[str, Any]:
+    ledger = ws.ledger()
+    try:
+        return json.loads(ledger.entry(index))
+    finally:
+        ledger.close()
 
 
 def _last_entry(ws) -> dict[str, Any]:
@@ -49,11 +75,17 @@ def test_allowed_query_returns_rows_and_is_on_the_ledger_first(world) -> None:
     assert entry["action"] == "query" and entry["decision"] == "allowed"
     assert entry["actor"] == "rev" and entry["agreement"] == "ssa-deceased"
     assert entry["agreement_version"] == 1 and len(entry["agreement_sha256"]) == 64
-    assert entry["sql"] == sql and "LIMIT" in entry["executed_sql"]
+    assert entry["sql"] == sql
     assert entry["datasets"] == ["payments"] and entry["columns"] == ["payments.program"]
     assert entry["rows_returned"] == 3 and entry["epsilon_spent"] == 0
     assert entry["result_sha256"] == result_sha256(result.columns, result.rows)
     assert "RSI" not in json.dumps(entry)  # a result value never reaches the ledger
+    # the signed request went on the ledger as an intent before the query ran
+    intent = _entry(world.ws, entry["intent"])
+    assert (intent["action"], intent["attempted"], intent["actor"]) == ("intent", "query", "rev")
+    assert intent["request"]["args"] == {"agreement": "ssa-deceased", "sql": sql}
+    assert intent["signature"] and "LIMIT" in intent["executed_sql"]
+    assert intent["index"] < entry["index"]
 
 
 def test_pseudonymous_rows_carry_tokens_with_a_notice(world) -> None:
@@ -118,7 +150,10 @@ def test_every_refused_or_malformed_request_is_recorded_before_raising(
         run_query(world.ws, agreement, principal, sql)
     entry = _last_entry(world.ws)
     assert entry["action"] == "refusal" and entry["actor"] == principal
-    assert entry["agreement"] == agreement and entry["sql"] == sql
+    assert entry["agreement"] == agreement
+    # the refusal carries the signed request, and with it the SQL that was attempted
+    assert entry["request"]["args"] == {"agreement": agreement, "sql": sql}
+    assert entry["request"]["principal"] == principal and entry["signature"]
     assert entry["code"] == caught.value.code
     assert reason in entry["reason"]
     assert entry["decision"] == ("malformed" if error is InputError else "refused")
@@ -169,3 +204,32 @@ def test_a_missing_workspace_is_bad_input_not_a_ledger_failure(tmp_path) -> None
         run_query(Workspace(tmp_path / "nowhere"), "ssa-deceased", "rev", "SELECT 1")
     assert caught.value.code == "CUST201"
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_query_signed_with_another_key_or_replayed_is_refused(world) -> None:
+    sql = "SELECT count(*) AS n FROM deaths"
+    with opened(world.ws) as rt:
+        args = {"agreement": "ssa-deceased", "sql": sql}
+        forged = KIT.sign(rt, "rev", "query", args, key_of="rev2")
+        with pytest.raises(RefusedError) as caught:
+            service.run_query(rt, forged)
+        assert caught.value.code == "CUST502"
+        signed = KIT.sign(rt, "rev", "query", args)
+        assert service.run_query(rt, signed).rows
+        with pytest.raises(RefusedError) as replayed:
+            service.run_query(rt, signed)
+        assert replayed.value.code == "CUST506"
+    assert _last_entry(world.ws)["code"] == "CUST506"
+
+
+def test_a_reviewer_never_builds_a_missing_projection(tmp_path) -> None:
+    """The projection is built when the approval activates the version; a query finding it
+    gone is refused (and recorded) instead of building it in the reviewer's request."""
+    world = make_world(tmp_path, people=20)
+    for path in world.ws.projections_dir.iterdir():
+        path.unlink()
+    with pytest.raises(SystemFailure) as caught:
+        run_query(world.ws, "ssa-deceased", "rev", "SELECT count(*) FROM deaths")
+    assert caught.value.code == "CUST538"
+    assert _last_entry(world.ws)["code"] == "CUST538"
+    assert not list(world.ws.projections_dir.iterdir())

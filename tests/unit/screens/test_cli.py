@@ -29,7 +29,7 @@ def test_list_names_every_screen_and_what_it_needs() -> None:
 
 def test_run_json_carries_cases_evidence_and_summary(world: World) -> None:
     result = run_cli(
-        "screen", "run", "--agreement", "all-screens", "--as", "rev", "--format", "json",
+        "screen", "run", "--agreement", "all-screens", *world.as_("rev"), "--format", "json",
         "--workspace", str(world.ws.root),
     )  # fmt: skip
     assert result.status == 0, result.stderr
@@ -54,7 +54,7 @@ def test_run_json_carries_cases_evidence_and_summary(world: World) -> None:
 
 def test_run_unknown_screen_is_bad_usage(world: World) -> None:
     result = run_cli(
-        "screen", "run", "no_such_screen", "--agreement", "all-screens", "--as", "rev",
+        "screen", "run", "no_such_screen", "--agreement", "all-screens", *world.as_("rev"),
         "--workspace", str(world.ws.root),
     )  # fmt: skip
     assert result.status == 2

@@ -12,7 +12,6 @@ from custodiet.errors import InputError, RefusedError
 from custodiet.screens import SCREENS, select_screens
 from custodiet.screens.grants import needed_grants
 from custodiet.screens.needs import refusal_for
-from custodiet.screens.run import run_screens
 from tests.conftest import run_cli
 from tests.unit.screens.world import World, build_world
 
@@ -103,7 +102,7 @@ DEATH_SCREENS = {"paid_after_death", "implausible_age", "refund_to_deceased"}
 
 
 def test_screens_needing_deaths_are_refused_and_the_others_run(world: World) -> None:
-    report = run_screens(world.ws, "no-deaths", "rev")
+    report = world.run_screens("no-deaths", "rev")
     assert {r.screen for r in report.refusals} == DEATH_SCREENS
     assert {s.screen for s in report.summaries} == set(SCREENS) - DEATH_SCREENS
     assert all("needs dataset 'deaths'" in r.rule for r in report.refusals)
@@ -119,7 +118,7 @@ def test_screens_needing_deaths_are_refused_and_the_others_run(world: World) -> 
 def test_a_principal_who_is_not_the_reviewer_is_refused_on_the_ledger(world: World) -> None:
     before = len(world.ledger_entries())
     with pytest.raises(RefusedError) as raised:
-        run_screens(world.ws, "no-deaths", "rev-2")
+        world.run_screens("no-deaths", "rev-2")
     assert "not the reviewer" in raised.value.rule
     entries = world.ledger_entries()[before:]
     assert [e["action"] for e in entries] == ["refusal"]
@@ -129,7 +128,7 @@ def test_a_principal_who_is_not_the_reviewer_is_refused_on_the_ledger(world: Wor
 def test_cli_exits_3_with_a_refused_line_naming_what_to_grant(world: World) -> None:
     result = run_cli(
         "screen", "run", "paid_after_death", "duplicate_payment",
-        "--agreement", "no-deaths", "--as", "rev", "--workspace", str(world.ws.root),
+        "--agreement", "no-deaths", *world.as_("rev"), "--workspace", str(world.ws.root),
     )  # fmt: skip
     assert result.status == 3
     refused = [line for line in result.stderr.splitlines() if line.startswith("refused:")]

@@ -10,7 +10,6 @@ import pytest
 
 from custodiet.screens import SCREENS
 from custodiet.screens.model import Case, Report
-from custodiet.screens.run import run_screens
 from tests.unit.screens.tinydata import EXPECTED, scenario
 from tests.unit.screens.world import World, build_world
 
@@ -24,7 +23,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 @pytest.fixture(scope="module")
 def report(world: World) -> Report:
-    return run_screens(world.ws, "all-screens", "rev")
+    return world.run_screens("all-screens", "rev")
 
 
 def flagged(report: Report, pattern: str) -> set[str]:

@@ -11,20 +11,18 @@ from typing import Any
 
 import yaml
 
-from custodiet.agreements.lifecycle import apply_agreement, approve
 from custodiet.catalog.model import Dataset
-from custodiet.catalog.registry import add_dataset
-from custodiet.principals import Role, add_principal
+from custodiet.principals import Role
 from custodiet.screens import SCREENS
 from custodiet.screens.grants import agreement_document
-from custodiet.screens.model import Screen
-from custodiet.workspace import Workspace, init_workspace
+from custodiet.screens.model import Report, Screen
+from custodiet.workspace import Workspace
+from tests.kit import Kit
 from tests.unit.screens.tinydata import scenario
 
+CUSTODIANS = ("cust-a", "cust-b", "cust-c")  # the genesis's; K = 2
 PRINCIPALS = {
-    "cust-a": Role.CUSTODIAN,
-    "cust-b": Role.CUSTODIAN,
-    "cust-c": Role.CUSTODIAN,
+    **dict.fromkeys(CUSTODIANS, Role.CUSTODIAN),
     "rev": Role.REVIEWER,
     "rev-2": Role.REVIEWER,
     "watcher": Role.OVERSEER,
@@ -39,6 +37,7 @@ class World:
     root: Path
     ws: Workspace
     datasets: dict[str, Dataset]
+    kit: Kit
 
     def grant(
         self,
@@ -48,7 +47,8 @@ class World:
         screens: Iterable[Screen] = SCREENS.values(),
         edit: Edit | None = None,
     ) -> None:
-        """Apply an agreement granting what ``screens`` read (then ``edit``ed), two approvals."""
+        """An agreement granting what ``screens`` read (then ``edit``ed), proposed by its reviewer
+        and approved by cust-a and cust-b (K = 2), which builds its projection."""
         document = agreement_document(
             agreement_id=agreement_id,
             reviewer=reviewer,
@@ -60,9 +60,17 @@ class World:
             edit(document)
         path = self.root / f"{agreement_id}.yaml"
         path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-        apply_agreement(self.ws, path, "cust-a")
-        approve(self.ws, agreement_id, "cust-a")
-        approve(self.ws, agreement_id, "cust-b")
+        self.kit.apply(self.ws, path, by=reviewer)
+        self.kit.approve_all(self.ws, agreement_id, by=("cust-a", "cust-b"))
+
+    def run_screens(self, agreement_id: str, by: str = "rev", names: Iterable[str] = ()) -> Report:
+        """``by``'s signed `screen run` under ``agreement_id`` (all screens when none named)."""
+        report: Report = self.kit.screens(self.ws, agreement_id, by, list(names))
+        return report
+
+    def as_(self, name: str) -> list[str]:
+        """CLI arguments acting as ``name`` (``--as NAME --key FILE``)."""
+        return self.kit.as_(name)
 
     def ledger_entries(self) -> list[dict[str, Any]]:
         ledger = self.ws.ledger()
@@ -80,10 +88,16 @@ class World:
 
 
 def build_world(root: Path) -> World:
-    """Workspace with the scenario's five datasets registered and every principal added."""
+    """Workspace with the scenario's five datasets registered and every principal added (the
+    custodians by the genesis, the others by cust-a's signature)."""
     paths = scenario().write(root / "data")
-    ws = init_workspace(root / "ws")
+    kit = Kit(root)
+    ws = kit.init(root / "ws", custodians=CUSTODIANS, k=2)
     for name, role in PRINCIPALS.items():
-        add_principal(ws, name, role)
-    datasets = {name: add_dataset(ws, name, path, {}, "cust-a") for name, path in paths.items()}
-    return World(root, ws, datasets)
+        if role is not Role.CUSTODIAN:
+            kit.add_principal(ws, name, role, by=("cust-a",))
+    datasets = {
+        name: kit.add_dataset(ws, name, path, {}, by=("cust-a",)).dataset
+        for name, path in paths.items()
+    }
+    return World(root, ws, datasets, kit)
