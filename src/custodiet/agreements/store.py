@@ -10,9 +10,11 @@ from custodiet.ledger.replay import sha256_hex
 
 
 def agreement_document(agreement: Agreement) -> dict[str, Any]:
-    """The validated agreement as plain JSON: treatments written as in the YAML, and numbers
-    that are not whole (epsilon, bounds) as decimal text, so its canonical form is exact."""
-    doc: dict[str, Any] = agreement.model_dump(mode="json")
+    """The validated agreement as plain JSON: the fields its author set (defaults are not
+    written, so validating the document again sets exactly the same fields), treatments written
+    as in the YAML, and numbers that are not whole (epsilon, bounds) as decimal text, so its
+    canonical form is exact."""
+    doc: dict[str, Any] = agreement.model_dump(mode="json", exclude_unset=True)
     for name, grant in agreement.datasets.items():
         doc["datasets"][name]["columns"] = {c: str(rule) for c, rule in grant.columns.items()}
     cleaned: dict[str, Any] = _no_floats(doc)

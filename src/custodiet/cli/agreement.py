@@ -190,7 +190,7 @@ def _print_summary(a: AgreementSummary, classes: dict[str, dict[str, str]]) -> N
     print_(f"sha256 {a.sha256}", markup=False)
     print_(
         f"reviewer {a.reviewer}; expires {a.expires.isoformat()}; mode "
-        f"{a.document.get('mode')}; approvals {len(a.approvals)} of {a.required}: "
+        f"{a.document.get('mode', 'pseudonymous')}; approvals {len(a.approvals)} of {a.required}: "
         f"{', '.join(a.approvals) or 'none'}",
         markup=False,
     )
@@ -201,7 +201,7 @@ def _print_summary(a: AgreementSummary, classes: dict[str, dict[str, str]]) -> N
         for column, column_class in classes.get(name, {}).items():
             treatment = grant.get("columns", {}).get(column, "deny")
             print_(f"  {column:<24} {column_class:<18} {treatment}", markup=False)
-    print_(f"limits: {json.dumps(a.document.get('limits'))}", markup=False)
+    print_(f"limits: {json.dumps(a.document.get('limits') or 'the defaults')}", markup=False)
     if a.active_version is not None and a.active_version != a.version:
         print_(f"changes from the active v{a.active_version}:", markup=False)
     elif a.active_version is None:
