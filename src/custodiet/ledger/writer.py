@@ -39,7 +39,7 @@ from custodiet.ledger.store import (
     TileReader,
     open_store,
 )
-from custodiet.ledger.verify import VerifierKey, b64, leaf_hashes, parse_vkey
+from custodiet.ledger.verify import Checkpoint, VerifierKey, b64, leaf_hashes, parse_vkey
 
 ASSIGNED = ("index", "time")
 PIN_INTERVAL = 1.0
@@ -373,9 +373,9 @@ class Ledger:
     def vkey(self) -> str:
         return note.vkey(self.origin, self._signing_key())
 
-    def checkpoint(self) -> str:
-        """The latest stored signed checkpoint with every cosignature held, after checking it
-        covers every stored entry and its root is the stored tree's. Never signs."""
+    def signed_checkpoint(self) -> tuple[Checkpoint, str]:
+        """The latest stored signed checkpoint, verified, and its note, after checking it covers
+        every stored entry and its root is the stored tree's. Never signs."""
         for _ in range(3):
             latest = self.store.latest_checkpoint()
             if latest is None:
@@ -383,7 +383,9 @@ class Ledger:
             signed = sealing.checked_note(latest[1], self._verifier(), "latest stored checkpoint")
             try:
                 root = self.root(signed.size) if signed.size == latest[0] else None
-            except SystemFailure:
+            except SystemFailure as exc:
+                if exc.code != "CUST133":
+                    raise
                 root = None
             if root != signed.root:
                 raise TamperedError(
@@ -392,12 +394,18 @@ class Ledger:
                     code="CUST125",
                 )
             if self.size() == signed.size:
-                return note.with_cosignatures(latest[1], self.store.cosignatures(signed.size))
+                return signed, latest[1]
         raise TamperedError(
             "ledger: no signed checkpoint covers every stored entry",
             hint=RESTORE_HINT,
             code="CUST126",
         )
+
+    def checkpoint(self) -> str:
+        """The latest stored signed checkpoint with every cosignature held (see
+        ``signed_checkpoint``). Never signs."""
+        signed, text = self.signed_checkpoint()
+        return note.with_cosignatures(text, self.store.cosignatures(signed.size))
 
     def add_cosignature(self, size: int, witness: str, line: str) -> None:
         """Hold a witness's cosignature line; ``checkpoint()`` prints it under the note."""
