@@ -81,8 +81,8 @@ def register(app: typer.Typer) -> None:
             )
         with opened(workspace) as ledger:
             stop = ledger.size() if end is None else min(end + 1, ledger.size())
-            for data in checked_entries(ledger, start, stop):
-                sys.stdout.buffer.write(data + b"\n")
+            for chunk in checked_entries(ledger, start, stop):
+                sys.stdout.buffer.write(b"".join(data + b"\n" for data in chunk))
             sys.stdout.buffer.flush()
 
     @group.command("proof")

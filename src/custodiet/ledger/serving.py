@@ -29,14 +29,15 @@ def served_fault(message: str) -> TamperedError:
     )
 
 
-def checked_entries(ledger: Ledger, start: int, end: int) -> Iterator[bytes]:
-    """The data of entries start .. end - 1, each checked against its stored leaf hash."""
+def checked_entries(ledger: Ledger, start: int, end: int) -> Iterator[list[bytes]]:
+    """The data of entries start .. end - 1, each checked against its stored leaf hash, in
+    chunks of CHUNK entries: a chunk is yielded only once all of it checked."""
     for first in range(start, end, CHUNK):
         last = min(end, first + CHUNK)
         tiles = dict(
             ledger.store.tile_level(0, first // tree.TILE_WIDTH, -(-last // tree.TILE_WIDTH))
         )
-        expected = first
+        expected, chunk = first, []
         for index, data in ledger.store.entries(first, last):
             if index != expected:
                 raise served_fault(f"entry {expected} is missing")
@@ -45,9 +46,10 @@ def checked_entries(ledger: Ledger, start: int, end: int) -> Iterator[bytes]:
             if leaf_hash(data) != stored:
                 raise served_fault(f"entry {index} differs from its stored leaf hash")
             expected += 1
-            yield data
+            chunk.append(data)
         if expected != last:
             raise served_fault(f"entry {expected} is missing")
+        yield chunk
 
 
 def checked_inclusion_proof(ledger: Ledger, index: int, size: int | None) -> InclusionProof:
