@@ -18,7 +18,8 @@ from custodiet.ledger.verify import (
     verify_consistency,
     verify_inclusion,
 )
-from custodiet.ledger.writer import InclusionProof, Ledger
+from custodiet.ledger.proofs import InclusionProof
+from custodiet.ledger.writer import Ledger
 
 CHUNK = 1 << 12
 

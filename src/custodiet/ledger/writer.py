@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time as clock
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from contextlib import suppress
 from datetime import UTC, datetime
 from itertools import pairwise, repeat
 from pathlib import Path
@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from custodiet.errors import CustodietError, InputError, SystemFailure, TamperedError
 from custodiet.ledger import canonical, note, sealing, tree
 from custodiet.ledger.pin import LogPin
+from custodiet.ledger.proofs import ConsistencyProof, InclusionProof
 from custodiet.ledger.store import (
     RESTORE_HINT,
     Batch,
@@ -39,9 +40,10 @@ from custodiet.ledger.store import (
     TileReader,
     open_store,
 )
-from custodiet.ledger.verify import Checkpoint, VerifierKey, b64, leaf_hashes, parse_vkey
+from custodiet.ledger.verify import Checkpoint, VerifierKey, leaf_hashes, parse_vkey
 
 ASSIGNED = ("index", "time")
+SIGNED_CHECKPOINT_ATTEMPTS = 20
 PIN_INTERVAL = 1.0
 """Seconds between refreshes of the external pin while appending (and always at close)."""
 Member = list[bytes]
@@ -78,42 +80,6 @@ def canonical_entry(parts: Member, index: int, time: bytes) -> bytes:
 
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-@dataclass(frozen=True)
-class InclusionProof:
-    index: int
-    tree_size: int
-    leaf_hash: bytes
-    proof: list[bytes]
-    root_hash: bytes
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "tree_size": self.tree_size,
-            "leaf_hash": b64(self.leaf_hash),
-            "proof": [b64(h) for h in self.proof],
-            "root_hash": b64(self.root_hash),
-        }
-
-
-@dataclass(frozen=True)
-class ConsistencyProof:
-    old_size: int
-    new_size: int
-    proof: list[bytes]
-    old_root: bytes
-    new_root: bytes
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "old_size": self.old_size,
-            "new_size": self.new_size,
-            "proof": [b64(h) for h in self.proof],
-            "old_root": b64(self.old_root),
-            "new_root": b64(self.new_root),
-        }
 
 
 class _Waiter:
@@ -209,7 +175,8 @@ class Ledger:
         try:
             failure = self._commit(batch)
             if failure is None:
-                self._refresh_pin()
+                with suppress(CustodietError):  # committed all the same; close() pins or says
+                    self._refresh_pin()
         finally:
             with self._queue_lock:
                 if not batch:
@@ -375,8 +342,10 @@ class Ledger:
 
     def signed_checkpoint(self) -> tuple[Checkpoint, str]:
         """The latest stored signed checkpoint, verified, and its note, after checking it covers
-        every stored entry and its root is the stored tree's. Never signs."""
-        for _ in range(3):
+        every stored entry and its root is the stored tree's. Never signs. Entries and their
+        checkpoint are committed together, so more entries than the latest checkpoint covers
+        while that checkpoint stays the latest is a fault, not a race."""
+        for _ in range(SIGNED_CHECKPOINT_ATTEMPTS):
             latest = self.store.latest_checkpoint()
             if latest is None:
                 break
@@ -393,8 +362,11 @@ class Ledger:
                     hint=RESTORE_HINT,
                     code="CUST125",
                 )
-            if self.size() == signed.size:
+            size = self.size()
+            if size == signed.size:
                 return signed, latest[1]
+            if size < signed.size or self.store.latest_checkpoint() == latest:
+                break
         raise TamperedError(
             "ledger: no signed checkpoint covers every stored entry",
             hint=RESTORE_HINT,
