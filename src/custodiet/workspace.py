@@ -141,6 +141,13 @@ def genesis_entry(workspace: Workspace, vkey: str) -> dict[str, Any]:
     }
 
 
+def log_origin(root: Path) -> str:
+    """A new log's origin, also its key's name: a C2SP key name (no whitespace, no '+')
+    whatever the directory is called."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", root.resolve().name).strip("-") or "workspace"
+    return f"custodiet.local/{name}-{secrets.token_hex(4)}"
+
+
 def sweep_temporary_files(workspace: Workspace) -> list[Path]:
     """Remove unfinished temporary files a killed command left (``.NAME.HEX.tmp`` and its
     ``.wal``, in DIR and DIR/projections) that predate this process by SWEEP_GRACE seconds;
@@ -200,7 +207,7 @@ def _populate(workspace: Workspace, ledger_store: str | None) -> Workspace:
     with os.fdopen(fd, "wb") as handle:
         handle.write(secrets.token_bytes(32))
     manifest: dict[str, Any] = {
-        "origin": f"custodiet.local/{root.resolve().name}-{secrets.token_hex(4)}",
+        "origin": log_origin(root),
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     if ledger_store:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from custodiet.errors import TamperedError
 from custodiet.ledger import tree
+from custodiet.ledger.proofs import InclusionProof
 from custodiet.ledger.store import RESTORE_HINT
 from custodiet.ledger.verify import (
     VerificationError,
@@ -18,7 +19,6 @@ from custodiet.ledger.verify import (
     verify_consistency,
     verify_inclusion,
 )
-from custodiet.ledger.proofs import InclusionProof
 from custodiet.ledger.writer import Ledger
 
 CHUNK = 1 << 12

@@ -97,3 +97,10 @@ def test_origin_mismatch_is_fatal(ws: Workspace) -> None:
     with pytest.raises(TamperedError) as caught:
         ws.ledger()
     assert caught.value.code == "CUST128"
+
+
+def test_origin_is_a_valid_key_name_whatever_the_directory_is_called(tmp_path: Path) -> None:
+    ws = init_workspace(tmp_path / "my ws+1\u00a0é")
+    assert parse_vkey(LogPin(ws.log_pin_path).read().vkey).name == ws.origin
+    assert ws.origin.startswith("custodiet.local/my-ws-1-")
+    ws.ledger().close()
