@@ -19,6 +19,7 @@ import pytest
 from custodiet.errors import SystemFailure, TamperedError
 from custodiet.ledger import pin as pin_module
 from custodiet.ledger.pin import LogPin
+from custodiet.ledger.serving import checked_inclusion_proof
 from custodiet.ledger.verify import leaf_hash, parse_vkey, verify_checkpoint
 from custodiet.ledger.witness import Witness
 from custodiet.ledger.writer import open_ledger
@@ -255,3 +256,18 @@ def test_unfinished_temporary_files_are_swept_at_the_next_command(site: Site) ->
     assert not any(path.exists() for path in old)
     assert fresh.exists() and all(path.exists() for path in others)
     assert sweep_temporary_files(Workspace(site.ws.root)) == []
+
+
+@pytest.mark.parametrize(("index", "code"), [(0, "CUST122"), (5, "CUST129")])
+def test_a_deleted_entry_is_a_fault_not_bad_input(site: Site, index: int, code: str) -> None:
+    with site.connection() as run:
+        run("DELETE FROM entries WHERE idx = ?", index)
+    result = site.ledger_cli("proof", str(index))
+    assert result.status == 1 and result.stdout == "", result.stderr
+    with pytest.raises(TamperedError) as caught:
+        ledger = site.ws.ledger()
+        try:
+            checked_inclusion_proof(ledger, index, None)
+        finally:
+            ledger.close()
+    assert caught.value.code == code
