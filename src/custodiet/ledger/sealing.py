@@ -35,15 +35,21 @@ def checked_note(text: str, log_key: VerifierKey, what: str) -> Checkpoint:
         raise fault(f"the {what} does not verify ({exc})", "CUST126") from None
 
 
+Sealed = tuple[str, Checkpoint]
+"""A note this process signed, and its parsed checkpoint."""
+
+
 def check_tail(
     size: int,
     latest: tuple[int, str] | None,
     log_key: VerifierKey,
     tiles: Mapping[int, bytes],
+    sealed: Sealed | None = None,
 ) -> None:
     """The latest stored checkpoint covers exactly the ``size`` stored entries, verifies, and
     its root is the root recomputed from ``tiles`` (which must hold the partial tiles of a tree
-    of ``size`` leaves). Raises TamperedError (CUST125/CUST126) otherwise."""
+    of ``size`` leaves). Raises TamperedError (CUST125/CUST126) otherwise. A stored note equal
+    to the one this process last ``sealed`` is not verified again; its root is still checked."""
     if latest is None:
         if size:
             raise fault(f"no signed checkpoint covers the {size} stored entries", "CUST126")
@@ -54,7 +60,10 @@ def check_tail(
             f"the latest signed checkpoint covers {signed_size} entries, the store holds {size}",
             "CUST126",
         )
-    signed = checked_note(text, log_key, "latest stored checkpoint")
+    if sealed is not None and sealed[0] == text:
+        signed = sealed[1]
+    else:
+        signed = checked_note(text, log_key, "latest stored checkpoint")
     if signed.size != size:
         raise fault("the latest stored checkpoint is filed under another size", "CUST126")
     try:
@@ -65,9 +74,9 @@ def check_tail(
         raise fault("stored tree hashes disagree with the latest signed checkpoint", "CUST125")
 
 
-def seal(origin: str, key: Ed25519PrivateKey, size: int, tiles: Mapping[int, bytes]) -> str:
+def seal(origin: str, key: Ed25519PrivateKey, size: int, tiles: Mapping[int, bytes]) -> Sealed:
     """The signed checkpoint note of a tree of ``size`` leaves whose partial tiles ``tiles``
-    holds."""
-    return note.sign(
-        note.checkpoint_body(origin, size, tree.root_from_tiles(size, tiles)), origin, key
-    )
+    holds, and the checkpoint it says."""
+    root = tree.root_from_tiles(size, tiles)
+    body = note.checkpoint_body(origin, size, root)
+    return note.sign(body, origin, key), Checkpoint(origin, size, root, body)

@@ -120,7 +120,7 @@ class Ledger:
         self._log_key: VerifierKey | None = parse_vkey(vkey) if vkey else None
         self._pin, self._pin_interval = pin, pin_interval
         self._pinned_at = clock.monotonic()
-        self._signed: str | None = None
+        self._sealed: sealing.Sealed | None = None
         self._queue_lock = threading.Lock()
         self._queue: list[_Waiter] = []
         self._leading = False
@@ -196,7 +196,7 @@ class Ledger:
         """None once the batch is durable, else why it is not (nothing of it was recorded).
         The batch is taken from the queue only once the store's lock is held, so appends that
         arrive while another process commits join this transaction instead of the next."""
-        signed: list[str] = []
+        signed: list[sealing.Sealed] = []
         try:
             key, log_key = self._signing_key(), self._verifier()
             self.store.append(
@@ -206,16 +206,16 @@ class Ledger:
             )
         except Exception as exc:
             return exc if isinstance(exc, CustodietError) else _append_failure(exc)
-        self._signed = signed[-1]
+        self._sealed = signed[-1]
         return None
 
     def _refresh_pin(self, force: bool = False) -> None:
         """Advance the external pin to the last checkpoint this writer signed, if due."""
         now = clock.monotonic()
-        if self._pin is None or self._signed is None:
+        if self._pin is None or self._sealed is None:
             return
         if force or now - self._pinned_at >= self._pin_interval:
-            self._pin.advance(self._signed, self._verifier())
+            self._pin.advance(self._sealed[0], self._verifier())
             self._pinned_at = now
 
     def _taken(self, batch: list[_Waiter]) -> list[_Waiter]:
@@ -231,13 +231,13 @@ class Ledger:
         size: int,
         read: TileReader,
         latest: CheckpointReader,
-        signing: tuple[Ed25519PrivateKey, VerifierKey, list[str]],
+        signing: tuple[Ed25519PrivateKey, VerifierKey, list[sealing.Sealed]],
     ) -> Batch:
         """The rows of one transaction: the entries, the tiles they change, and the checkpoint
         covering them, signed once the stored tail is proven consistent with the last one."""
         key, log_key, signed = signing
         partial = read(tree.partial_tiles(size))
-        sealing.check_tail(size, latest(), log_key, partial)
+        sealing.check_tail(size, latest(), log_key, partial, self._sealed)
         time, index, data = canonical.dumps(utc_now()), size, list[bytes]()
         for waiter in batch:
             waiter.indexes = list(range(index, index + len(waiter.members)))
@@ -246,7 +246,7 @@ class Ledger:
         written = tree.grow(size, partial, leaf_hashes(data))
         signed.append(sealing.seal(self.origin, key, index, {**partial, **written}))
         entries = list(zip(range(size, index), data, strict=True))
-        return Batch(entries, list(written.items()), (index, signed[-1]))
+        return Batch(entries, list(written.items()), (index, signed[-1][0]))
 
     # --- reading --------------------------------------------------------------------------------
 

@@ -13,12 +13,20 @@ ORIGIN = "custodiet.test/sealing"
 KEY = Ed25519PrivateKey.generate()
 LOG_KEY = parse_vkey(note.vkey(ORIGIN, KEY))
 TILES = tree.grow(0, {}, leaf_hashes([b"%d" % n for n in range(5)]))
-SIGNED = sealing.seal(ORIGIN, KEY, 5, TILES)
+SEALED = sealing.seal(ORIGIN, KEY, 5, TILES)
+SIGNED = SEALED[0]
 
 
 def test_a_consistent_tail_passes() -> None:
     sealing.check_tail(5, (5, SIGNED), LOG_KEY, TILES)
     sealing.check_tail(0, None, LOG_KEY, {})
+    sealing.check_tail(5, (5, SIGNED), LOG_KEY, TILES, SEALED)
+
+
+def test_a_note_this_process_sealed_still_has_its_root_checked() -> None:
+    with pytest.raises(TamperedError) as caught:
+        sealing.check_tail(5, (5, SIGNED), LOG_KEY, flipped(TILES), SEALED)
+    assert caught.value.code == "CUST125"
 
 
 def flipped(tiles: dict[int, bytes]) -> dict[int, bytes]:
@@ -31,7 +39,7 @@ def flipped(tiles: dict[int, bytes]) -> dict[int, bytes]:
     [
         (5, None, TILES, "CUST126", "no signed checkpoint"),
         (6, (5, SIGNED), TILES, "CUST126", "covers 5 entries, the store holds 6"),
-        (5, (5, sealing.seal(ORIGIN, KEY, 4, TILES)), TILES, "CUST126", "another size"),
+        (5, (5, sealing.seal(ORIGIN, KEY, 4, TILES)[0]), TILES, "CUST126", "another size"),
         (5, (5, SIGNED.replace(ORIGIN, "custodiet.test/x", 1)), TILES, "CUST126", "verify"),
         (5, (5, SIGNED), {}, "CUST125", "lacks tree hashes"),
         (5, (5, SIGNED), flipped(TILES), "CUST125", "disagree"),
