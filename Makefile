@@ -3,9 +3,12 @@
 SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
+# Debian packages the tests need (Go's reference sumdb/note for the ledger interop tests);
+# `make system-deps` (as root; .ci/run does it) installs the missing ones. One line to extend.
+DEBIAN_PACKAGES := golang-go golang-golang-x-mod-dev
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: demo test check lint types pytest bench env clean mutate
+.PHONY: demo test check lint types pytest bench env clean mutate system-deps
 
 $(UV):
 	python3 -m venv .tools
@@ -44,6 +47,14 @@ MODULES ?=
 JOBS ?= 2
 mutate: env
 	$(RUN) python tools/mutate/mutate.py --jobs $(JOBS) $(if $(MODULES),--modules $(MODULES))
+
+system-deps:
+	@missing=$$(for pkg in $(DEBIAN_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$pkg 2>/dev/null | grep -q 'install ok installed' \
+			|| echo $$pkg; done); \
+	if [ -n "$$missing" ]; then \
+		apt-get update && apt-get install -y --no-install-recommends $$missing; \
+	fi
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

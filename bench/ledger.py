@@ -55,7 +55,7 @@ ENTRY = {
 def fresh_ledger(directory: Path, name: str) -> Ledger:
     key = directory / f"{name}.ed25519"
     note.write_private_key(key)
-    return open_ledger(f"sqlite:///{directory / name}.db", ORIGIN, key)
+    return open_ledger(f"sqlite:///{directory / name}.db", ORIGIN, key, create=True)
 
 
 def timed_appends(ledger: Ledger, threads: int, per_thread: int) -> tuple[list[float], int]:
@@ -107,7 +107,7 @@ def summary(latencies: list[float], commits: int, elapsed: float) -> dict[str, f
 
 def process_appends(db: str, key: str, threads: int, per_thread: int, go: Any, out: Any) -> None:
     """One worker process: open the shared ledger, wait for the start, append, report."""
-    ledger = open_ledger(f"sqlite:///{db}", ORIGIN, Path(key))
+    ledger = open_ledger(f"sqlite:///{db}", ORIGIN, Path(key), create=True)
     go.wait()
     start = time.monotonic()
     latencies, commits = timed_appends(ledger, threads, per_thread)

@@ -2,6 +2,8 @@
 
 DIR/
   workspace.json            origin name of the log, ledger store URL, created time
+  log.json                  the log as pinned outside the store: origin, genesis entry hash,
+                            verifier key, latest signed checkpoint (0600; see ledger/pin.py)
   keys/log.ed25519          the log's Ed25519 signing key (mode 0600, never printed)
   keys/secret.bin           32 random bytes; per-agreement token keys derive from it (0600)
   ledger.db                 the ledger (SQLite) unless workspace.json names a PostgreSQL store
@@ -14,8 +16,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,9 +29,17 @@ from typing import TYPE_CHECKING, Any
 from custodiet.errors import InputError
 
 if TYPE_CHECKING:
+    from custodiet.ledger.pin import PinnedLog
     from custodiet.ledger.writer import Ledger
 
 MANIFEST = "workspace.json"
+PIN_FILE = "log.json"
+PROCESS_START = time.time()
+TEMPORARY_NAME = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp(\.wal)?$")
+"""Our temporary files: ``.NAME.HEX.tmp`` (and DuckDB's ``.wal`` beside one) while a projection
+or ``log.json`` is written; renamed into place when complete."""
+SWEEP_GRACE = 5.0
+"""Seconds a temporary file must predate this process before a sweep removes it."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,10 @@ class Workspace:
     @property
     def projections_dir(self) -> Path:
         return self.root / "projections"
+
+    @property
+    def log_pin_path(self) -> Path:
+        return self.root / PIN_FILE
 
     def manifest(self) -> dict[str, Any]:
         try:
@@ -80,11 +96,81 @@ class Workspace:
         url = self.manifest().get("ledger_store")
         return str(url) if url else f"sqlite:///{(self.root / 'ledger.db').resolve()}"
 
-    def ledger(self) -> Ledger:
-        """The workspace's ledger writer, opened on ``ledger_store_url`` (cheap to open)."""
-        from custodiet.ledger.writer import open_ledger
+    def ledger(self, pin_interval: float | None = None) -> Ledger:
+        """The workspace's ledger writer, opened on ``ledger_store_url`` after sweeping
+        unfinished temporary files, and checked against ``log.json`` (fails closed: a missing,
+        emptied, replaced, truncated or inconsistent store, or a signing key other than the
+        pinned one, is a TamperedError; see ``ledger.pin.check_log``)."""
+        from custodiet.ledger.pin import LogPin, check_log
+        from custodiet.ledger.writer import PIN_INTERVAL, open_ledger
 
-        return open_ledger(self.ledger_store_url, self.origin, self.log_key_path)
+        sweep_temporary_files(self)
+        pin = LogPin(self.log_pin_path)
+        pinned = pin.read()
+        interval = PIN_INTERVAL if pin_interval is None else pin_interval
+        ledger = open_ledger(
+            self.ledger_store_url,
+            self.origin,
+            self.log_key_path,
+            vkey=pinned_vkey(self, pinned),
+            pin=pin,
+            pin_interval=interval,
+        )
+        try:
+            ledger.vkey()
+            check_log(ledger, pinned)
+        except BaseException:
+            ledger.close()
+            raise
+        return ledger
+
+
+def pinned_vkey(workspace: Workspace, pinned: PinnedLog) -> str:
+    """The verifier key the log's signing key must match: the one pinned at init. The hook for
+    key rotation: a ``key.rotate`` entry signed by the old key and K custodians would move it."""
+    del workspace
+    return pinned.vkey
+
+
+def genesis_entry(workspace: Workspace, vkey: str, genesis: Mapping[str, Any]) -> dict[str, Any]:
+    """Entry 0 of a new workspace's ledger, naming the first custodians and K (its leaf hash is
+    pinned in log.json)."""
+    return {
+        "actor": "custodiet init",
+        "action": "genesis",
+        "origin": workspace.origin,
+        "key_id": vkey.split("+")[1],
+        "vkey": vkey,
+        **genesis,
+    }
+
+
+def log_origin(root: Path) -> str:
+    """A new log's origin, also its key's name: a C2SP key name (no whitespace, no '+')
+    whatever the directory is called."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", root.resolve().name).strip("-") or "workspace"
+    return f"custodiet.local/{name}-{secrets.token_hex(4)}"
+
+
+def sweep_temporary_files(workspace: Workspace) -> list[Path]:
+    """Remove unfinished temporary files a killed command left (``.NAME.HEX.tmp`` and its
+    ``.wal``, in DIR and DIR/projections) that predate this process by SWEEP_GRACE seconds;
+    return what was removed. Nothing else is touched."""
+    removed = []
+    cutoff = PROCESS_START - SWEEP_GRACE
+    for directory in (workspace.root, workspace.projections_dir):
+        try:
+            candidates = [p for p in directory.iterdir() if TEMPORARY_NAME.match(p.name)]
+        except OSError:
+            continue
+        for path in candidates:
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed.append(path)
+            except OSError:
+                continue
+    return removed
 
 
 def init_workspace(
@@ -163,32 +249,27 @@ def _populate(workspace: Workspace, ledger_store: str | None, genesis: dict[str,
     with os.fdopen(fd, "wb") as handle:
         handle.write(secrets.token_bytes(32))
     manifest: dict[str, Any] = {
-        "origin": f"custodiet.local/{root.resolve().name}-{secrets.token_hex(4)}",
+        "origin": log_origin(root),
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     if ledger_store:
         manifest["ledger_store"] = ledger_store
     workspace.manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    ledger = workspace.ledger()
+    from custodiet.ledger.pin import LogPin, pinned_log
+    from custodiet.ledger.writer import open_ledger
+
+    vkey = note.vkey(workspace.origin, key)
+    url = workspace.ledger_store_url
+    ledger = open_ledger(url, workspace.origin, workspace.log_key_path, create=True, vkey=vkey)
     try:
-        if ledger.size():
+        if ledger.size() or ledger.store.latest_checkpoint() is not None:
             raise InputError(
                 "the ledger store already holds another log",
                 hint="give --ledger-store an empty database, or a new ?schema=NAME",
                 code="CUST136",
             )
-        vkey = note.vkey(workspace.origin, key)
-        ledger.append(
-            {
-                "actor": "custodiet init",
-                "action": "genesis",
-                "origin": workspace.origin,
-                "key_id": vkey.split("+")[1],
-                "vkey": vkey,
-                **genesis,
-            }
-        )
-        ledger.checkpoint()
+        ledger.append(genesis_entry(workspace, vkey, genesis))
+        LogPin(workspace.log_pin_path).write(pinned_log(ledger, vkey))
     finally:
         ledger.close()
     return workspace

@@ -250,7 +250,8 @@ def test_store_failure_exits_1(workspace: Path) -> None:
     (workspace / "workspace.json").write_text(json.dumps(manifest))
     result = ledger_cli(workspace, "entries")
     assert result.status == 1
-    assert "CUST" not in result.stdout and "cannot" in result.stderr
+    assert "CUST" not in result.stdout and "is missing" in result.stderr
+    assert "Restoring from a backup" in result.stderr
 
 
 def test_witness_cosigns_growth_and_refuses_a_fork(workspace: Path, tmp_path: Path) -> None:
@@ -265,6 +266,9 @@ def test_witness_cosigns_growth_and_refuses_a_fork(workspace: Path, tmp_path: Pa
         con.execute(FORGE.format(new="mallory", idx=6))
         con.execute("DELETE FROM checkpoints")
     _rebuild_nodes(workspace)
+    pinned = ledger_cli(workspace, "witness", "--dir", str(witness_dir))
+    assert pinned.status == 1 and "pinned checkpoint" in pinned.stderr
+    _forge_checkpoint(workspace, 7)  # an operator with the key re-signs and re-pins the fork
     refused = ledger_cli(workspace, "witness", "--dir", str(witness_dir))
     assert refused.status == 1
     assert "witness refuses" in refused.stderr
@@ -274,6 +278,26 @@ def _rebuild_nodes(workspace: Path) -> None:
     from tests.unit.ledger.test_audit import rebuild_tree
 
     rebuild_tree(workspace / "ledger.db")
+
+
+def _forge_checkpoint(workspace: Path, size: int) -> None:
+    """Sign the stored tree at ``size`` with the log key, store it and pin it in log.json."""
+    from custodiet.ledger import note
+    from custodiet.ledger.writer import open_ledger
+
+    ws = Workspace(workspace)
+    raw = open_ledger(ws.ledger_store_url, ws.origin, ws.log_key_path)
+    try:
+        body = note.checkpoint_body(ws.origin, size, raw.root(size))
+        signed = note.sign(body, ws.origin, raw._signing_key())
+    finally:
+        raw.close()
+    with closing(sqlite3.connect(workspace / "ledger.db")) as con, con:
+        con.execute("DELETE FROM checkpoints WHERE size >= ?", (size,))
+        con.execute("INSERT INTO checkpoints VALUES (?, ?)", (size, signed))
+    pin = json.loads(ws.log_pin_path.read_text())
+    pin["checkpoint"] = signed
+    ws.log_pin_path.write_text(json.dumps(pin))
 
 
 @pytest.mark.postgres

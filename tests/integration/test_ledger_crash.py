@@ -20,10 +20,11 @@ from tests.unit.ledger.conftest import ORIGIN, make_key, postgres_url, store_url
 
 APPENDER = """
 import sys, threading
+from pathlib import Path
 from custodiet.ledger.writer import open_ledger
 
-url, origin, proc = sys.argv[1], sys.argv[2], sys.argv[3]
-ledger = open_ledger(url, origin)
+url, origin, proc, key = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+ledger = open_ledger(url, origin, Path(key))
 lock = threading.Lock()
 
 def work(thread):
@@ -48,12 +49,14 @@ def acknowledged(log: Path) -> list[list[str]]:
     return [line.split() for line in text.split("\n")[:-1]]
 
 
-def crash_round(url: str, directory: Path, round_: int, rng: random.Random) -> list[list[str]]:
+def crash_round(
+    url: str, directory: Path, round_: int, rng: random.Random, key: Path
+) -> list[list[str]]:
     logs = [directory / f"acks-{round_}-{p}.txt" for p in range(PROCESSES)]
     children = []
     for p, log in enumerate(logs):
         with log.open("w") as out:
-            args = [sys.executable, "-c", APPENDER, url, ORIGIN, f"r{round_}p{p}"]
+            args = [sys.executable, "-c", APPENDER, url, ORIGIN, f"r{round_}p{p}", str(key)]
             children.append(subprocess.Popen(args, stdout=out, stderr=subprocess.DEVNULL))
     deadline = time.monotonic() + 60
     while any(len(acknowledged(log)) < 20 for log in logs) and time.monotonic() < deadline:
@@ -74,9 +77,11 @@ def test_kill_9_during_concurrent_appends_keeps_every_acknowledged_entry(
     seed = random.randrange(2**32)  # a different moment every run, named on failure
     rng = random.Random(seed)
     acks = []
+    key = make_key(tmp_path)
+    open_ledger(store_url, ORIGIN, key, create=True).close()
     for round_ in range(ROUNDS):
-        acks += crash_round(store_url, tmp_path, round_, rng)
-    ledger = open_ledger(store_url, ORIGIN, make_key(tmp_path))
+        acks += crash_round(store_url, tmp_path, round_, rng, key)
+    ledger = open_ledger(store_url, ORIGIN, key)
     try:
         report = audit(ledger, parse_vkey(ledger.vkey()))
         assert len(acks) >= PROCESSES * 20 * ROUNDS, f"seed {seed}"

@@ -72,10 +72,18 @@ def register(app: typer.Typer) -> None:
         workspace: WorkspacePath = None,
     ) -> None:
         """Print entries as JSON lines, each exactly the canonical leaf data."""
+        from custodiet.ledger.serving import checked_entries
+
+        if end is not None and end < start:
+            raise InputError(
+                "--to comes before --from",
+                hint="give --from FIRST --to LAST with FIRST <= LAST (both inclusive)",
+                code="CUST291",
+            )
         with opened(workspace) as ledger:
             stop = ledger.size() if end is None else min(end + 1, ledger.size())
-            for _, data in ledger.entries(start, stop):
-                sys.stdout.buffer.write(data + b"\n")
+            for chunk in checked_entries(ledger, start, stop):
+                sys.stdout.buffer.write(b"".join(data + b"\n" for data in chunk))
             sys.stdout.buffer.flush()
 
     @group.command("proof")
@@ -87,9 +95,11 @@ def register(app: typer.Typer) -> None:
         ] = None,
         workspace: WorkspacePath = None,
     ) -> None:
-        """Print an inclusion proof (JSON, base64 hashes)."""
+        """Print an inclusion proof (JSON, base64 hashes), checked against the signed root."""
+        from custodiet.ledger.serving import checked_inclusion_proof
+
         with opened(workspace) as ledger:
-            echo_json(ledger.inclusion_proof(index, size).to_json())
+            echo_json(checked_inclusion_proof(ledger, index, size).to_json())
 
     @group.command("consistency")
     @reports_errors
@@ -124,11 +134,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Re-hash every entry and stored node, check every checkpoint; exit 1 if tampered."""
         from custodiet.ledger.audit import audit, log_key
+        from custodiet.ledger.pin import LogPin
 
         earlier = read_note(from_checkpoint) if from_checkpoint else None
         with opened(workspace) as ledger:
+            pinned = LogPin(workspace_from(workspace).log_pin_path).read().checkpoint
             workers = jobs or (os.cpu_count() or 1 if ledger.size() >= PARALLEL_AUDIT_MIN else 1)
-            report = audit(ledger, log_key(vkey or ledger.vkey()), earlier, workers)
+            notes = [pinned, *([earlier] if earlier else [])]
+            report = audit(ledger, log_key(vkey or ledger.vkey()), notes, workers)
         out_console().print(
             f"verified: {report.size} entries, {report.checkpoints} signed checkpoints"
             + (", consistent with the earlier checkpoint" if earlier else ""),
@@ -146,12 +159,15 @@ def register(app: typer.Typer) -> None:
         workspace: WorkspacePath = None,
     ) -> None:
         """Cosign the latest checkpoint as a witness, after checking it extends the last one."""
-        from custodiet.ledger.witness import Witness
+        from custodiet.ledger.witness import Witness, check_witness_name
 
+        if name is not None:
+            check_witness_name(name)
         witness = Witness.open_or_create(directory, name)
         with opened(workspace) as ledger:
             note = ledger.checkpoint()
             size = int(note.split("\n")[1])
+            witness.refuse_rollback(size)
             old = witness.state.size
             proof = ledger.consistency_proof(old, size).proof if old else []
             line = witness.cosign(note, vkey or witness.state.log_vkey or ledger.vkey(), proof)
@@ -160,14 +176,16 @@ def register(app: typer.Typer) -> None:
 
 
 def read_note(path: Path) -> str:
+    hint = "give --from-checkpoint a file saved from `custodiet ledger checkpoint`"
     try:
-        return path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(
-            f"{path}: cannot read the checkpoint ({type(exc).__name__})",
-            hint="give --from-checkpoint a file saved from `custodiet ledger checkpoint`",
-            code="CUST228",
+            f"{path}: cannot read the checkpoint ({type(exc).__name__})", hint=hint, code="CUST228"
         ) from None
+    if not text.strip():
+        raise InputError(f"{path}: the checkpoint file is empty", hint=hint, code="CUST228")
+    return text
 
 
 def register_audit(group: typer.Typer) -> None:

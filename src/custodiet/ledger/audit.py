@@ -9,7 +9,7 @@ rollback, forks). The first discrepancy raises TamperedError naming the index an
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from custodiet.errors import InputError, TamperedError
@@ -166,16 +166,21 @@ def log_key(vkey: str) -> VerifierKey:
 
 
 def audit(
-    ledger: Ledger, log_key: VerifierKey, earlier: str | None = None, jobs: int = 1
+    ledger: Ledger,
+    log_key: VerifierKey,
+    earlier: str | Sequence[str] | None = None,
+    jobs: int = 1,
 ) -> AuditReport:
-    """Verify the whole stored log (and consistency with an ``earlier`` checkpoint note), the
-    entries and lower tree levels in ``jobs`` worker processes when there are enough leaves."""
+    """Verify the whole stored log (and consistency with ``earlier`` checkpoint notes: one an
+    overseer kept, the workspace's pinned one), the entries and lower tree levels in ``jobs``
+    worker processes when there are enough leaves."""
     size = ledger.size()
     stored = [
         _checked(note, log_key, f"stored checkpoint {n}") for n, note in ledger.store.checkpoints()
     ]
-    old = _checked(earlier, log_key, "the earlier checkpoint") if earlier else None
-    sizes = [cp.size for cp in stored] + ([old.size] if old else [])
+    notes = [earlier] if isinstance(earlier, str) else list(earlier or ())
+    olds = [_checked(note, log_key, "the earlier checkpoint") for note in notes]
+    sizes = [cp.size for cp in stored] + [old.size for old in olds]
     too_big = [n for n in sizes if n > size]
     if too_big:
         raise tampered(
@@ -183,7 +188,7 @@ def audit(
         )
     keep = set(tree.keys_for([(0, n) for n in [*sizes, size] if n]))
     nodes = _tree_nodes(ledger, size, keep, jobs)
-    for cp in [*stored, *([old] if old else [])]:
+    for cp in [*stored, *olds]:
         computed = _root(cp.size, nodes)
         if computed != cp.root:
             raise tampered(
@@ -192,7 +197,9 @@ def audit(
                 expected=cp.root,
                 computed=computed,
             )
-    if old is not None and old.size:
+    for old in olds:
+        if not old.size:
+            continue
         proof = ledger.consistency_proof(old.size, size)
         try:
             verify_consistency(old.size, size, proof.proof, old.root, _root(size, nodes))

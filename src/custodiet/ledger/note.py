@@ -40,7 +40,8 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
     except (OSError, ValueError) as exc:
         raise SystemFailure(
             f"{path}: cannot load the signing key ({type(exc).__name__})",
-            hint="the key is created by `custodiet init` (or `ledger witness --init`)",
+            hint="the key is created by `custodiet init` (a witness's by its first"
+            " `custodiet ledger witness --dir DIR`)",
             code="CUST134",
         ) from None
     if not isinstance(key, Ed25519PrivateKey):

@@ -5,6 +5,9 @@ A store keeps three things: entries (index -> canonical JSON bytes), tiles of tr
 ``tree``) and signed checkpoints with their witness cosignatures.
 It never interprets entries; the writer does the hashing. Engine errors become
 ``SystemFailure`` inside the store, so nothing above it sees sqlite3 or psycopg.
+
+Only ``custodiet init`` creates a store (``open_store(url, create=True)``); opening one whose
+file or tables are gone is a fatal ``TamperedError`` (CUST120), never a new, empty log.
 """
 
 from __future__ import annotations
@@ -14,21 +17,34 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
-from custodiet.errors import InputError, SystemFailure
+from custodiet.errors import InputError, SystemFailure, TamperedError
 from custodiet.ledger.tree import KEY_SHIFT
+
+RESTORE_HINT = (
+    "restore the ledger store and DIR/log.json from a backup taken together, or run"
+    " `custodiet ledger verify` for details; see docs/ledger.md, 'Restoring from a backup'"
+)
 
 
 @dataclass(frozen=True)
 class Batch:
-    """Rows one durable transaction writes: new entries as (index, data), and tiles as (key,
-    blob), each replacing any stored tile of that key."""
+    """Rows one durable transaction writes: new entries as (index, data), tiles as (key, blob),
+    each replacing any stored tile of that key, and the checkpoint (size, signed note) that
+    covers them."""
 
     entries: Sequence[tuple[int, bytes]]
     tiles: Sequence[tuple[int, bytes]]
+    checkpoint: tuple[int, str] | None = None
 
 
 TileReader = Callable[[Sequence[int]], dict[int, bytes]]
-BatchBuilder = Callable[[int, TileReader], Batch]
+CheckpointReader = Callable[[], tuple[int, str] | None]
+BatchBuilder = Callable[[int, TileReader, CheckpointReader], Batch]
+
+
+def store_missing(what: str) -> TamperedError:
+    """The store, or its tables, are gone: fatal for every command (only init creates one)."""
+    return TamperedError(f"ledger store {what}", hint=RESTORE_HINT, code="CUST120")
 
 
 class LedgerStore(Protocol):
@@ -37,7 +53,8 @@ class LedgerStore(Protocol):
 
     def append(self, build: BatchBuilder) -> None:
         """Under a cross-process lock, in one transaction: read the size n, write ``build(n,
-        read_tiles)`` and commit durably. Raises SystemFailure if it cannot."""
+        read_tiles, read_latest_checkpoint)`` and commit durably. Raises SystemFailure if it
+        cannot, and whatever ``build`` raises (then nothing is written)."""
 
     def size(self) -> int:
         """One past the highest stored index."""
@@ -60,8 +77,8 @@ class LedgerStore(Protocol):
     def checkpoints(self) -> list[tuple[int, str]]:
         """Every stored (size, signed note without cosignatures), by size."""
 
-    def put_checkpoint(self, size: int, note: str) -> None:
-        """Store a signed note unless one for this size is already stored."""
+    def latest_checkpoint(self) -> tuple[int, str] | None:
+        """The stored (size, signed note) of the largest size, or None if there is none."""
 
     def cosignatures(self, size: int) -> list[str]: ...
 
@@ -70,16 +87,18 @@ class LedgerStore(Protocol):
     def close(self) -> None: ...
 
 
-def open_store(url: str) -> LedgerStore:
-    """``sqlite:///abs/path.db`` or ``postgresql://...`` (optionally ``?schema=NAME``)."""
+def open_store(url: str, *, create: bool = False) -> LedgerStore:
+    """``sqlite:///abs/path.db`` or ``postgresql://...`` (optionally ``?schema=NAME``). With
+    ``create`` the file, schema and tables are made if missing; without, their absence is
+    CUST120."""
     if url.startswith("sqlite:///"):
         from custodiet.ledger.store_sqlite import SqliteStore
 
-        return SqliteStore(url.removeprefix("sqlite:///"))
+        return SqliteStore(url.removeprefix("sqlite:///"), create=create)
     if url.startswith(("postgresql://", "postgres://")):
         from custodiet.ledger.store_postgres import PostgresStore
 
-        store: LedgerStore = PostgresStore(url)
+        store: LedgerStore = PostgresStore(url, create=create)
         return store
     raise InputError(
         "ledger store URL must start with sqlite:/// or postgresql://",
@@ -98,6 +117,7 @@ def engine_errors(
     except errors as exc:
         raise SystemFailure(
             f"ledger store ({engine}): cannot {action} ({type(exc).__name__})",
-            hint="check that the ledger store is reachable and writable, and the disk not full",
+            hint="check that the ledger store is reachable and writable, and the disk not full;"
+            " if it was damaged, see docs/ledger.md, 'Restoring from a backup'",
             code=code,
         ) from exc

@@ -16,7 +16,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from custodiet.ledger.store import BatchBuilder, TileReader, engine_errors
+from custodiet.ledger.store import (
+    BatchBuilder,
+    CheckpointReader,
+    TileReader,
+    engine_errors,
+    store_missing,
+)
 from custodiet.ledger.tree import KEY_SHIFT
 
 DEFAULT_SCHEMA = "custodiet_ledger"
@@ -29,6 +35,8 @@ CREATE TABLE IF NOT EXISTS cosignatures (
     PRIMARY KEY (size, witness)
 );
 """
+TABLES = ("checkpoints", "cosignatures", "entries", "tiles")
+LATEST_SQL = "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1"
 SIZE_SQL = "SELECT coalesce(max(idx) + 1, 0) FROM entries"
 PAGE = 10_000
 
@@ -47,20 +55,38 @@ def split_schema(url: str) -> tuple[str, str]:
 
 
 class PostgresStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = False) -> None:
         self.url = url
         self._url, self.schema = split_schema(url)
         self._lock = threading.Lock()
         with postgres_errors("open the ledger"):
             self._write = self._connect()
-            with self._write.transaction():
-                self._write.execute("SELECT pg_advisory_xact_lock(hashtext('custodiet-ledger'))")
-                ident = sql.Identifier(self.schema)
-                self._write.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident))
-                self._write.execute(sql.SQL("SET search_path TO {}").format(ident))
-                for statement in SCHEMA.split(";")[:-1]:
-                    self._write.execute(statement.encode())
-            self._read = self._connect()
+            try:
+                if create:
+                    self._create()
+                self._check_tables()
+                self._read = self._connect()
+            except BaseException:
+                self._write.close()
+                raise
+
+    def _create(self) -> None:
+        with self._write.transaction():
+            self._write.execute("SELECT pg_advisory_xact_lock(hashtext('custodiet-ledger'))")
+            ident = sql.Identifier(self.schema)
+            self._write.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident))
+            self._write.execute(sql.SQL("SET search_path TO {}").format(ident))
+            for statement in SCHEMA.split(";")[:-1]:
+                self._write.execute(statement.encode())
+
+    def _check_tables(self) -> None:
+        query = (
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
+            " ORDER BY table_name"
+        )
+        names = {str(row[0]) for row in self._write.execute(query.encode(), (self.schema,))}
+        if not names.issuperset(TABLES):
+            raise store_missing(f"schema {self.schema} is missing or holds no ledger tables")
 
     def _connect(self) -> psycopg.Connection[Any]:
         con = psycopg.connect(self._url, autocommit=True)
@@ -72,13 +98,16 @@ class PostgresStore:
             cur = self._write.cursor()
             cur.execute("LOCK TABLE entries IN SHARE ROW EXCLUSIVE MODE")
             row = cur.execute(SIZE_SQL).fetchone()
-            batch = build(int(row[0]) if row else 0, self._tile_reader(self._write))
+            reads = self._tile_reader(self._write), self._latest_reader(self._write)
+            batch = build(int(row[0]) if row else 0, *reads)
             cur.executemany("INSERT INTO entries VALUES (%s, %s)", batch.entries)
             cur.executemany(
                 "INSERT INTO tiles VALUES (%s, %s)"
                 " ON CONFLICT (key) DO UPDATE SET hashes = EXCLUDED.hashes",
                 batch.tiles,
             )
+            if batch.checkpoint is not None:
+                cur.execute("INSERT INTO checkpoints VALUES (%s, %s)", batch.checkpoint)
 
     @staticmethod
     def _tile_reader(con: psycopg.Connection[Any]) -> TileReader:
@@ -87,6 +116,18 @@ class PostgresStore:
             return {int(k): bytes(h) for k, h in rows}
 
         return read
+
+    @staticmethod
+    def _latest_reader(con: psycopg.Connection[Any]) -> CheckpointReader:
+        def read() -> tuple[int, str] | None:
+            row = con.execute(LATEST_SQL.encode()).fetchone()
+            return None if row is None else (int(row[0]), str(row[1]))
+
+        return read
+
+    def latest_checkpoint(self) -> tuple[int, str] | None:
+        with postgres_errors("read checkpoints"), self._lock:
+            return self._latest_reader(self._read)()
 
     def _query(self, action: str, query: str, params: Sequence[object] = ()) -> list[Any]:
         with postgres_errors(action), self._lock:
@@ -130,10 +171,6 @@ class PostgresStore:
     def _execute(self, action: str, query: str, params: Sequence[object]) -> None:
         with postgres_errors(action), self._lock:
             self._read.execute(query.encode(), params)
-
-    def put_checkpoint(self, size: int, note: str) -> None:
-        query = "INSERT INTO checkpoints (size, note) VALUES (%s, %s) ON CONFLICT DO NOTHING"
-        self._execute("store a checkpoint", query, (size, note))
 
     def cosignatures(self, size: int) -> list[str]:
         query = "SELECT line FROM cosignatures WHERE size = %s ORDER BY witness"

@@ -16,9 +16,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, closing, contextmanager
 from itertools import chain
 from operator import itemgetter
+from pathlib import Path
 from typing import Any
 
-from custodiet.ledger.store import Batch, BatchBuilder, TileReader, engine_errors
+from custodiet.ledger.store import (
+    Batch,
+    BatchBuilder,
+    CheckpointReader,
+    TileReader,
+    engine_errors,
+    store_missing,
+)
 from custodiet.ledger.tree import KEY_SHIFT
 
 SCHEMA = """
@@ -30,6 +38,7 @@ CREATE TABLE IF NOT EXISTS cosignatures (
     PRIMARY KEY (size, witness)
 );
 """
+TABLES = ("checkpoints", "cosignatures", "entries", "tiles")
 BUSY_TIMEOUT_MS = 60_000
 
 
@@ -50,18 +59,34 @@ def _insert(con: sqlite3.Connection, insert: str, rows: Sequence[tuple[int, byte
 
 
 class SqliteStore:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, create: bool = False) -> None:
         self.path = path
         self.url = f"sqlite:///{path}"
         self._read_lock = threading.Lock()
+        if not create and not Path(path).is_file():
+            raise store_missing(f"file {path} is missing")
         with sqlite_errors("open the ledger"):
-            self._write = self._connect()
-            self._write.executescript(SCHEMA)
-            self._read = self._connect()
-            self._lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            self._write = self._connect(create)
+            try:
+                if create:
+                    self._write.executescript(SCHEMA)
+                self._check_tables()
+                self._read = self._connect()
+                self._lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            except BaseException:
+                self._write.close()
+                raise
 
-    def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+    def _check_tables(self) -> None:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+        names = {str(row[0]) for row in self._write.execute(sql)}
+        if not names.issuperset(TABLES):
+            raise store_missing(f"file {self.path} holds no ledger tables")
+
+    def _connect(self, create: bool = False) -> sqlite3.Connection:
+        """A connection; without ``create`` it never makes the file (``mode=rw``)."""
+        target = self.path if create else f"{Path(self.path).as_uri()}?mode=rw"
+        con = sqlite3.connect(target, isolation_level=None, check_same_thread=False, uri=not create)
         con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         con.execute("PRAGMA journal_mode = WAL")
         con.execute("PRAGMA synchronous = FULL")
@@ -75,9 +100,12 @@ class SqliteStore:
                 size = int(
                     con.execute("SELECT coalesce(max(idx) + 1, 0) FROM entries").fetchone()[0]
                 )
-                batch: Batch = build(size, self._tile_reader(con))
+                batch: Batch = build(size, self._tile_reader(con), self._latest_reader(con))
                 _insert(con, "INSERT INTO entries", batch.entries)
                 _insert(con, "INSERT OR REPLACE INTO tiles", batch.tiles)
+                if batch.checkpoint is not None:
+                    sql = "INSERT INTO checkpoints (size, note) VALUES (?, ?)"
+                    con.execute(sql, batch.checkpoint)
                 con.execute("COMMIT")
             finally:
                 if con.in_transaction:
@@ -99,6 +127,15 @@ class SqliteStore:
             marks = ",".join("?" * len(keys))
             sql = f"SELECT key, CAST(hashes AS BLOB) FROM tiles WHERE key IN ({marks})"
             return dict(con.execute(sql, keys).fetchall())
+
+        return read
+
+    @staticmethod
+    def _latest_reader(con: sqlite3.Connection) -> CheckpointReader:
+        def read() -> tuple[int, str] | None:
+            sql = "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1"
+            row = con.execute(sql).fetchone()
+            return None if row is None else (int(row[0]), str(row[1]))
 
         return read
 
@@ -151,13 +188,13 @@ class SqliteStore:
         )
         return [(int(str(size)), str(note)) for size, note in rows]
 
+    def latest_checkpoint(self) -> tuple[int, str] | None:
+        with sqlite_errors("read checkpoints"), self._read_lock:
+            return self._latest_reader(self._read)()
+
     def _write_one(self, action: str, sql: str, params: Sequence[object]) -> None:
         with sqlite_errors(action), self._read_lock:
             self._read.execute(sql, params)
-
-    def put_checkpoint(self, size: int, note: str) -> None:
-        sql = "INSERT OR IGNORE INTO checkpoints (size, note) VALUES (?, ?)"
-        self._write_one("store a checkpoint", sql, (size, note))
 
     def cosignatures(self, size: int) -> list[str]:
         sql = "SELECT line FROM cosignatures WHERE size = ? ORDER BY witness"

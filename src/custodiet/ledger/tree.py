@@ -163,3 +163,11 @@ def grow(size: int, partial: Mapping[int, bytes], leaves: Sequence[bytes]) -> di
                 completed.append(perfect_root(hashes_of(blob)))
         level, count, new = level + 1, count // TILE_WIDTH, completed
     return written
+
+
+def root_from_tiles(size: int, tiles: Mapping[int, bytes]) -> bytes:
+    """MTH of the first ``size`` leaves from tiles holding its nodes (the partial tiles of a
+    tree of ``size`` leaves always do); KeyError if one lacks a hash."""
+    if not size:
+        return EMPTY_ROOT
+    return range_hash(0, size, lambda key: node_from_tiles(key, tiles))

@@ -24,6 +24,11 @@ HASH_SIZE = 32
 ED25519_TYPE = 0x01
 COSIGNATURE_TYPE = 0x04
 SIGNATURE_PREFIX = "\u2014 "
+MAX_SIGNATURES = 100
+"""C2SP signed-note: a verifier may reject notes with more signature lines (Go's note.Open
+rejects more than 100)."""
+MAX_TIMESTAMP = 1 << 63
+"""C2SP tlog-cosignature: the timestamp is a uint64 that must be below 2^63."""
 _digest = methodcaller("digest")
 
 
@@ -161,8 +166,13 @@ def key_id(name: str, key_type: int, public_key: bytes) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + bytes([key_type]) + public_key).digest()[:4]
 
 
+def valid_name(name: str) -> bool:
+    """C2SP signed-note key names: non-empty, no Unicode whitespace, no '+'."""
+    return bool(name) and "+" not in name and not any(ch.isspace() for ch in name)
+
+
 def _check_name(name: str) -> None:
-    if not name or "+" in name or any(ch.isspace() for ch in name):
+    if not valid_name(name):
         raise VerificationError("key name is empty or contains '+' or whitespace")
 
 
@@ -183,12 +193,19 @@ def parse_vkey(vkey: str) -> VerifierKey:
 
 
 def split_note(text: str) -> tuple[str, list[tuple[str, bytes]]]:
-    """The note body (ending in a newline) and its signature lines as (name, raw signature)."""
-    body, sep, sigs = text.partition("\n\n")
-    if not sep or not text.endswith("\n"):
+    """The note body (ending in a newline) and its signature lines as (name, raw signature).
+    As C2SP signed-note and Go's note.Open: no control character but newline, the signature
+    block after the LAST blank line, at most MAX_SIGNATURES lines."""
+    if any(ch < " " and ch != "\n" for ch in text):
+        raise VerificationError("note holds a control character")
+    body, sep, sigs = text.rpartition("\n\n")
+    if not sep or not sigs.endswith("\n"):
         raise VerificationError("note has no blank line before its signatures")
+    lines = sigs[:-1].split("\n")
+    if len(lines) > MAX_SIGNATURES:
+        raise VerificationError(f"note has more than {MAX_SIGNATURES} signature lines")
     signatures = []
-    for line in sigs[:-1].split("\n"):
+    for line in lines:
         name, _, encoded = line.removeprefix(SIGNATURE_PREFIX).partition(" ")
         if not line.startswith(SIGNATURE_PREFIX) or not encoded or " " in encoded:
             raise VerificationError("malformed signature line in note")
@@ -208,7 +225,10 @@ def _signature_valid(key: VerifierKey, raw: bytes, body: str) -> bool:
     if key.key_type == ED25519_TYPE:
         payload, message = raw[4:], body.encode()
     else:
-        payload, message = raw[12:], cosigned_message(body, int.from_bytes(raw[4:12], "big"))
+        timestamp = int.from_bytes(raw[4:12], "big")
+        if timestamp >= MAX_TIMESTAMP:
+            raise VerificationError(f"cosignature by {key.name} has a timestamp of 2^63 or more")
+        payload, message = raw[12:], cosigned_message(body, timestamp)
     if len(payload) != 64:
         raise VerificationError(f"signature by {key.name} has the wrong length")
     try:

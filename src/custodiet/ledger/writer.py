@@ -8,13 +8,19 @@ last one hands the leader's role on: woken all at once, every thread would only 
 on the GIL the others hold, and that churn costs more than the whole append.
 Across processes the store's lock orders the transactions, and each transaction re-reads the
 size, so indexes stay consecutive.
+
+Every batch is committed with the checkpoint that covers it, signed inside the same transaction
+after proving it consistent with the previous one (``sealing``); the signing key must match the
+pinned verifier key. The workspace's external pin (``pin.LogPin``) is advanced at most every
+``pin_interval`` seconds and at ``close()``.
 """
 
 from __future__ import annotations
 
 import threading
+import time as clock
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from contextlib import suppress
 from datetime import UTC, datetime
 from itertools import pairwise, repeat
 from pathlib import Path
@@ -22,12 +28,24 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from custodiet.errors import InputError, SystemFailure
-from custodiet.ledger import canonical, note, tree
-from custodiet.ledger.store import Batch, LedgerStore, TileReader, open_store
-from custodiet.ledger.verify import b64, leaf_hashes
+from custodiet.errors import CustodietError, InputError, SystemFailure, TamperedError
+from custodiet.ledger import canonical, note, sealing, tree
+from custodiet.ledger.pin import LogPin
+from custodiet.ledger.proofs import ConsistencyProof, InclusionProof
+from custodiet.ledger.store import (
+    RESTORE_HINT,
+    Batch,
+    CheckpointReader,
+    LedgerStore,
+    TileReader,
+    open_store,
+)
+from custodiet.ledger.verify import Checkpoint, VerifierKey, leaf_hashes, parse_vkey
 
 ASSIGNED = ("index", "time")
+SIGNED_CHECKPOINT_ATTEMPTS = 20
+PIN_INTERVAL = 1.0
+"""Seconds between refreshes of the external pin while appending (and always at close)."""
 Member = list[bytes]
 
 
@@ -64,42 +82,6 @@ def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-@dataclass(frozen=True)
-class InclusionProof:
-    index: int
-    tree_size: int
-    leaf_hash: bytes
-    proof: list[bytes]
-    root_hash: bytes
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "tree_size": self.tree_size,
-            "leaf_hash": b64(self.leaf_hash),
-            "proof": [b64(h) for h in self.proof],
-            "root_hash": b64(self.root_hash),
-        }
-
-
-@dataclass(frozen=True)
-class ConsistencyProof:
-    old_size: int
-    new_size: int
-    proof: list[bytes]
-    old_root: bytes
-    new_root: bytes
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "old_size": self.old_size,
-            "new_size": self.new_size,
-            "proof": [b64(h) for h in self.proof],
-            "old_root": b64(self.old_root),
-            "new_root": b64(self.new_root),
-        }
-
-
 class _Waiter:
     """One append call: its entries and a lock held until they are committed (or failed), or
     until the caller is handed the committer's role; each waiter is woken exactly once, then
@@ -110,7 +92,7 @@ class _Waiter:
     def __init__(self, members: list[Member]) -> None:
         self.members = members
         self.indexes: list[int] = []
-        self.error: SystemFailure | None = None
+        self.error: CustodietError | None = None
         self.lead = False
         self.next: _Waiter | None = None
         self.wake = threading.Lock()
@@ -120,15 +102,28 @@ class _Waiter:
 class Ledger:
     """An append-only Merkle log over a store. Thread-safe; several processes may share a store."""
 
-    def __init__(self, store: LedgerStore, origin: str, key_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        store: LedgerStore,
+        origin: str,
+        key_path: Path | None = None,
+        *,
+        vkey: str | None = None,
+        pin: LogPin | None = None,
+        pin_interval: float = PIN_INTERVAL,
+    ) -> None:
         self.store = store
         self.origin = origin
         self._key_path = key_path
         self._key: Ed25519PrivateKey | None = None
+        self._pinned_vkey = vkey
+        self._log_key: VerifierKey | None = parse_vkey(vkey) if vkey else None
+        self._pin, self._pin_interval = pin, pin_interval
+        self._pinned_at = clock.monotonic()
+        self._sealed: sealing.Sealed | None = None
         self._queue_lock = threading.Lock()
         self._queue: list[_Waiter] = []
         self._leading = False
-        self._tail: tuple[int, dict[int, bytes]] = (-1, {})
 
     # --- appending ------------------------------------------------------------------------------
 
@@ -176,15 +171,16 @@ class Ledger:
         """Commit everything queued (``mine`` among it), then start the chain that wakes the
         other committed waiters and, at its end, hands the role on."""
         batch: list[_Waiter] = []
-        failure: SystemFailure | None = _append_failure(None)
+        failure: CustodietError | None = _append_failure(None)
         try:
             failure = self._commit(batch)
+            if failure is None:
+                with suppress(CustodietError):  # committed all the same; close() pins or says
+                    self._refresh_pin()
         finally:
             with self._queue_lock:
                 if not batch:
                     batch, self._queue = self._queue, []
-            if failure is not None:
-                self._tail = (-1, {})
             if failure is not None:
                 for waiter in batch:
                     waiter.indexes, waiter.error = [], failure
@@ -196,15 +192,31 @@ class Ledger:
             else:
                 self._hand_off()
 
-    def _commit(self, batch: list[_Waiter]) -> SystemFailure | None:
+    def _commit(self, batch: list[_Waiter]) -> CustodietError | None:
         """None once the batch is durable, else why it is not (nothing of it was recorded).
         The batch is taken from the queue only once the store's lock is held, so appends that
         arrive while another process commits join this transaction instead of the next."""
+        signed: list[sealing.Sealed] = []
         try:
-            self.store.append(lambda size, read: self._build(self._taken(batch), size, read))
+            key, log_key = self._signing_key(), self._verifier()
+            self.store.append(
+                lambda size, read, latest: self._build(
+                    self._taken(batch), size, read, latest, (key, log_key, signed)
+                )
+            )
         except Exception as exc:
-            return exc if isinstance(exc, SystemFailure) else _append_failure(exc)
+            return exc if isinstance(exc, CustodietError) else _append_failure(exc)
+        self._sealed = signed[-1]
         return None
+
+    def _refresh_pin(self, force: bool = False) -> None:
+        """Advance the external pin to the last checkpoint this writer signed, if due."""
+        now = clock.monotonic()
+        if self._pin is None or self._sealed is None:
+            return
+        if force or now - self._pinned_at >= self._pin_interval:
+            self._pin.advance(self._sealed[0], self._verifier())
+            self._pinned_at = now
 
     def _taken(self, batch: list[_Waiter]) -> list[_Waiter]:
         """``batch`` with every waiter queued so far moved into it."""
@@ -213,19 +225,28 @@ class Ledger:
             self._queue = []
         return batch
 
-    def _build(self, batch: list[_Waiter], size: int, read: TileReader) -> Batch:
-        cached, partial = self._tail
-        if cached != size:
-            partial = read(tree.partial_tiles(size))
+    def _build(
+        self,
+        batch: list[_Waiter],
+        size: int,
+        read: TileReader,
+        latest: CheckpointReader,
+        signing: tuple[Ed25519PrivateKey, VerifierKey, list[sealing.Sealed]],
+    ) -> Batch:
+        """The rows of one transaction: the entries, the tiles they change, and the checkpoint
+        covering them, signed once the stored tail is proven consistent with the last one."""
+        key, log_key, signed = signing
+        partial = read(tree.partial_tiles(size))
+        sealing.check_tail(size, latest(), log_key, partial, self._sealed)
         time, index, data = canonical.dumps(utc_now()), size, list[bytes]()
         for waiter in batch:
             waiter.indexes = list(range(index, index + len(waiter.members)))
             data += map(canonical_entry, waiter.members, waiter.indexes, repeat(time))
             index += len(waiter.members)
         written = tree.grow(size, partial, leaf_hashes(data))
-        tail = {**partial, **written}
-        self._tail = (index, {key: tail[key] for key in tree.partial_tiles(index)})
-        return Batch(list(zip(range(size, index), data, strict=True)), list(written.items()))
+        signed.append(sealing.seal(self.origin, key, index, {**partial, **written}))
+        entries = list(zip(range(size, index), data, strict=True))
+        return Batch(entries, list(written.items()), (index, signed[-1][0]))
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -293,33 +314,81 @@ class Ledger:
     # --- checkpoints ----------------------------------------------------------------------------
 
     def _signing_key(self) -> Ed25519PrivateKey:
+        """The log's key, refused (CUST127) unless its vkey is the pinned one."""
         if self._key is None:
             if self._key_path is None:
                 raise SystemFailure(
                     "this ledger was opened without its signing key", code="CUST131"
                 )
-            self._key = note.load_private_key(self._key_path)
+            key = note.load_private_key(self._key_path)
+            if self._pinned_vkey is not None and note.vkey(self.origin, key) != self._pinned_vkey:
+                raise TamperedError(
+                    f"{self._key_path}: the signing key is not the log's pinned key",
+                    hint="put back the key this workspace was created with (see docs/ledger.md,"
+                    " 'Restoring from a backup'); nothing was signed with this one",
+                    code="CUST127",
+                )
+            self._key = key
         return self._key
+
+    def _verifier(self) -> VerifierKey:
+        """The log's verifier key: the pinned one, else the signing key's."""
+        if self._log_key is None:
+            self._log_key = parse_vkey(self.vkey())
+        return self._log_key
 
     def vkey(self) -> str:
         return note.vkey(self.origin, self._signing_key())
 
+    def signed_checkpoint(self) -> tuple[Checkpoint, str]:
+        """The latest stored signed checkpoint, verified, and its note, after checking it covers
+        every stored entry and its root is the stored tree's. Never signs. Entries and their
+        checkpoint are committed together, so more entries than the latest checkpoint covers
+        while that checkpoint stays the latest is a fault, not a race."""
+        for _ in range(SIGNED_CHECKPOINT_ATTEMPTS):
+            latest = self.store.latest_checkpoint()
+            if latest is None:
+                break
+            signed = sealing.checked_note(latest[1], self._verifier(), "latest stored checkpoint")
+            try:
+                root = self.root(signed.size) if signed.size == latest[0] else None
+            except SystemFailure as exc:
+                if exc.code != "CUST133":
+                    raise
+                root = None
+            if root != signed.root:
+                raise TamperedError(
+                    "ledger: stored tree hashes disagree with the latest signed checkpoint",
+                    hint=RESTORE_HINT,
+                    code="CUST125",
+                )
+            size = self.size()
+            if size == signed.size:
+                return signed, latest[1]
+            if size < signed.size or self.store.latest_checkpoint() == latest:
+                break
+        raise TamperedError(
+            "ledger: no signed checkpoint covers every stored entry",
+            hint=RESTORE_HINT,
+            code="CUST126",
+        )
+
     def checkpoint(self) -> str:
-        """The latest signed checkpoint with every cosignature held; signs one if the tree grew."""
-        size = self.size()
-        stored = dict(self.store.checkpoints())
-        if size not in stored:
-            body = note.checkpoint_body(self.origin, size, self.root(size))
-            self.store.put_checkpoint(size, note.sign(body, self.origin, self._signing_key()))
-            stored = dict(self.store.checkpoints())
-        return note.with_cosignatures(stored[size], self.store.cosignatures(size))
+        """The latest stored signed checkpoint with every cosignature held (see
+        ``signed_checkpoint``). Never signs."""
+        signed, text = self.signed_checkpoint()
+        return note.with_cosignatures(text, self.store.cosignatures(signed.size))
 
     def add_cosignature(self, size: int, witness: str, line: str) -> None:
         """Hold a witness's cosignature line; ``checkpoint()`` prints it under the note."""
         self.store.put_cosignature(size, witness, line)
 
     def close(self) -> None:
-        self.store.close()
+        """Advance the external pin to the last checkpoint signed here, then close the store."""
+        try:
+            self._refresh_pin(force=True)
+        finally:
+            self.store.close()
 
 
 def _append_failure(exc: Exception | None) -> SystemFailure:
@@ -340,5 +409,16 @@ def _missing_nodes() -> SystemFailure:
     )
 
 
-def open_ledger(url: str, origin: str, key_path: Path | None = None) -> Ledger:
-    return Ledger(open_store(url), origin, key_path)
+def open_ledger(
+    url: str,
+    origin: str,
+    key_path: Path | None = None,
+    *,
+    create: bool = False,
+    vkey: str | None = None,
+    pin: LogPin | None = None,
+    pin_interval: float = PIN_INTERVAL,
+) -> Ledger:
+    """A ledger on the store at ``url``; only ``create`` makes a missing store (``init``)."""
+    store = open_store(url, create=create)
+    return Ledger(store, origin, key_path, vkey=vkey, pin=pin, pin_interval=pin_interval)

@@ -59,13 +59,15 @@ def make_key(directory: Path, name: str = "log.ed25519") -> Path:
 
 @pytest.fixture
 def ledger(store_url: str, tmp_path: Path) -> Iterator[Ledger]:
-    opened = open_ledger(store_url, ORIGIN, make_key(tmp_path))
+    opened = open_ledger(store_url, ORIGIN, make_key(tmp_path), create=True)
     yield opened
     opened.close()
 
 
 @pytest.fixture
 def sqlite_ledger(tmp_path: Path) -> Iterator[Ledger]:
-    opened = open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}", ORIGIN, make_key(tmp_path))
+    opened = open_ledger(
+        f"sqlite:///{tmp_path / 'ledger.db'}", ORIGIN, make_key(tmp_path), create=True
+    )
     yield opened
     opened.close()

@@ -8,11 +8,12 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from custodiet.errors import InputError, TamperedError
-from custodiet.ledger import tree
+from custodiet.ledger import note, tree
 from custodiet.ledger.audit import audit, log_key
 from custodiet.ledger.verify import b64, leaf_hash, leaf_hashes, parse_vkey
 from custodiet.ledger.writer import Ledger, open_ledger
@@ -24,7 +25,7 @@ SIZE = 11
 @pytest.fixture
 def filled(tmp_path: Path) -> Iterator[tuple[Ledger, Path]]:
     db = tmp_path / "ledger.db"
-    ledger = open_ledger(f"sqlite:///{db}", ORIGIN, make_key(tmp_path))
+    ledger = open_ledger(f"sqlite:///{db}", ORIGIN, make_key(tmp_path), create=True)
     for n in range(SIZE):
         ledger.append({"actor": "alice", "action": "query", "n": n})
         if n in (4, SIZE - 1):
@@ -39,6 +40,13 @@ def tamper(db: Path, *statements: str) -> None:
             con.execute(statement)
 
 
+def resign(db: Path, key: Ed25519PrivateKey, size: int, root: bytes) -> None:
+    """What a forger with a key does: store a checkpoint of its own making."""
+    signed = note.sign(note.checkpoint_body(ORIGIN, size, root), ORIGIN, key)
+    with closing(sqlite3.connect(db)) as con, con:
+        con.execute("INSERT INTO checkpoints VALUES (?, ?)", (size, signed))
+
+
 def verdict(ledger: Ledger, earlier: str | None = None) -> TamperedError:
     with pytest.raises(TamperedError) as caught:
         audit(ledger, parse_vkey(ledger.vkey()), earlier)
@@ -48,7 +56,7 @@ def verdict(ledger: Ledger, earlier: str | None = None) -> TamperedError:
 def test_untouched_log_verifies(filled: tuple[Ledger, Path]) -> None:
     ledger, _ = filled
     report = audit(ledger, parse_vkey(ledger.vkey()))
-    assert (report.size, report.checkpoints, report.root) == (SIZE, 2, ledger.root(SIZE))
+    assert (report.size, report.checkpoints, report.root) == (SIZE, SIZE, ledger.root(SIZE))
 
 
 def test_detects_modified_entry_naming_index_and_both_hashes(filled) -> None:
@@ -101,7 +109,7 @@ def test_detects_entry_rewritten_with_its_nodes_recomputed(filled) -> None:
     tamper(db, f"UPDATE entries SET data = x'{forged.hex()}' WHERE idx = 1")
     recompute_nodes(ledger, db)
     error = verdict(ledger)
-    assert error.code == "CUST116" and "root at size 5" in error.message
+    assert error.code == "CUST116" and "root at size 2" in error.message
 
 
 def test_detects_duplicated_entry(filled) -> None:
@@ -139,17 +147,16 @@ def test_detects_fork_against_a_kept_checkpoint(filled) -> None:
     tamper(db, f"UPDATE entries SET data = x'{forged.hex()}' WHERE idx = {SIZE - 1}")
     tamper(db, "DELETE FROM checkpoints")
     recompute_nodes(ledger, db)
-    ledger.checkpoint()
+    resign(db, ledger._signing_key(), SIZE, ledger.root(SIZE))
     error = verdict(ledger, kept)
     assert error.code == "CUST116" and f"root at size {SIZE}" in error.message
 
 
 def test_detects_checkpoint_signed_by_another_key(filled, tmp_path: Path) -> None:
     ledger, db = filled
-    impostor = open_ledger(f"sqlite:///{db}", ORIGIN, make_key(tmp_path, "other.ed25519"))
+    impostor = note.load_private_key(make_key(tmp_path, "other.ed25519"))
     tamper(db, "DELETE FROM checkpoints")
-    impostor.checkpoint()
-    impostor.close()
+    resign(db, impostor, SIZE, ledger.root(SIZE))
     error = verdict(ledger)
     assert error.code == "CUST114" and "lacks a valid signature" in error.message
 
@@ -169,7 +176,7 @@ def test_rejects_a_bad_vkey_as_input() -> None:
 def test_flipping_any_byte_of_any_stored_row_is_detected(tmp_path_factory, column, row, offset):
     directory = tmp_path_factory.mktemp("flip")
     db = directory / "ledger.db"
-    ledger = open_ledger(f"sqlite:///{db}", ORIGIN, make_key(directory))
+    ledger = open_ledger(f"sqlite:///{db}", ORIGIN, make_key(directory), create=True)
     try:
         for n in range(7):
             ledger.append({"actor": "bob", "n": n})
@@ -192,7 +199,7 @@ def test_flipping_any_byte_of_any_stored_row_is_detected(tmp_path_factory, colum
 def wide(tmp_path: Path) -> Iterator[tuple[Ledger, Path]]:
     """A log spanning two tile levels (40 entries: level-0 tiles 0..2, level-4 tile 0)."""
     db = tmp_path / "wide.db"
-    ledger = open_ledger(f"sqlite:///{db}", ORIGIN, make_key(tmp_path))
+    ledger = open_ledger(f"sqlite:///{db}", ORIGIN, make_key(tmp_path), create=True)
     ledger.append_many([{"n": n} for n in range(40)])
     yield ledger, db
     ledger.close()

@@ -22,7 +22,7 @@ SIZE = 1500  # spans of 256 leaves with two jobs: five whole spans and a partial
 @pytest.fixture
 def big(tmp_path: Path) -> Iterator[tuple[Ledger, Path]]:
     db = tmp_path / "ledger.db"
-    ledger = open_ledger(f"sqlite:///{db}", ORIGIN, make_key(tmp_path))
+    ledger = open_ledger(f"sqlite:///{db}", ORIGIN, make_key(tmp_path), create=True)
     for first, end in ((0, 300), (300, 700), (700, 1000)):
         ledger.append_many([{"actor": "alice", "n": n} for n in range(first, end)])
         ledger.checkpoint()

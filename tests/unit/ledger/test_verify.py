@@ -13,13 +13,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from custodiet.ledger import note
 from custodiet.ledger.verify import (
+    COSIGNATURE_TYPE,
     SIGNATURE_PREFIX,
     Checkpoint,
     VerificationError,
     b64,
+    cosigned_message,
+    key_id,
     leaf_hash,
     main,
     parse_vkey,
+    split_note,
     tree_hash,
     unb64,
     verify_checkpoint,
@@ -103,6 +107,54 @@ def _signature_of(text: str) -> str:
 def test_rejects_bad_notes(text: str, words: str) -> None:
     with pytest.raises(VerificationError, match=words):
         verify_checkpoint(text, parse_vkey(VKEY))
+
+
+UNKNOWN_SIGNATURE = f"{SIGNATURE_PREFIX}someone.else {b64(bytes(8))}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (SIGNED.replace(ORIGIN, ORIGIN + "\t", 1), "control character"),
+        (SIGNED + UNKNOWN_SIGNATURE * 100, "more than 100 signature lines"),
+        (SIGNED + f"{SIGNATURE_PREFIX}bad+name {b64(bytes(8))}\n", "'\\+' or whitespace"),
+        (SIGNED + f"{SIGNATURE_PREFIX}bad\u00a0name {b64(bytes(8))}\n", "whitespace"),
+        (SIGNED + "\n", "no blank line"),
+    ],
+    ids=["control", "101-lines", "plus-name", "nbsp-name", "empty-signature-block"],
+)
+def test_rejects_notes_c2sp_forbids(text: str, words: str) -> None:
+    with pytest.raises(VerificationError, match=words):
+        verify_checkpoint(text, parse_vkey(VKEY))
+
+
+def test_accepts_exactly_100_signature_lines() -> None:
+    text = SIGNED + UNKNOWN_SIGNATURE * 99
+    assert verify_checkpoint(text, parse_vkey(VKEY)).size == len(ENTRIES)
+
+
+def test_splits_a_note_at_its_last_blank_line() -> None:
+    text = note.sign("first\n\nsecond\n", ORIGIN, KEY)
+    body, signatures = split_note(text)
+    assert body == "first\n\nsecond\n" and [name for name, _ in signatures] == [ORIGIN]
+
+
+def _cosignature(body: str, key: Ed25519PrivateKey, name: str, timestamp: int) -> str:
+    kid = key_id(name, COSIGNATURE_TYPE, note.raw_public(key))
+    stamp = timestamp.to_bytes(8, "big")
+    return note.signature_line(name, kid, stamp + key.sign(cosigned_message(body, timestamp)))
+
+
+@pytest.mark.parametrize(("timestamp", "ok"), [((1 << 63) - 1, True), (1 << 63, False)])
+def test_cosignature_timestamps_must_be_below_2_to_the_63(timestamp: int, ok: bool) -> None:
+    witness = Ed25519PrivateKey.generate()
+    wkey = parse_vkey(note.vkey("witness.test/w", witness, COSIGNATURE_TYPE))
+    text = SIGNED + _cosignature(BODY, witness, "witness.test/w", timestamp)
+    if ok:
+        assert verify_checkpoint(text, parse_vkey(VKEY), [wkey]).size == len(ENTRIES)
+    else:
+        with pytest.raises(VerificationError, match="2\\^63"):
+            verify_checkpoint(text, parse_vkey(VKEY), [wkey])
 
 
 def test_entry_that_is_not_an_object_is_named() -> None:

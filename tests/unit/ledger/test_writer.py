@@ -14,8 +14,8 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from custodiet.errors import InputError, SystemFailure
-from custodiet.ledger import canonical
+from custodiet.errors import InputError, SystemFailure, TamperedError
+from custodiet.ledger import canonical, tree
 from custodiet.ledger.store import BatchBuilder
 from custodiet.ledger.verify import (
     leaf_hash,
@@ -133,9 +133,22 @@ def test_checkpoint_is_signed_and_renewed_only_when_the_tree_grows(ledger: Ledge
     assert verify_checkpoint(first, key).size == 1
 
 
-def test_empty_ledger_checkpoint_has_the_empty_root(ledger: Ledger) -> None:
-    cp = verify_checkpoint(ledger.checkpoint(), parse_vkey(ledger.vkey()))
-    assert cp.size == 0 and cp.root == tree_hash([])
+def test_empty_ledger_has_no_checkpoint_and_never_signs_one(ledger: Ledger) -> None:
+    with pytest.raises(TamperedError) as caught:
+        ledger.checkpoint()
+    assert caught.value.code == "CUST126"
+    assert ledger.store.latest_checkpoint() is None
+    assert tree_hash([]) == tree.EMPTY_ROOT
+
+
+def test_every_committed_batch_stores_the_checkpoint_covering_it(ledger: Ledger) -> None:
+    key = parse_vkey(ledger.vkey())
+    ledger.append({"n": 0})
+    ledger.append_many([{"n": 1}, {"n": 2}])
+    sizes = [size for size, _ in ledger.store.checkpoints()]
+    assert sizes == [1, 3]
+    for size, text in ledger.store.checkpoints():
+        assert verify_checkpoint(text, key).root == ledger.root(size)
 
 
 def test_concurrent_threads_get_distinct_consecutive_indexes(ledger: Ledger) -> None:
@@ -162,7 +175,8 @@ def test_concurrent_threads_get_distinct_consecutive_indexes(ledger: Ledger) -> 
 
 def test_two_writers_on_one_store_interleave_without_gaps(store_url: str, tmp_path: Path) -> None:
     key = make_key(tmp_path)
-    first, second = open_ledger(store_url, ORIGIN, key), open_ledger(store_url, ORIGIN, key)
+    first = open_ledger(store_url, ORIGIN, key, create=True)
+    second = open_ledger(store_url, ORIGIN, key)
     try:
         indexes = [w.append({"n": n}) for n in range(6) for w in (first, second)]
         assert indexes == list(range(12))
@@ -177,12 +191,12 @@ def test_appends_queued_while_another_process_commits_join_one_transaction(
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "ledger.db"
-    ledger = open_ledger(f"sqlite:///{db}", ORIGIN, make_key(tmp_path))
+    ledger = open_ledger(f"sqlite:///{db}", ORIGIN, make_key(tmp_path), create=True)
     commits: list[int] = []
     store_append = ledger.store.append
 
     def counting(build: BatchBuilder) -> None:
-        store_append(lambda size, read: commits.append(size) or build(size, read))
+        store_append(lambda size, read, latest: commits.append(size) or build(size, read, latest))
 
     ledger.store.append = counting  # type: ignore[method-assign]
     other = os.open(f"{db}.lock", os.O_RDWR)
@@ -202,7 +216,9 @@ def test_appends_queued_while_another_process_commits_join_one_transaction(
 
 
 def test_append_that_cannot_be_recorded_raises_system_failure(tmp_path: Path) -> None:
-    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}", ORIGIN, make_key(tmp_path))
+    ledger = open_ledger(
+        f"sqlite:///{tmp_path / 'ledger.db'}", ORIGIN, make_key(tmp_path), create=True
+    )
     ledger.append({"n": 0})
     ledger.store.close()
     with pytest.raises(SystemFailure) as caught:
@@ -214,7 +230,9 @@ def test_append_that_cannot_be_recorded_raises_system_failure(tmp_path: Path) ->
 def test_failed_commits_fail_every_waiter_of_their_batch_and_nobody_hangs(
     tmp_path: Path,
 ) -> None:
-    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}", ORIGIN, make_key(tmp_path))
+    ledger = open_ledger(
+        f"sqlite:///{tmp_path / 'ledger.db'}", ORIGIN, make_key(tmp_path), create=True
+    )
     store_append, calls = ledger.store.append, [0]
 
     def every_third_commit_fails(build: BatchBuilder) -> None:
@@ -260,23 +278,32 @@ def test_unopenable_store_is_a_system_failure(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(SystemFailure) as caught:
-        open_ledger(f"sqlite:///{blocker}/ledger.db", ORIGIN)
+        open_ledger(f"sqlite:///{blocker}/ledger.db", ORIGIN, create=True)
     assert caught.value.code == "CUST130"
+
+
+def test_missing_store_is_never_created_on_open(tmp_path: Path) -> None:
+    with pytest.raises(TamperedError) as caught:
+        open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}", ORIGIN)
+    assert caught.value.code == "CUST120" and "docs/ledger.md" in (caught.value.hint or "")
+    assert not (tmp_path / "ledger.db").exists()
 
 
 def test_missing_tree_tiles_fail_closed(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    writer = open_ledger(url, ORIGIN)
+    key = make_key(tmp_path)
+    writer = open_ledger(url, ORIGIN, key, create=True)
     for n in range(3):
         writer.append({"n": n})
     writer.close()
     with sqlite3.connect(tmp_path / "ledger.db") as con:
         con.execute("DELETE FROM tiles")
-    fresh = open_ledger(url, ORIGIN)
+    fresh = open_ledger(url, ORIGIN, key)
     try:
-        with pytest.raises(SystemFailure) as caught:
+        with pytest.raises(TamperedError) as caught:
             fresh.append({"n": 3})
-        assert caught.value.code == "CUST133"
+        assert caught.value.code == "CUST125"
+        assert len(fresh.store.checkpoints()) == 3
         with pytest.raises(SystemFailure):
             fresh.inclusion_proof(0, 3)
         assert fresh.size() == 3
@@ -285,11 +312,12 @@ def test_missing_tree_tiles_fail_closed(tmp_path: Path) -> None:
 
 
 def test_ledger_without_its_key_cannot_sign(tmp_path: Path) -> None:
-    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.db'}", ORIGIN)
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.db'}", ORIGIN, create=True)
     try:
         with pytest.raises(SystemFailure) as caught:
-            ledger.checkpoint()
+            ledger.append({"n": 0})
         assert caught.value.code == "CUST131"
+        assert ledger.size() == 0
     finally:
         ledger.close()
 
@@ -306,7 +334,9 @@ def test_any_sequence_of_appends_verifies(tmp_path_factory, batch) -> None:
     from custodiet.ledger.audit import audit
 
     directory = tmp_path_factory.mktemp("prop")
-    ledger = open_ledger(f"sqlite:///{directory / 'l.db'}", ORIGIN, make_key(directory))
+    ledger = open_ledger(
+        f"sqlite:///{directory / 'l.db'}", ORIGIN, make_key(directory), create=True
+    )
     try:
         checkpoints = []
         for entry in batch:
