@@ -154,11 +154,13 @@ class World:
     kit: Any = None  # tests.kit.Kit: signs as cust1, cust2, rev, rev2
 
 
-def run_query(ws: Any, agreement_id: str, principal: str, sql: str) -> Any:
+def run_query(
+    ws: Any, agreement_id: str, principal: str, sql: str, *, dry_run: bool = False
+) -> Any:
     """``principal``'s signed query (``gateway.service.run_query``), as one CLI command runs it."""
     from tests.kit import Kit
 
-    return Kit().query(ws, agreement_id, sql, by=principal)
+    return Kit().query(ws, agreement_id, sql, by=principal, dry_run=dry_run)
 
 
 def state_of(ws: Any) -> Any:

@@ -179,10 +179,13 @@ class Kit:
         for custodian in by:
             self.approve(ws, agreement_id, custodian)
 
-    def query(self, ws: Workspace, agreement_id: str, sql: str, by: str = "rae") -> Any:
+    def query(
+        self, ws: Workspace, agreement_id: str, sql: str, by: str = "rae", dry_run: bool = False
+    ) -> Any:
         from custodiet.gateway.service import run_query
 
-        return self.call(ws, run_query, by, "query", agreement=agreement_id, sql=sql)
+        extra = {"dry_run": True} if dry_run else {}
+        return self.call(ws, run_query, by, "query", agreement=agreement_id, sql=sql, **extra)
 
     def screens(
         self, ws: Workspace, agreement_id: str, by: str = "rae", names: Sequence[str] = ()

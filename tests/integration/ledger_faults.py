@@ -20,8 +20,9 @@ from custodiet.cli import commands
 from custodiet.cli.app import app
 from custodiet.ledger import note
 from custodiet.ledger.store_postgres import split_schema
-from custodiet.workspace import Workspace, init_workspace
+from custodiet.workspace import Workspace
 from tests.conftest import CliResult
+from tests.kit import Kit
 from tests.unit.ledger.conftest import postgres_base_url
 
 if not any(group.name == "ledger" for group in app.registered_groups):
@@ -85,7 +86,7 @@ def make_site(root: Path, backend: str) -> Site:
     store = None
     if backend == "postgres":
         store = f"{postgres_base_url()}?schema=ledger_fault_{uuid.uuid4().hex[:12]}"
-    ws = init_workspace(root, store)
+    ws = Kit(root.parent / f"{root.name}-keys").init(root, ledger_store=store)
     ledger = ws.ledger()
     try:
         for count in BATCHES:

@@ -10,6 +10,7 @@ import pytest
 from custodiet.workspace import Workspace
 from tests.catalog_data import registered_workspace, write_agreement
 from tests.conftest import run_cli
+from tests.kit import Kit
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,9 @@ def test_bad_row_filter_exits_2_naming_file_and_line(
     ws: Workspace, tmp_path: Path, rows: str, problem: str
 ) -> None:
     path = write_agreement(tmp_path / "bad.yaml", **{"agency = 'SSA'": rows.replace('"', '\\"')})
-    result = run_cli("agreement", "apply", str(path), "--as", "alice", "--workspace", str(ws.root))
+    result = run_cli(
+        "agreement", "apply", str(path), *Kit(tmp_path).as_("alice"), "--workspace", str(ws.root)
+    )
     assert result.status == 2, result.stderr
     assert "Traceback" not in result.stderr
     line = next(n for n, t in enumerate(path.read_text().splitlines(), 1) if "rows:" in t)
@@ -49,5 +52,7 @@ def test_bad_row_filter_exits_2_naming_file_and_line(
 
 def test_a_filter_with_a_trailing_comment_applies(ws: Workspace, tmp_path: Path) -> None:
     path = write_agreement(tmp_path / "a.yaml", **{"agency = 'SSA'": "agency = 'SSA' -- SSA only"})
-    result = run_cli("agreement", "apply", str(path), "--as", "alice", "--workspace", str(ws.root))
+    result = run_cli(
+        "agreement", "apply", str(path), *Kit(tmp_path).as_("alice"), "--workspace", str(ws.root)
+    )
     assert result.status == 0, result.stderr

@@ -791,7 +791,7 @@ def _outcome(kinds: tuple[str, ...]) -> Handler:
             raise Violation("CUST528", f"{entry.get('action')} without an open intent for it")
         _claims(entry, actor=intent.actor, agreement=intent.agreement)
         spent = entry.get("epsilon_spent", 0)
-        if not isinstance(spent, int | str) or isinstance(spent, bool):
+        if not isinstance(spent, int | float | str) or isinstance(spent, bool):
             raise Violation("CUST514", "epsilon_spent is not a number")
 
         closes = not (entry.get("action") == "query" and intent.attempted == "screen.run")

@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 from custodiet.agreements.lifecycle import active_agreement
 from custodiet.gateway.check import check_query
 from custodiet.gateway.execute import execute, open_engine
-from custodiet.gateway.projection import ensure_projection, load_policy
+from custodiet.gateway.projection import load_policy, projection_path
 from custodiet.gateway.release import release
 from custodiet.gateway.suppress import release_aggregate, settled
-from tests.gateway_data import agreement_document, make_world
+from tests.gateway_data import agreement_document, make_world, state_of
 
 AGREEMENT = "agg-property"
 THRESHOLD = 5
@@ -44,9 +44,9 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory):
     document = agreement_document(AGREEMENT, mode="aggregate")
     document["limits"]["min_group_size"] = THRESHOLD
     world = make_world(tmp_path_factory.mktemp("contributors"), people=45, agreements=(document,))
-    active = active_agreement(world.ws, AGREEMENT)
+    active = active_agreement(state_of(world.ws), AGREEMENT)
     policy = load_policy(world.ws, active)
-    engine = open_engine(ensure_projection(world.ws, active))
+    engine = open_engine(projection_path(world.ws, active))
     raw = duckdb.connect()
     columns = ["payee_tin", "program", "amount", "payment_date"]
     rows = [

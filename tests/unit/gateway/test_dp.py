@@ -12,9 +12,8 @@ import pytest
 from custodiet.errors import RefusedError
 from custodiet.gateway.budget import epsilon_of, rho_of, spent
 from custodiet.gateway.dp import gaussian
-from custodiet.gateway.service import run_query
 from tests.conftest import run_cli
-from tests.gateway_data import agreement_document, make_world
+from tests.gateway_data import agreement_document, make_world, run_query
 
 DP = "dp-review"
 BY_PROGRAM = "SELECT program, count(*) AS n, sum(amount) AS total FROM payments GROUP BY program"
@@ -205,7 +204,7 @@ def test_spent_sums_rho_of_query_entries_of_one_agreement() -> None:
 
 
 def test_cli_dry_run_and_exhaustion(world) -> None:
-    base = ["query", "--workspace", str(world.ws.root), "--agreement", DP, "--as", "rev"]
+    base = ["query", "--workspace", str(world.ws.root), "--agreement", DP, *world.kit.as_("rev")]
     dry = run_cli(*base, "--dry-run", "--format", "json", "SELECT count(*) AS n FROM payments")
     assert dry.status == 0, dry.stderr
     assert "spends rho" in json.loads(dry.stdout)["notices"][0]

@@ -12,12 +12,13 @@ import pytest
 from custodiet.errors import SystemFailure, TamperedError
 from custodiet.ledger.pin import LogPin, PinnedLog, write_atomically
 from custodiet.ledger.verify import parse_vkey
-from custodiet.workspace import Workspace, init_workspace
+from custodiet.workspace import Workspace
+from tests.kit import Kit
 
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
-    return init_workspace(tmp_path / "ws")
+    return Kit(tmp_path).init(tmp_path / "ws")
 
 
 def grow(ws: Workspace, count: int) -> str:
@@ -83,7 +84,7 @@ def test_pinned_checkpoint_that_does_not_verify_is_fatal(ws: Workspace) -> None:
 
 
 def test_another_workspaces_store_is_another_log(ws: Workspace, tmp_path: Path) -> None:
-    other = init_workspace(tmp_path / "other")
+    other = Kit(tmp_path).init(tmp_path / "other")
     shutil.copy(other.root / "ledger.db", ws.root / "ledger.db")
     with pytest.raises(TamperedError) as caught:
         ws.ledger()
@@ -100,7 +101,7 @@ def test_origin_mismatch_is_fatal(ws: Workspace) -> None:
 
 
 def test_origin_is_a_valid_key_name_whatever_the_directory_is_called(tmp_path: Path) -> None:
-    ws = init_workspace(tmp_path / "my ws+1\u00a0é")
+    ws = Kit(tmp_path).init(tmp_path / "my ws+1\u00a0é")
     assert parse_vkey(LogPin(ws.log_pin_path).read().vkey).name == ws.origin
     assert ws.origin.startswith("custodiet.local/my-ws-1-")
     ws.ledger().close()
