@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from rich.console import JustifyMethod
 from rich.table import Table
 
 from custodiet.screens import SCREENS
@@ -118,7 +119,7 @@ def cases_table(report: Report, limit: int, width: int | None = None) -> Table:
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
     rest = max(len("evidence"), (width or 0) - sum(widths[:-1]) - 3 * len(headers) - 1)
     for i, column in enumerate(headers):
-        justify = "right" if column == "amount" else "left"
+        justify: JustifyMethod = "right" if column == "amount" else "left"
         if width is None:
             table.add_column(column, justify=justify)
         elif column == "evidence":
