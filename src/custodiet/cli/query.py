@@ -165,7 +165,9 @@ def print_table(result: QueryResult, limit: int) -> None:
     table = Table(show_lines=False)
     for name, kind in zip(result.columns, types, strict=True):
         right = kind in NUMERIC
-        table.add_column(name, justify="right" if right else "left", min_width=len(name))
+        table.add_column(
+            name, justify="right" if right else "left", min_width=len(name), overflow="fold"
+        )
     separators = [grouped(n, k) for n, k in zip(result.columns, types, strict=True)]
     shown = result.rows if not limit else result.rows[:limit]
     for row in shown:
