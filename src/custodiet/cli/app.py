@@ -125,7 +125,7 @@ def main() -> None:
     """Console entry point. Usage errors exit 2 with one line; no traceback reaches a user."""
     _register_commands()
     try:
-        status = app(standalone_mode=False)
+        status = app(standalone_mode=False, prog_name="custodiet")
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

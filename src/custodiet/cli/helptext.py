@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from typer import _click
+from typer._display import describe_number_range
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
 
@@ -29,6 +30,9 @@ class PlainArgument(TyperArgument):
 
     def display_type_rich(self, ctx: _click.Context) -> str | None:
         return None
+
+    def _get_number_range_help_str(self) -> str | None:
+        return number_range(self)
 
     def get_usage_pieces(self, ctx: _click.Context) -> list[str]:
         name = self.display_name_raw + ("..." if self.nargs != 1 else "")
@@ -45,6 +49,17 @@ class PlainOption(TyperOption):
 
     def resolve_envvar_value(self, ctx: _click.Context) -> str | None:
         return None  # shown in help only; settings.py and identity.py read the environment
+
+    def _get_number_range_help_str(self) -> str | None:
+        return number_range(self)
+
+
+def number_range(param: TyperArgument | TyperOption) -> str | None:
+    """A range worth showing: a bound that only guards against overflow (2**53) is not."""
+    low, high = getattr(param, "min", None), getattr(param, "max", None)
+    if high is not None and high >= 2**31:
+        high = None
+    return describe_number_range(low, high) if low is not None or high is not None else None
 
 
 def type_word(option: TyperOption) -> str:

@@ -32,9 +32,7 @@ def register(app: typer.Typer) -> None:
         name: Annotated[str, typer.Argument(help="Principal name, e.g. reviewer-1.")],
         role: Annotated[
             Role,
-            typer.Option(
-                "--role", metavar="custodian|reviewer|overseer", help="The principal's role."
-            ),
+            typer.Option("--role", metavar="ROLE", help="custodian, reviewer or overseer."),
         ],
         pubkey: Annotated[
             Path,

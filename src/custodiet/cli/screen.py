@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
     def list_(format_: FormatOption = None) -> None:
         """List the screens, the rule each applies and what an agreement must grant for it.
 
-        JSON: a list of {"name", "rule", "needs": {dataset: {column: treatment}}}."""
+        JSON: a list of {"name", "rule", "needs": {"DATASET": {"COLUMN": "TREATMENT"}}}."""
         if output_format(format_, TableOrJson) is TableOrJson.JSON:
             from custodiet.screens import SCREENS
 
