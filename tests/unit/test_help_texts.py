@@ -26,6 +26,7 @@ from custodiet.cli.helptext import type_word
 
 WIDTH = 80
 PLACEHOLDER = re.compile(r"<(bool|str|int|float|path|list|text|[a-z]+ range)[^>]*>", re.IGNORECASE)
+RICH_TAG = re.compile(r"\[[a-z#/@][^\[\]]*\]")
 BOX = "│┃╭╮╰╯─━┏┓┗┛┡┩╇┳┻┣┫╋┃"
 BOILERPLATE = "Usage: OPTIONS COMMAND ARGS... Arguments Options Commands default: required env var:"
 
@@ -140,6 +141,15 @@ def test_help_has_no_type_placeholders(
     assert "_}" not in text
     # `{` only opens a JSON shape in a help text ({"columns": ...}), never a metavar ({ID})
     assert not re.search(r"\{(?![\"}])", text), text
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: " ".join(p) or "custodiet")
+def test_help_texts_have_no_rich_markup_tags(path: tuple[str, ...]) -> None:
+    """Rich reads `[word]` in a help text as a style tag and drops it from the output."""
+    command = _command(path)
+    texts = [command.help or "", *(getattr(p, "help", None) or "" for p in command.params)]
+    for text in texts:
+        assert not RICH_TAG.search(text), f"{RICH_TAG.search(text)} vanishes from --help"
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: " ".join(p) or "custodiet")

@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run SQL under an agreement; the request is on the ledger before any result is shown.
 
-        JSON is one document: {"columns": [names], "types": [types], "rows": [[...]],
+        JSON is one document: {"columns": ["NAME", ...], "types": ["TYPE", ...], "rows": [[...]],
         "ledger_index": N, "notices": [...]}. Integers and floats are numbers; a decimal column
         is numbers when every value has at most 15 significant digits (a 64-bit float then gives
         back the same decimal), else strings with the exact digits; dates are ISO 8601 text.
