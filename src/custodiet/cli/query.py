@@ -81,9 +81,12 @@ def register(app: typer.Typer) -> None:
         """Run SQL under an agreement; the request is on the ledger before any result is shown.
 
         JSON is one document: {"columns": ["NAME", ...], "types": ["TYPE", ...], "rows": [[...]],
-        "ledger_index": N, "notices": [...]}. Integers and floats are numbers; a decimal column
-        is numbers when every value has at most 15 significant digits (a 64-bit float then gives
-        back the same decimal), else strings with the exact digits; dates are ISO 8601 text.
+        "ledger_index": N, "notices": [...]}. Integers and floats are numbers (an integer beyond
+        2**53 is a string); a decimal column is numbers when every value has at most 15
+        significant digits (a 64-bit float then gives back the same decimal), else strings with
+        the exact digits; dates are ISO 8601 text. A type is one of string, integer, double,
+        decimal, boolean, date, timestamp, time, interval, uuid, blob (base64), list, struct, or
+        null when every value is null.
 
         With --out FILE the rows go to FILE and FILE.ledger.json holds {"ledger_index": N,
         "notices": [...]}, so a saved result keeps its link to the ledger entry that released
