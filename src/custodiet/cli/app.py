@@ -48,7 +48,8 @@ app = typer.Typer(
     name="custodiet",
     help=(
         "Review federal payments for improper ones without seeing anyone's identity, "
-        "and prove who looked at what."
+        "and prove who looked at what.\n\n"
+        "-w, --key and --format may also be given after the command, where they take precedence."
     ),
     no_args_is_help=True,
     cls=RootGroup,
@@ -107,11 +108,7 @@ def root(
         ),
     ] = False,
 ) -> None:
-    """custodiet: improper-payment screens on pseudonymized data, every access on a ledger.
-
-    Options given here apply to the command that follows; the same option given after the
-    command takes precedence.
-    """
+    """Keep the options given before the command on the context, for the command to read."""
     ctx.obj = GlobalOptions(verbose=verbose, workspace=workspace, key=key, format=format_)
 
 
