@@ -47,10 +47,11 @@ def test_json_output_is_exactly_the_contract_shape(world) -> None:
     )
     assert result.status == 0, result.stderr
     document = json.loads(result.stdout)
-    assert list(document) == ["columns", "rows", "ledger_index", "notices"]
+    assert list(document) == ["columns", "types", "rows", "ledger_index", "notices"]
     assert document["columns"] == ["payee_tin", "amount"]
     assert [len(row[0]) for row in document["rows"]] == [12, 12]
-    assert document["rows"][0][1] == "500.00"
+    assert document["types"] == ["string", "decimal"]
+    assert document["rows"][0][1] == 500.0  # DECIMAL(12,2): a JSON number (docs/cli.md)
     assert document["ledger_index"] == _last_index(world.ws)
     assert document["notices"] == ["columns pseudonymized (keyed tokens): payments.payee_tin"]
 

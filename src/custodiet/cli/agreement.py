@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from custodiet.cli.app import out_console, reports_errors
-from custodiet.cli.options import Actor, KeyPath, TableOrJson, WorkspacePath, runtime, signed
+from custodiet.cli.options import (
+    Actor,
+    FormatOption,
+    KeyPath,
+    TableOrJson,
+    WorkspacePath,
+    output_format,
+    runtime,
+    signed,
+)
 
 if TYPE_CHECKING:
     from custodiet.agreements.lifecycle import AgreementSummary
@@ -30,7 +39,9 @@ def register(app: typer.Typer) -> None:
     @group.command("apply")
     @reports_errors
     def apply(
-        file: Annotated[Path, typer.Argument(help="The agreement YAML (docs/agreements.md).")],
+        file: Annotated[
+            Path, typer.Argument(help="The agreement YAML (docs/agreements.md).", metavar="FILE")
+        ],
         as_: Actor,
         key: KeyPath = None,
         workspace: WorkspacePath = None,
@@ -57,9 +68,14 @@ def register(app: typer.Typer) -> None:
     @reports_errors
     def approve_(
         id_: AgreementId,
-        version: Annotated[int, typer.Option("--version", help="The version you reviewed.")],
+        version: Annotated[
+            int, typer.Option("--version", metavar="N", help="The version you reviewed.")
+        ],
         sha256: Annotated[
-            str, typer.Option("--sha256", help="Its sha256, as `agreement show` printed it.")
+            str,
+            typer.Option(
+                "--sha256", metavar="HEX", help="Its sha256, as `agreement show` printed it."
+            ),
         ],
         as_: Actor,
         key: KeyPath = None,
@@ -114,9 +130,7 @@ def register(app: typer.Typer) -> None:
     @group.command("list")
     @reports_errors
     def list_(
-        format_: Annotated[TableOrJson, typer.Option("--format", help="table or json.")] = (
-            TableOrJson.TABLE
-        ),
+        format_: FormatOption = None,
         workspace: WorkspacePath = None,
     ) -> None:
         """List agreements: latest version, status and approvals."""
@@ -127,7 +141,7 @@ def register(app: typer.Typer) -> None:
 
         with runtime(workspace) as rt:
             summaries = list_agreements(rt.state)
-        if format_ is TableOrJson.JSON:
+        if output_format(format_, TableOrJson) is TableOrJson.JSON:
             typer.echo(json.dumps([_document(a) for a in summaries]))
             return
         table = Table("id", "version", "status", "reviewer", "expires", "approvals")
@@ -141,9 +155,7 @@ def register(app: typer.Typer) -> None:
     @reports_errors
     def show(
         id_: AgreementId,
-        format_: Annotated[TableOrJson, typer.Option("--format", help="table or json.")] = (
-            TableOrJson.TABLE
-        ),
+        format_: FormatOption = None,
         workspace: WorkspacePath = None,
     ) -> None:
         """Show exactly what a custodian approves: the latest version and its sha256, each
@@ -153,7 +165,7 @@ def register(app: typer.Typer) -> None:
         with runtime(workspace) as rt:
             a = show_agreement(rt.state, id_)
             classes = _classes(rt.state)
-        if format_ is TableOrJson.JSON:
+        if output_format(format_, TableOrJson) is TableOrJson.JSON:
             typer.echo(json.dumps(_document(a)))
             return
         _print_summary(a, classes)

@@ -8,11 +8,19 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from functools import cache, wraps
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
 from typer._click.exceptions import NoArgsIsHelpError
 
+from custodiet.cli.helptext import RootGroup
+from custodiet.cli.options import (
+    GlobalOptions,
+    KeyPath,
+    OutputFormat,
+    WorkspacePath,
+    global_options,
+)
 from custodiet.errors import CustodietError
 
 if TYPE_CHECKING:
@@ -40,15 +48,15 @@ app = typer.Typer(
     name="custodiet",
     help=(
         "Review federal payments for improper ones without seeing anyone's identity, "
-        "and prove who looked at what."
+        "and prove who looked at what.\n\n"
+        "-w, --key and --format may also be given after the command, where they take precedence."
     ),
     no_args_is_help=True,
+    cls=RootGroup,
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-_verbose = {"on": False}
 
 
 def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -59,7 +67,7 @@ def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except CustodietError as exc:
-            if _verbose["on"]:
+            if global_options().verbose:
                 raise
             err_console().print(exc.render(), markup=False)
             raise typer.Exit(exc.exit_status) from None
@@ -67,12 +75,41 @@ def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"custodiet {version('custodiet')}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def root(
-    verbose: bool = typer.Option(False, "--verbose", help="Show tracebacks for failures."),
+    ctx: typer.Context,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Show tracebacks for failures.")
+    ] = False,
+    workspace: WorkspacePath = None,
+    key: KeyPath = None,
+    format_: Annotated[
+        OutputFormat | None,
+        typer.Option(
+            "--format",
+            metavar="FORMAT",
+            help="Output format for every command that shows something: table, json, and for "
+            "rows csv or parquet.",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
-    """custodiet: improper-payment screens on pseudonymized data, every access on a ledger."""
-    _verbose["on"] = verbose
+    """Keep the options given before the command on the context, for the command to read."""
+    ctx.obj = GlobalOptions(verbose=verbose, workspace=workspace, key=key, format=format_)
 
 
 def _register_commands() -> None:
@@ -85,7 +122,7 @@ def main() -> None:
     """Console entry point. Usage errors exit 2 with one line; no traceback reaches a user."""
     _register_commands()
     try:
-        status = app(standalone_mode=False)
+        status = app(standalone_mode=False, prog_name="custodiet")
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

@@ -5,13 +5,23 @@ The registry (and the classifier it brings) loads inside the commands.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from custodiet.catalog.classes import ColumnClass
 from custodiet.cli.app import out_console, reports_errors
-from custodiet.cli.options import Actor, KeyPath, WorkspacePath, runtime, signed
+from custodiet.cli.options import (
+    Actor,
+    FormatOption,
+    KeyPath,
+    TableOrJson,
+    WorkspacePath,
+    output_format,
+    runtime,
+    signed,
+)
 from custodiet.errors import InputError
 
 if TYPE_CHECKING:
@@ -29,14 +39,16 @@ def register(app: typer.Typer) -> None:
     @group.command("add")
     @reports_errors
     def add(
-        name: Annotated[str, typer.Argument(help="Dataset name, e.g. payments.")],
+        name: Annotated[str, typer.Argument(help="Dataset name, e.g. payments.", metavar="NAME")],
         path: Annotated[
             str, typer.Argument(help="A .parquet or .csv file, or PATH.duckdb::TABLE.")
         ],
         as_: Actor,
         classify: Annotated[
             list[str] | None,
-            typer.Option("--classify", help=f"Override a class: COL=CLASS ({CLASSES})."),
+            typer.Option(
+                "--classify", metavar="COL=CLASS", help=f"Override a class: COL=CLASS ({CLASSES})."
+            ),
         ] = None,
         key: KeyPath = None,
         workspace: WorkspacePath = None,
@@ -73,19 +85,26 @@ def register(app: typer.Typer) -> None:
 
     @group.command("list")
     @reports_errors
-    def list_(workspace: WorkspacePath = None) -> None:
-        """List the registered datasets."""
+    def list_(format_: FormatOption = None, workspace: WorkspacePath = None) -> None:
+        """List the registered datasets.
+
+        JSON: a list of {"name", "format", "rows", "columns", "path", "sha256"} (columns: how
+        many; `dataset show` lists them)."""
         from rich.markup import escape
         from rich.table import Table
 
         from custodiet.catalog.registry import list_datasets
 
-        table = Table("name", "format", "rows", "columns", "path")
         with runtime(workspace) as rt:
             datasets = list_datasets(rt.state)
+        if output_format(format_, TableOrJson) is TableOrJson.JSON:
+            echo_json([{**_summary(d), "columns": len(d.columns)} for d in datasets])
+            return
+        table = Table("name", "format", "rows", "columns", "path")
+        table.columns[2].justify = table.columns[3].justify = "right"
         for d in datasets:
             table.add_row(
-                *map(escape, (d.name, d.format, str(d.rows), str(len(d.columns)))),
+                *map(escape, (d.name, d.format, f"{d.rows:,}", str(len(d.columns)))),
                 escape(_location(d)),
             )
         out_console().print(table)
@@ -93,16 +112,30 @@ def register(app: typer.Typer) -> None:
     @group.command("show")
     @reports_errors
     def show(
-        name: Annotated[str, typer.Argument(help="Dataset name.")],
+        name: Annotated[str, typer.Argument(help="Dataset name.", metavar="NAME")],
+        format_: FormatOption = None,
         workspace: WorkspacePath = None,
     ) -> None:
-        """Show a dataset's file, digest and column classes."""
+        """Show a dataset's file, digest and column classes.
+
+        JSON: {"name", "format", "rows", "path", "sha256", "columns": [{"name", "type",
+        "class", "identifier_kind"}]}."""
         from custodiet.catalog.registry import get_dataset
 
         with runtime(workspace) as rt:
             dataset = get_dataset(rt.state, name)
+        if output_format(format_, TableOrJson) is TableOrJson.JSON:
+            columns = [
+                {"name": c.name, "type": c.sql_type, "class": c.column_class.value,
+                 "identifier_kind": c.identifier_kind}
+                for c in dataset.columns.values()
+            ]  # fmt: skip
+            echo_json({**_summary(dataset), "columns": columns})
+            return
         out_console().print(f"{dataset.name}: {_location(dataset)}", markup=False)
-        out_console().print(f"{dataset.format}, {dataset.rows} rows, sha256 {dataset.sha256}")
+        out_console().print(
+            f"{dataset.format}, {dataset.rows:,} rows, sha256 {dataset.sha256}", markup=False
+        )
         out_console().print(classes_table(dataset))
 
 
@@ -134,6 +167,20 @@ def classes_table(dataset: Dataset) -> Table:
         cells = (c.name, c.sql_type, c.column_class.value, c.identifier_kind or "")
         table.add_row(*map(escape, cells))
     return table
+
+
+def _summary(dataset: Dataset) -> dict[str, object]:
+    return {
+        "name": dataset.name,
+        "format": dataset.format,
+        "rows": dataset.rows,
+        "path": _location(dataset),
+        "sha256": dataset.sha256,
+    }
+
+
+def echo_json(document: object) -> None:
+    typer.echo(json.dumps(document, ensure_ascii=False))
 
 
 def _location(dataset: Dataset) -> str:

@@ -16,14 +16,22 @@ def register(app: typer.Typer) -> None:
     def demo(
         people: Annotated[
             int,
-            typer.Option("--people", min=100, help="People to generate (about 10 payments each)."),
+            typer.Option(
+                "--people",
+                metavar="N",
+                min=100,
+                help="People to generate (about 10 payments each).",
+            ),
         ] = 50_000,
-        seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the synthetic data.")] = 0,
+        seed: Annotated[
+            int, typer.Option("--seed", metavar="N", min=0, help="Seed of the synthetic data.")
+        ] = 0,
         workspace: Annotated[
             Path | None,
             typer.Option(
                 "--workspace",
                 "-w",
+                metavar="DIR",
                 help="New workspace directory to create (default: a fresh temporary one).",
                 show_default=False,
             ),

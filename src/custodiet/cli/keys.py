@@ -18,10 +18,13 @@ def register(app: typer.Typer) -> None:
     @reports_errors
     def new(
         out: Annotated[
-            Path, typer.Option("--out", help="Private key file to write (mode 0600); FILE.pub too.")
+            Path,
+            typer.Option(
+                "--out", metavar="FILE", help="Private key file to write (mode 0600); FILE.pub too."
+            ),
         ],
         comment: Annotated[
-            str, typer.Option("--comment", help="Comment in the public key line.")
+            str, typer.Option("--comment", metavar="TEXT", help="Comment in the public key line.")
         ] = "custodiet",
     ) -> None:
         """Make an Ed25519 key pair: FILE (OpenSSH private key, 0600) and FILE.pub.

@@ -4,45 +4,104 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from typer._click.globals import get_current_context
 
-from custodiet.settings import resolve_workspace
+from custodiet.settings import WORKSPACE_ENV, resolve_workspace
 from custodiet.workspace import Workspace
 
 if TYPE_CHECKING:
     from custodiet.identity import SignedRequest
     from custodiet.runtime import Runtime
 
-# `workspace: WorkspacePath = None`
+KEY_ENV = "CUSTODIET_KEY"  # read by custodiet.identity.resolve_key_path, shown here in help
+
+# `workspace: WorkspacePath = None`. The envvar is shown in help; settings.resolve_workspace reads
+# it (helptext.PlainOption never does), so the order is: option, else environment, else default.
 WorkspacePath = Annotated[
     Path | None,
     typer.Option(
         "--workspace",
         "-w",
-        help="Workspace directory (else $CUSTODIET_WORKSPACE, else ./custodiet-workspace).",
+        metavar="DIR",
+        help="Workspace directory (default: ./custodiet-workspace).",
+        envvar=WORKSPACE_ENV,
+        show_envvar=True,
         show_default=False,
     ),
 ]
 
-Actor = Annotated[str, typer.Option("--as", help="The principal acting (sign with their --key).")]
+Actor = Annotated[
+    str, typer.Option("--as", metavar="NAME", help="The principal acting (sign with their --key).")
+]
 
 KeyPath = Annotated[
     Path | None,
     typer.Option(
         "--key",
-        help="That principal's private key: OpenSSH or PEM Ed25519 (else $CUSTODIET_KEY). "
-        "It never enters the workspace.",
+        metavar="FILE",
+        help="That principal's private key: OpenSSH or PEM Ed25519. It never enters the workspace.",
+        envvar=KEY_ENV,
+        show_envvar=True,
         show_default=False,
     ),
 ]
 
 
+class OutputFormat(StrEnum):
+    """Every output format; each command accepts the ones it can show (see `output_format`)."""
+
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+    PARQUET = "parquet"
+
+
+@dataclass(frozen=True)
+class GlobalOptions:
+    """Options given before the subcommand (`custodiet -w ws principal list`); the same option
+    given after it takes precedence. Kept on the Typer context object of the root command."""
+
+    verbose: bool = False
+    workspace: Path | None = None
+    key: Path | None = None
+    format: OutputFormat | None = None
+
+
+def global_options() -> GlobalOptions:
+    """The root command's options, or the defaults outside a command line (tests, the API)."""
+    ctx = get_current_context(silent=True)
+    found = ctx.find_object(GlobalOptions) if ctx is not None else None
+    return found or GlobalOptions()
+
+
+F = TypeVar("F", bound=StrEnum)
+
+
+def output_format(option: F | None, accepted: type[F]) -> F:
+    """The command's --format, else the global one, else table; a format the command cannot
+    show is a usage error (exit 2)."""
+    if option is not None:
+        return option
+    chosen = global_options().format
+    if chosen is None:
+        return accepted("table")
+    try:
+        return accepted(chosen.value)
+    except ValueError:
+        names = ", ".join(f.value for f in accepted)
+        raise typer.BadParameter(
+            f"{chosen.value!r}: this command shows {names}", param_hint="'--format'"
+        ) from None
+
+
 def workspace_from(option: Path | None) -> Workspace:
-    return Workspace(resolve_workspace(option))
+    return Workspace(resolve_workspace(option or global_options().workspace))
 
 
 @contextmanager
@@ -60,10 +119,22 @@ def signed(
     """``principal``'s request to do ``action``, signed here with their private key."""
     from custodiet.identity import load_private_key, resolve_key_path, sign_request
 
-    private = load_private_key(resolve_key_path(key))
+    private = load_private_key(resolve_key_path(key or global_options().key))
     return sign_request(private, principal, rt.state.origin, action, args)
 
 
 class TableOrJson(StrEnum):
     TABLE = "table"
     JSON = "json"
+
+
+# `format_: FormatOption = None`, resolved with `output_format(format_, TableOrJson)`
+FormatOption = Annotated[
+    TableOrJson | None,
+    typer.Option(
+        "--format",
+        metavar="table|json",
+        help="table for people, json (one document on stdout) for programs. Default: table.",
+        show_default=False,
+    ),
+]

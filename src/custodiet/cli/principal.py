@@ -11,9 +11,11 @@ import typer
 from custodiet.cli.app import out_console, reports_errors
 from custodiet.cli.options import (
     Actor,
+    FormatOption,
     KeyPath,
     TableOrJson,
     WorkspacePath,
+    output_format,
     runtime,
     signed,
 )
@@ -28,9 +30,15 @@ def register(app: typer.Typer) -> None:
     @reports_errors
     def add(
         name: Annotated[str, typer.Argument(help="Principal name, e.g. reviewer-1.")],
-        role: Annotated[Role, typer.Option("--role", help="The principal's role.")],
+        role: Annotated[
+            Role,
+            typer.Option("--role", metavar="ROLE", help="custodian, reviewer or overseer."),
+        ],
         pubkey: Annotated[
-            Path, typer.Option("--pubkey", help="Their OpenSSH ed25519 public key (.pub).")
+            Path,
+            typer.Option(
+                "--pubkey", metavar="PUBFILE", help="Their OpenSSH ed25519 public key (.pub)."
+            ),
         ],
         as_: Actor,
         key: KeyPath = None,
@@ -75,9 +83,7 @@ def register(app: typer.Typer) -> None:
     @group.command("list")
     @reports_errors
     def list_(
-        format_: Annotated[TableOrJson, typer.Option("--format", help="table or json.")] = (
-            TableOrJson.TABLE
-        ),
+        format_: FormatOption = None,
         workspace: WorkspacePath = None,
     ) -> None:
         """List the principals the ledger registers, with their roles and keys."""
@@ -88,7 +94,7 @@ def register(app: typer.Typer) -> None:
 
         with runtime(workspace) as rt:
             principals = list_principals(rt.state)
-        if format_ is TableOrJson.JSON:
+        if output_format(format_, TableOrJson) is TableOrJson.JSON:
             from custodiet.identity import fingerprint
 
             document = [{"name": p.name, "role": p.role.value, "pubkey": p.pubkey,

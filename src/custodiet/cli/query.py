@@ -7,38 +7,74 @@ the other commands do not pay for sqlglot and DuckDB.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
-from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from custodiet.cli.app import err_console, out_console, reports_errors
-from custodiet.cli.options import Actor, KeyPath, WorkspacePath, runtime, signed
+from custodiet.cli.options import (
+    Actor,
+    KeyPath,
+    OutputFormat,
+    WorkspacePath,
+    global_options,
+    output_format,
+    runtime,
+    signed,
+)
 
 if TYPE_CHECKING:
     from custodiet.gateway.service import QueryResult
 
-
-class OutputFormat(StrEnum):
-    TABLE = "table"
-    JSON = "json"
-    CSV = "csv"
+DISPLAY_ROWS = 100
+SUFFIXES = {".json": OutputFormat.JSON, ".parquet": OutputFormat.PARQUET}
 
 
 def register(app: typer.Typer) -> None:
     @app.command("query")
     @reports_errors
     def query(
-        sql: Annotated[str, typer.Argument(help="One SELECT query over the agreement's datasets.")],
+        sql: Annotated[
+            str,
+            typer.Argument(help="One SELECT query over the agreement's datasets.", metavar="SQL"),
+        ],
         agreement: Annotated[
-            str, typer.Option("--agreement", help="The agreement to query under.")
+            str, typer.Option("--agreement", metavar="ID", help="The agreement to query under.")
         ],
         as_: Actor,
-        output: Annotated[
-            OutputFormat, typer.Option("--format", help="Output: table, json or csv.")
-        ] = OutputFormat.TABLE,
+        format_: Annotated[
+            OutputFormat | None,
+            typer.Option(
+                "--format",
+                metavar="table|json|csv|parquet",
+                help="table for people; json (one document), csv or parquet (needs --out) for "
+                "programs. Default: table.",
+                show_default=False,
+            ),
+        ] = None,
+        out: Annotated[
+            Path | None,
+            typer.Option(
+                "--out",
+                metavar="FILE",
+                help="Write the rows to FILE (format from --format, else from its suffix: "
+                ".json, .parquet, else csv) and the ledger link to FILE.ledger.json.",
+                show_default=False,
+            ),
+        ] = None,
+        limit_display: Annotated[
+            int,
+            typer.Option(
+                "--limit-display",
+                metavar="N",
+                min=0,
+                help="Rows shown in table format (0: all); the other formats write every row.",
+            ),
+        ] = DISPLAY_ROWS,
         key: KeyPath = None,
         workspace: WorkspacePath = None,
         dry_run: Annotated[
@@ -48,64 +84,115 @@ def register(app: typer.Typer) -> None:
             ),
         ] = False,
     ) -> None:
-        """Run SQL under an agreement; the request is on the ledger before any result is shown."""
+        """Run SQL under an agreement; the request is on the ledger before any result is shown.
+
+        JSON is one document: {"columns": ["NAME", ...], "types": ["TYPE", ...], "rows": [[...]],
+        "ledger_index": N, "notices": [...]}. Integers and floats are numbers (an integer beyond
+        2**53 is a string); a decimal column is numbers when every value has at most 15
+        significant digits (a 64-bit float then gives back the same decimal), else strings with
+        the exact digits; dates are ISO 8601 text. A type is one of string, integer, double,
+        decimal, boolean, date, timestamp, time, interval, uuid, blob (base64), list, struct, or
+        null when every value is null.
+
+        With --out FILE the rows go to FILE and FILE.ledger.json holds {"ledger_index": N,
+        "notices": [...]}, so a saved result keeps its link to the ledger entry that released
+        it. Notices and "ledger entry N" are printed on stderr in every format.
+        """
+        chosen = output_format(format_, OutputFormat)
+        if out is not None and format_ is None and global_options().format is None:
+            chosen = SUFFIXES.get(out.suffix.lower(), OutputFormat.CSV)
+        if chosen is OutputFormat.TABLE and out is not None:
+            raise typer.BadParameter("a table is for the terminal", param_hint="'--out'")
+        if chosen is OutputFormat.PARQUET and out is None:
+            raise typer.BadParameter(
+                "parquet is written to a file: add --out FILE", param_hint="'--format'"
+            )
         from custodiet.gateway.service import run_query
 
         with runtime(workspace) as rt:
             args = {"agreement": agreement, "sql": sql, **({"dry_run": True} if dry_run else {})}
             result = run_query(rt, signed(rt, as_, key, "query", args))
-        if output is OutputFormat.JSON:
-            print_json(result)
-        elif output is OutputFormat.CSV:
-            print_csv(result)
+        if chosen is OutputFormat.TABLE:
+            print_table(result, limit_display)
+        elif out is not None:
+            write_file(result, chosen, out)
+        elif chosen is OutputFormat.JSON:
+            sys.stdout.write(json_text(result))
         else:
-            print_table(result)
+            sys.stdout.write(csv_text(result))
+        _print_notices(result)
 
 
-def print_json(result: QueryResult) -> None:
-    from custodiet.gateway.release import json_value
+def json_document(result: QueryResult) -> dict[str, object]:
+    from custodiet.cli.output import column_types, json_rows
 
-    document = {
+    types = column_types(result.columns, result.rows)
+    return {
         "columns": list(result.columns),
-        "rows": [[json_value(v) for v in row] for row in result.rows],
+        "types": types,
+        "rows": json_rows(result.columns, result.rows, types),
         "ledger_index": result.ledger_index,
         "notices": list(result.notices),
     }
-    sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
 
 
-def print_csv(result: QueryResult) -> None:
-    from custodiet.gateway.release import json_value
+def json_text(result: QueryResult) -> str:
+    return json.dumps(json_document(result), ensure_ascii=False) + "\n"
 
-    writer = csv.writer(sys.stdout, lineterminator="\n")
+
+def csv_text(result: QueryResult) -> str:
+    from custodiet.cli.output import cell_text
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(result.columns)
-    writer.writerows([_text(json_value(v)) for v in row] for row in result.rows)
-    _print_notices(result)
+    writer.writerows([cell_text(v) for v in row] for row in result.rows)
+    return buffer.getvalue()
 
 
-def print_table(result: QueryResult) -> None:
+def write_file(result: QueryResult, chosen: OutputFormat, out: Path) -> None:
+    """The rows in FILE, and FILE.ledger.json linking them to their ledger entry."""
+    from custodiet.cli.output import write_parquet
+
+    if chosen is OutputFormat.PARQUET:
+        write_parquet(out, result.columns, result.rows)
+    else:
+        text = json_text(result) if chosen is OutputFormat.JSON else csv_text(result)
+        out.write_text(text, encoding="utf-8")
+    link = {"ledger_index": result.ledger_index, "notices": list(result.notices)}
+    sidecar = out.with_name(out.name + ".ledger.json")
+    sidecar.write_text(json.dumps(link, ensure_ascii=False) + "\n", encoding="utf-8")
+    err_console().print(f"wrote {out} and {sidecar.name}", markup=False)
+
+
+def print_table(result: QueryResult, limit: int) -> None:
     from rich.table import Table
 
-    from custodiet.gateway.release import json_value
+    from custodiet.cli.output import NUMERIC, column_types, grouped, table_cell
 
-    table = Table(*result.columns, show_lines=False)
-    for row in result.rows:
-        table.add_row(*(_text(json_value(v)) for v in row))
+    types = column_types(result.columns, result.rows)
+    table = Table(show_lines=False)
+    for name, kind in zip(result.columns, types, strict=True):
+        right = kind in NUMERIC
+        table.add_column(
+            name, justify="right" if right else "left", min_width=len(name), overflow="fold"
+        )
+    separators = [grouped(n, k) for n, k in zip(result.columns, types, strict=True)]
+    shown = result.rows if not limit else result.rows[:limit]
+    for row in shown:
+        table.add_row(*(table_cell(v, s) for v, s in zip(row, separators, strict=True)))
     out_console().print(table, markup=False)
-    _print_notices(result)
+    if len(shown) < len(result.rows):
+        err_console().print(
+            f"showing {len(shown):,} of {len(result.rows):,} rows; for all of them use "
+            "--format csv or json (or --out FILE), or --limit-display 0",
+            markup=False,
+        )
 
 
 def _print_notices(result: QueryResult) -> None:
     for notice in result.notices:
         err_console().print(f"note: {notice}", markup=False)
     err_console().print(
-        f"{len(result.rows)} row(s); ledger entry {result.ledger_index}", markup=False
+        f"{len(result.rows):,} row(s); ledger entry {result.ledger_index}", markup=False
     )
-
-
-def _text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list | dict):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)

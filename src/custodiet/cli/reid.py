@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from custodiet.cli.app import out_console, reports_errors
-from custodiet.cli.options import Actor, KeyPath, TableOrJson, WorkspacePath, runtime, signed
+from custodiet.cli.options import (
+    Actor,
+    FormatOption,
+    KeyPath,
+    TableOrJson,
+    WorkspacePath,
+    output_format,
+    runtime,
+    signed,
+)
 
 if TYPE_CHECKING:
     from custodiet.reid import ReidRequest
@@ -18,7 +27,6 @@ RequestId = Annotated[
     typer.Argument(help="The request id (`reid list` shows them).", metavar="REQUEST_ID",
                    min=0, max=2**53 - 1),
 ]  # fmt: skip
-FormatOption = Annotated[TableOrJson, typer.Option("--format", help="table or json.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -32,18 +40,24 @@ def register(app: typer.Typer) -> None:
     @reports_errors
     def request(
         agreement: Annotated[
-            str, typer.Option("--agreement", help="The agreement the cases came from.")
+            str,
+            typer.Option("--agreement", metavar="ID", help="The agreement the cases came from."),
         ],
         as_: Actor,
         cases: Annotated[
             list[str],
-            typer.Option("--case", help="A payee token to re-identify (repeat; at most 20)."),
+            typer.Option(
+                "--case", metavar="TOKEN", help="A payee token to re-identify (repeat; at most 20)."
+            ),
         ],
-        reason: Annotated[str, typer.Option("--reason", help="Why these cases need a human.")],
+        reason: Annotated[
+            str, typer.Option("--reason", metavar="TEXT", help="Why these cases need a human.")
+        ],
         fields: Annotated[
             str,
             typer.Option(
                 "--fields",
+                metavar="LIST",
                 help="What the release discloses, comma-separated: name, tin, bank "
                 "(bank numbers only when asked).",
             ),
@@ -72,13 +86,13 @@ def register(app: typer.Typer) -> None:
 
     @group.command("list")
     @reports_errors
-    def list_(format_: FormatOption = TableOrJson.TABLE, workspace: WorkspacePath = None) -> None:
+    def list_(format_: FormatOption = None, workspace: WorkspacePath = None) -> None:
         """The pending requests, each exactly as a custodian approves it."""
         from custodiet.reid import pending
 
         with runtime(workspace) as rt:
             requests, k = pending(rt.state, rt.now()), rt.state.min_approvals
-        if format_ is TableOrJson.JSON:
+        if output_format(format_, TableOrJson) is TableOrJson.JSON:
             typer.echo(json.dumps([_document(r) for r in requests]))
             return
         if not requests:
@@ -98,7 +112,10 @@ def register(app: typer.Typer) -> None:
     def approve(
         request_id: RequestId,
         sha256: Annotated[
-            str, typer.Option("--sha256", help="The request's sha256, as `reid list` shows it.")
+            str,
+            typer.Option(
+                "--sha256", metavar="HEX", help="The request's sha256, as `reid list` shows it."
+            ),
         ],
         as_: Actor,
         key: KeyPath = None,
@@ -127,7 +144,7 @@ def register(app: typer.Typer) -> None:
     @reports_errors
     def deny(
         request_id: RequestId,
-        reason: Annotated[str, typer.Option("--reason", help="Why it is denied.")],
+        reason: Annotated[str, typer.Option("--reason", metavar="TEXT", help="Why it is denied.")],
         as_: Actor,
         key: KeyPath = None,
         workspace: WorkspacePath = None,
@@ -146,7 +163,7 @@ def register(app: typer.Typer) -> None:
     def show(
         request_id: RequestId,
         as_: Actor,
-        format_: FormatOption = TableOrJson.TABLE,
+        format_: FormatOption = None,
         key: KeyPath = None,
         workspace: WorkspacePath = None,
     ) -> None:
@@ -156,7 +173,7 @@ def register(app: typer.Typer) -> None:
 
         with runtime(workspace) as rt:
             release = show_reid(rt, signed(rt, as_, key, "reid.show", {"request": request_id}))
-        if format_ is TableOrJson.JSON:
+        if output_format(format_, TableOrJson) is TableOrJson.JSON:
             document = {
                 "request": request_id,
                 "fields": list(release.request.fields),

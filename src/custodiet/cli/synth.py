@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,6 +17,11 @@ if TYPE_CHECKING:
     from custodiet.synth import Summary
 
 
+class Profile(StrEnum):
+    STRESS = "stress"
+    REALISTIC = "realistic"
+
+
 def register(app: typer.Typer) -> None:
     @app.command("synth")
     @reports_errors
@@ -24,21 +30,25 @@ def register(app: typer.Typer) -> None:
             Path,
             typer.Option(
                 "--out",
+                metavar="DIR",
                 help="Directory to write the tables into (created if its parent exists).",
                 show_default=False,
             ),
         ],
-        people: Annotated[int, typer.Option("--people", help="Number of people.")] = 100_000,
+        people: Annotated[
+            int, typer.Option("--people", metavar="N", help="Number of people.")
+        ] = 50_000,
         seed: Annotated[
-            int, typer.Option("--seed", help="Random seed: same seed, same bytes.")
+            int, typer.Option("--seed", metavar="N", help="Random seed: same seed, same bytes.")
         ] = 0,
         profile: Annotated[
-            str,
+            Profile,
             typer.Option(
                 "--profile",
+                metavar="stress|realistic",
                 help="stress: every pattern has many cases; realistic: about ten times rarer.",
             ),
-        ] = "stress",
+        ] = Profile.STRESS,
     ) -> None:
         """Write the canonical federal tables (Parquet) and truth.parquet, the planted cases."""
         from custodiet.synth import generate  # numpy and pyarrow load only when needed
@@ -46,7 +56,7 @@ def register(app: typer.Typer) -> None:
         with _progress() as bar:
             task = bar.add_task("generating people", total=max(people, 1))
             summary = generate(
-                out, people, seed, profile, progress=lambda done: bar.advance(task, done)
+                out, people, seed, profile.value, progress=lambda done: bar.advance(task, done)
             )
         out_console().print(_summary_table(summary))
 

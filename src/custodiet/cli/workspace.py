@@ -15,11 +15,14 @@ def register(app: typer.Typer) -> None:
     @app.command("init")
     @reports_errors
     def init(
-        directory: Annotated[Path, typer.Argument(help="Directory to create (new or empty).")],
+        directory: Annotated[
+            Path, typer.Argument(help="Directory to create (new or empty).", metavar="DIR")
+        ],
         custodian: Annotated[
             list[str],
             typer.Option(
                 "--custodian",
+                metavar="NAME=PUBFILE",
                 help="A first custodian as NAME=PUBFILE (an OpenSSH ed25519 .pub); at least two.",
             ),
         ],
@@ -27,6 +30,7 @@ def register(app: typer.Typer) -> None:
             int,
             typer.Option(
                 "--min-approvals",
+                metavar="K",
                 help="K: distinct custodians every approval needs (at least 2).",
             ),
         ] = 2,
@@ -34,6 +38,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--ledger-store",
+                metavar="URL",
                 help="Ledger store URL, e.g. postgresql://user@host/db (default: SQLite in DIR).",
                 show_default=False,
             ),

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from rich.console import JustifyMethod
 from rich.table import Table
 
 from custodiet.screens import SCREENS
@@ -15,12 +16,20 @@ from custodiet.screens.score import PatternScore
 
 
 def plain(value: Any) -> Any:
-    """A JSON-friendly form of a value a screen returned (dates as ISO text, money as text)."""
+    """A JSON-friendly form of a value a screen returned (dates as ISO text, money a number)."""
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return str(value)
+        return number(value)
     return value
+
+
+def number(value: Decimal) -> float | str:
+    """A decimal as a JSON number when a 64-bit float gives back the same decimal (at most 15
+    significant digits), else as a string with its exact digits."""
+    if value.is_finite() and len(value.as_tuple().digits) <= 15:
+        return float(value)
+    return str(value)
 
 
 def dollars(amount: Decimal) -> str:
@@ -37,13 +46,16 @@ def report_document(report: Report) -> dict[str, Any]:
             {
                 "screen": s.screen,
                 "cases": s.cases,
-                "amount_at_risk": str(s.amount_at_risk),
+                "amount_at_risk": number(s.amount_at_risk),
                 "ledger_index": s.ledger_index,
                 "truncated": s.truncated,
             }
             for s in report.summaries
         ],
-        "total": {"cases": report.total_cases, "amount_at_risk": str(report.total_amount_at_risk)},
+        "total": {
+            "cases": report.total_cases,
+            "amount_at_risk": number(report.total_amount_at_risk),
+        },
         "refused": [
             {"screen": r.screen, "rule": r.rule, "hint": r.hint, "ledger_index": r.ledger_index}
             for r in report.refusals
@@ -62,7 +74,7 @@ def _case_document(case: Case) -> dict[str, Any]:
         "record_id": case.record_id,
         "patterns": list(case.patterns),
         "payee": case.payee,
-        "amount_at_risk": str(case.amount_at_risk),
+        "amount_at_risk": number(case.amount_at_risk),
         "evidence": evidence,
     }
 
@@ -92,20 +104,30 @@ def summary_table(report: Report, title: str = "Improper-payment screens") -> Ta
     return table
 
 
-def cases_table(report: Report, limit: int) -> Table:
-    """The first ``limit`` cases, largest amounts first, with their evidence in words."""
+def cases_table(report: Report, limit: int, width: int | None = None) -> Table:
+    """The first ``limit`` cases, largest amounts first, with their evidence in words: in full,
+    or with ``width`` (the terminal's) cut to one line per case."""
     shown = sorted(report.cases, key=lambda c: (-c.amount_at_risk, c.record_id))[:limit]
+    rows = [
+        (c.record_id, ", ".join(c.patterns), c.payee, dollars(c.amount_at_risk),
+         "; ".join(_evidence_text(f.evidence) for f in c.findings))
+        for c in shown
+    ]  # fmt: skip
     table = Table(title=f"Cases ({len(shown)} of {report.total_cases:,})", title_justify="left")
-    for column in ("record", "patterns", "payee token", "amount", "evidence"):
-        table.add_column(column, justify="right" if column == "amount" else "left")
-    for c in shown:
-        table.add_row(
-            c.record_id,
-            ", ".join(c.patterns),
-            c.payee,
-            dollars(c.amount_at_risk),
-            "; ".join(_evidence_text(f.evidence) for f in c.findings),
-        )
+    headers = ("record", "patterns", "payee token", "amount", "evidence")
+    # one line per case: every column as wide as its widest cell, the evidence cut to the rest
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    rest = max(len("evidence"), (width or 0) - sum(widths[:-1]) - 3 * len(headers) - 1)
+    for i, column in enumerate(headers):
+        justify: JustifyMethod = "right" if column == "amount" else "left"
+        if width is None:
+            table.add_column(column, justify=justify)
+        elif column == "evidence":
+            table.add_column(column, no_wrap=True, overflow="ellipsis", max_width=rest)
+        else:
+            table.add_column(column, justify=justify, no_wrap=True, min_width=widths[i])
+    for row in rows:
+        table.add_row(*row)
     return table
 
 

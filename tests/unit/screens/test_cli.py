@@ -40,7 +40,7 @@ def test_run_json_carries_cases_evidence_and_summary(world: World) -> None:
             flagged.setdefault(pattern, set()).add(case["record_id"])
     assert flagged == EXPECTED
     p105 = next(c for c in document["cases"] if c["record_id"] == "P105")
-    assert p105["amount_at_risk"] == "1200.00"
+    assert p105["amount_at_risk"] == 1200.0
     assert p105["evidence"]["paid_after_death"] == [
         {"date_of_death": "2024-03-15", "payment_date": "2024-05-03", "months_after_death": 2}
     ]
