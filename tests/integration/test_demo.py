@@ -13,18 +13,20 @@ from tests.conftest import CliResult, run_cli
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[CliResult, Path]:
-    root = tmp_path_factory.mktemp("demo") / "workspace"
+    root = tmp_path_factory.mktemp("demo") / "demo"
     result = run_cli("demo", "--people", "3000", "--seed", "7", "--workspace", str(root))
-    return result, root
+    return result, root / "workspace"
 
 
 def test_demo_runs_every_step(demo: tuple[CliResult, Path]) -> None:
     result, root = demo
     assert result.status == 0, result.stderr
     out = result.stdout
-    assert out.count("proved:") == 9
+    assert out.count("proved:") == 10
     assert "refused: column 'payments.payee_name' is denied" in out
     assert "Released to rae only" in out
+    assert "rae approves her own agreement: refused:" in out
+    assert "the audit stops at entry" in out and "[CUST502]" in out
     assert f"export CUSTODIET_WORKSPACE={root}" in out
     assert "Traceback" not in result.stderr
 
@@ -54,3 +56,7 @@ def test_demo_ledger_verifies_and_holds_every_step(demo: tuple[CliResult, Path])
     assert actions.count("reid.approve") == 2
     reasons = [e.get("reason", "") for e in entries if e["action"] == "refusal"]
     assert any("payee_name" in r for r in reasons)
+    assert actions[0] == "genesis" and actions.count("intent") >= 3
+    audited = run_cli("ledger", "audit", "--workspace", str(root))
+    assert audited.status == 0, audited.stderr
+    assert "every access was authorized" in audited.stdout
