@@ -3,9 +3,10 @@
 SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
-# Debian packages the tests need (Go's reference sumdb/note for the ledger interop tests);
+# Debian packages the tests need (Go's reference sumdb/note for the ledger interop tests,
+# ssh-keygen for the key-format tests);
 # `make system-deps` (as root; .ci/run does it) installs the missing ones. One line to extend.
-DEBIAN_PACKAGES := golang-go golang-golang-x-mod-dev
+DEBIAN_PACKAGES := golang-go golang-golang-x-mod-dev openssh-client
 RUN := $(UV) run --frozen --no-sync
 
 .PHONY: demo test check lint types pytest bench env clean mutate system-deps
@@ -34,7 +35,7 @@ types: env
 pytest: env
 	$(RUN) pytest
 
-test: lint types pytest
+test: system-deps lint types pytest
 
 check: test
 
@@ -53,7 +54,9 @@ system-deps:
 		dpkg-query -W -f='$${Status}\n' $$pkg 2>/dev/null | grep -q 'install ok installed' \
 			|| echo $$pkg; done); \
 	if [ -n "$$missing" ]; then \
-		apt-get update && apt-get install -y --no-install-recommends $$missing; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y --no-install-recommends $$missing; \
+		elif command -v sudo >/dev/null; then sudo apt-get update && sudo apt-get install -y --no-install-recommends $$missing; \
+		else echo "note: install $$missing (Debian) for the Go interop tests; without them they are skipped"; fi; \
 	fi
 
 clean:
