@@ -459,6 +459,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--list", action="store_true", help="list the selected mutants only")
     parser.add_argument("--max-mutants", type=int, help="override the sample size")
+    parser.add_argument(
+        "--ids", nargs="*", help="only these mutant ids (e.g. to re-check survivors)"
+    )
     args = parser.parse_args(argv)
 
     config = load_config(args.config)
@@ -475,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up children and temp dirs
-    for library in settings.get("preload", []):  # imported once here, shared by every fork
+    for library in [] if args.list else settings.get("preload", []):  # shared by every fork
         importlib.import_module(str(library))
     template = Path(tempfile.mkdtemp(prefix="custodiet-mutate-src-"))
     try:
@@ -512,6 +515,8 @@ def _run_module(
     limit = args.max_mutants or int(str(entry.get("max_mutants", settings["max_mutants"])))
     everything = enumerate_mutants(name, source)
     mutants = select(everything, limit, int(str(settings["seed"])))
+    if args.ids:
+        mutants = [m for m in everything if m.id in args.ids]
     print(f"== {name}: {len(mutants)} of {len(everything)} mutants", flush=True)
     if args.list:
         for m in mutants:

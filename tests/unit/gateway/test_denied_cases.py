@@ -165,3 +165,20 @@ def test_an_upper_case_cte_read_in_lower_case_is_not_the_denied_column() -> None
     check_query(
         "WITH W AS (SELECT payee_tin AS method FROM payments) SELECT w.method FROM w", PSEUDO
     )
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT payee_name FROM other_table",
+        "SELECT o.method FROM other_table o",
+    ],
+)
+def test_a_denied_name_read_from_a_table_outside_the_agreement_is_refused_as_unknown(
+    sql: str,
+) -> None:
+    error = refusal(sql)
+    assert (error.code, error.rule) == (
+        "CUST340",
+        "table 'other_table' is not in agreement 'ssa-deceased-payees'",
+    )

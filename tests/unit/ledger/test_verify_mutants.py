@@ -659,3 +659,39 @@ def test_command_line_unreadable_input_is_status_2(
     Path("partial.json").write_text(json.dumps({"proof": []}), encoding="utf-8")
     assert v.main(["inclusion", "partial.json"]) == 2
     assert capsys.readouterr().err.startswith("error: cannot read input (KeyError: ")
+
+
+def test_a_cosignature_time_uses_all_eight_bytes() -> None:
+    timestamp = 2**56 + 2**32 + 7  # every byte of the 8-byte time matters
+    text = body() + "\n" + log_signature(body()) + cosignature(body(), timestamp)
+    cp = v.verify_checkpoint(text, v.parse_vkey(LOG_VKEY), [v.parse_vkey(WITNESS_VKEY)])
+    assert cp.size == 5
+
+
+@pytest.mark.parametrize(
+    ("command", "field", "label"),
+    [
+        ("inclusion", "leaf_hash", "leaf hash"),
+        ("inclusion", "root_hash", "root"),
+        ("consistency", "new_root", "root"),
+        ("consistency", "old_root", "old root"),
+    ],
+)
+def test_command_line_names_the_field_that_is_not_a_hash(
+    files: Path, capsys: pytest.CaptureFixture[str], command: str, field: str, label: str
+) -> None:
+    document = json.loads(Path(f"{command}.json").read_text(encoding="utf-8"))
+    document[field] = b64(bytes(31))
+    Path("short.json").write_text(json.dumps(document), encoding="utf-8")
+    assert v.main([command, "short.json"]) == 1
+    assert capsys.readouterr().err == f"NOT VERIFIED: {label} is 31 bytes, not 32\n"
+
+
+def test_command_line_names_a_proof_hash_that_is_not_a_hash(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = json.loads(Path("inclusion.json").read_text(encoding="utf-8"))
+    document["proof"][0] = b64(bytes(33))
+    Path("short.json").write_text(json.dumps(document), encoding="utf-8")
+    assert v.main(["inclusion", "short.json"]) == 1
+    assert capsys.readouterr().err == "NOT VERIFIED: proof hash is 33 bytes, not 32\n"
