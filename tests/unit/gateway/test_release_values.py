@@ -19,6 +19,7 @@ import pytest
 
 from custodiet.agreements.model import Mode
 from custodiet.catalog.classes import ColumnClass
+from custodiet.gateway.contributors import HiddenCount
 from custodiet.gateway.policy import ColumnKind, ColumnView, Policy, TableView
 from custodiet.gateway.release import json_value, release, result_sha256
 
@@ -187,9 +188,7 @@ def _policy(mode: Mode, *, max_rows: int, min_group_size: int = 5) -> Policy:
 
 def test_exactly_max_rows_rows_are_released_whole_and_not_truncated() -> None:
     rows = [(1,), (2,), (3,)]
-    released = release(
-        _policy(Mode.PSEUDONYMOUS, max_rows=3), ("n",), rows, touched=[], persons_column=None
-    )
+    released = release(_policy(Mode.PSEUDONYMOUS, max_rows=3), ("n",), rows, touched=[], hidden=())
     assert released.truncated is False
     assert released.rows == [(1,), (2,), (3,)]
     assert released.notices == ()
@@ -198,9 +197,7 @@ def test_exactly_max_rows_rows_are_released_whole_and_not_truncated() -> None:
 
 def test_max_rows_plus_one_rows_are_cut_to_max_rows_and_truncated() -> None:
     rows = [(1,), (2,), (3,), (4,)]
-    released = release(
-        _policy(Mode.PSEUDONYMOUS, max_rows=3), ("n",), rows, touched=[], persons_column=None
-    )
+    released = release(_policy(Mode.PSEUDONYMOUS, max_rows=3), ("n",), rows, touched=[], hidden=())
     assert released.truncated is True
     assert released.rows == [(1,), (2,), (3,)]
     assert released.notices == ("truncated: only the first 3 rows are released",)
@@ -208,13 +205,9 @@ def test_max_rows_plus_one_rows_are_cut_to_max_rows_and_truncated() -> None:
 
 
 def test_one_row_limit_and_no_rows() -> None:
-    one = release(
-        _policy(Mode.PSEUDONYMOUS, max_rows=1), ("n",), [(7,)], touched=[], persons_column=None
-    )
+    one = release(_policy(Mode.PSEUDONYMOUS, max_rows=1), ("n",), [(7,)], touched=[], hidden=())
     assert (one.truncated, one.rows) == (False, [(7,)])
-    empty = release(
-        _policy(Mode.PSEUDONYMOUS, max_rows=1), ("n",), [], touched=[], persons_column=None
-    )
+    empty = release(_policy(Mode.PSEUDONYMOUS, max_rows=1), ("n",), [], touched=[], hidden=())
     assert (empty.truncated, empty.rows, empty.notices) == (False, [], ())
     assert empty.sha256 == _sha256('{"columns":["n"],"rows":[]}')
 
@@ -226,7 +219,7 @@ def test_aggregate_groups_at_the_threshold_are_kept_and_below_it_suppressed() ->
         ("program", "n", "_p"),
         rows,
         touched=["payments.program"],
-        persons_column="_p",
+        hidden=(HiddenCount("_p", zero_allowed=False),),
     )
     assert released.columns == ("program", "n")
     assert released.rows == [("A", 1), ("D", 4)]
@@ -241,7 +234,7 @@ def test_aggregate_persons_column_is_dropped_wherever_it_stands() -> None:
         ("_p", "program", "n"),
         [(2, "A", 10), (1, "B", 20)],
         touched=[],
-        persons_column="_p",
+        hidden=(HiddenCount("_p", zero_allowed=False),),
     )
     assert released.columns == ("program", "n")
     assert released.rows == [("A", 10)]
@@ -254,7 +247,7 @@ def test_aggregate_with_nothing_suppressed_has_no_notice() -> None:
         ("program", "_p"),
         [("A", 2), ("B", 30)],
         touched=[],
-        persons_column="_p",
+        hidden=(HiddenCount("_p", zero_allowed=False),),
     )
     assert released.rows == [("A",), ("B",)]
     assert released.notices == ()
@@ -266,7 +259,7 @@ def test_aggregate_persons_column_missing_from_the_result_releases_nothing() -> 
         ("program", "n"),
         [("A", 100), ("B", 200)],
         touched=[],
-        persons_column="_p",
+        hidden=(HiddenCount("_p", zero_allowed=False),),
     )
     assert released.columns == ("program", "n")
     assert released.rows == []
@@ -280,7 +273,7 @@ def test_aggregate_rows_are_suppressed_before_the_row_limit_counts_them() -> Non
         ("program", "_p"),
         rows,
         touched=[],
-        persons_column="_p",
+        hidden=(HiddenCount("_p", zero_allowed=False),),
     )
     assert released.rows == [("A",), ("C",), ("E",)]
     assert released.truncated is False
@@ -289,7 +282,7 @@ def test_aggregate_rows_are_suppressed_before_the_row_limit_counts_them() -> Non
         ("program", "_p"),
         rows,
         touched=["payments.payee_tin"],
-        persons_column="_p",
+        hidden=(HiddenCount("_p", zero_allowed=False),),
     )
     assert truncated.rows == [("A",), ("C",)]
     assert truncated.notices == (
@@ -305,7 +298,7 @@ def test_pseudonymous_mode_never_suppresses_small_groups() -> None:
         ("program", "_p"),
         [("A", 1)],
         touched=[],
-        persons_column="_p",
+        hidden=(HiddenCount("_p", zero_allowed=False),),
     )
     assert released.columns == ("program", "_p")
     assert released.rows == [("A", 1)]
@@ -325,7 +318,7 @@ def test_treatment_notices_name_each_treated_column_in_a_fixed_order() -> None:
             "other.zip",
             "payments",
         ],
-        persons_column=None,
+        hidden=(),
     )
     assert released.notices == (
         "columns pseudonymized (keyed tokens): payments.payee_tin",
@@ -347,7 +340,7 @@ def test_treatment_notice_lists_several_columns_sorted() -> None:
         ("a",),
         [],
         touched=["payments.payee_tin", "payments.account"],
-        persons_column=None,
+        hidden=(),
     )
     assert released.notices == (
         "columns pseudonymized (keyed tokens): payments.account, payments.payee_tin",
@@ -360,7 +353,7 @@ def test_a_group_whose_persons_count_is_null_counts_as_zero_persons() -> None:
         ("program", "_p"),
         [("A", None), ("B", 1), ("C", 0)],
         touched=[],
-        persons_column="_p",
+        hidden=(HiddenCount("_p", zero_allowed=False),),
     )
     assert released.rows == [("B",)]
     assert released.notices == ("2 group(s) suppressed: fewer than 1 distinct persons",)
