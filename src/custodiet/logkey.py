@@ -113,7 +113,8 @@ def finish_swap(ws: Workspace, vkey: str) -> None:
         return
     if _vkey_of(ws, path) != vkey:
         return
-    path.replace(ws.log_key_path)
+    with suppress(FileNotFoundError):  # another process finished it meanwhile
+        path.replace(ws.log_key_path)
     directory = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(directory)

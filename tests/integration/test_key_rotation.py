@@ -274,3 +274,42 @@ def test_a_rotation_killed_before_the_key_files_moved_is_finished_next_time(
     assert cli(ws, "ledger", "verify").status == 0
     assert cli(ws, "ledger", "audit").status == 0
     assert new != old
+
+
+@pytest.mark.parametrize(
+    ("vkey", "rule"),
+    [
+        ("not a vkey", "not a log verifier key"),
+        ("other.example/log", "is not an Ed25519 key of this log"),
+        ("current", "already the log's key"),
+    ],
+)
+def test_key_rotate_names_a_new_ed25519_key_of_this_log(
+    kit: Kit, ws: Workspace, tmp_path: Path, vkey: str, rule: str
+) -> None:
+    from custodiet.errors import RefusedError
+    from custodiet.logkey import rotate_key
+
+    with opened(ws) as rt:
+        current = rt.state.log_vkey
+    if vkey == "current":
+        vkey = current
+    elif vkey == "other.example/log":
+        vkey = note.vkey(vkey, note.write_private_key(tmp_path / "other.pem"))
+    with pytest.raises(RefusedError, match=rule):
+        kit.call(ws, rotate_key, "ana", "key.rotate", vkey=vkey)
+    with opened(ws) as rt:
+        assert rt.state.log_vkey == current
+        assert rt.state.votes == {}
+
+
+def test_a_pin_whose_history_does_not_end_in_its_key_is_refused(kit: Kit, ws: Workspace) -> None:
+    from custodiet.errors import TamperedError
+    from custodiet.ledger.pin import LogPin
+
+    pin = json.loads(ws.log_pin_path.read_text())
+    other = note.vkey(ws.origin, note.write_private_key(ws.root / "other.pem"))
+    for keys in ([{"vkey": other, "from_size": 1}], [], [{"vkey": pin["vkey"], "from_size": 2}]):
+        ws.log_pin_path.write_text(json.dumps({**pin, "keys": keys}))
+        with pytest.raises(TamperedError, match="unreadable"):
+            LogPin(ws.log_pin_path).read()
