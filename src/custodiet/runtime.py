@@ -116,7 +116,9 @@ class Runtime:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 self._depth = 1
-                yield self.refresh()
+                state = self.refresh()
+                self._follow_key()
+                yield state
             finally:
                 self._depth = 0
                 fcntl.flock(fd, fcntl.LOCK_UN)
@@ -186,7 +188,15 @@ class Runtime:
                 code="CUST147",
             ) from None
         self.refresh()
+        self._follow_key()
         return index
+
+    def _follow_key(self) -> None:
+        """Sign from now on with the log key the ledger's state names (see ``logkey``)."""
+        if self.state.log_vkey and self.state.log_vkey != self.ledger.current_vkey:
+            from custodiet.logkey import follow
+
+            follow(self)
 
     # --- the authenticated cache ---------------------------------------------------------------
 

@@ -3,8 +3,11 @@
 DIR/
   workspace.json            origin name of the log, ledger store URL, created time
   log.json                  the log as pinned outside the store: origin, genesis entry hash,
-                            verifier key, latest signed checkpoint (0600; see ledger/pin.py)
+                            verifier key and key history, latest signed checkpoint (0600; see
+                            ledger/pin.py)
   keys/log.ed25519          the log's Ed25519 signing key (mode 0600, never printed)
+  keys/log.ed25519.next     the next log key while custodians vote a `key.rotate` (0600)
+  keys/log.ed25519.retired-N  a former log key, which signed the checkpoints below size N
   keys/secret.bin           32 random bytes; per-agreement token keys derive from it (0600)
   ledger.db                 the ledger (SQLite) unless workspace.json names a PostgreSQL store
   state.json                cache of the state replayed from the ledger (authenticated; never
@@ -53,6 +56,14 @@ class Workspace:
     @property
     def log_key_path(self) -> Path:
         return self.root / "keys" / "log.ed25519"
+
+    @property
+    def next_log_key_path(self) -> Path:
+        return self.root / "keys" / "log.ed25519.next"
+
+    def retired_log_key_path(self, from_size: int) -> Path:
+        """Where the key that signed the checkpoints below ``from_size`` is kept."""
+        return self.root / "keys" / f"log.ed25519.retired-{from_size}"
 
     @property
     def secret_path(self) -> Path:
@@ -115,6 +126,7 @@ class Workspace:
             vkey=pinned_vkey(self, pinned),
             pin=pin,
             pin_interval=interval,
+            history=pinned.history,
         )
         try:
             ledger.vkey()
@@ -126,9 +138,13 @@ class Workspace:
 
 
 def pinned_vkey(workspace: Workspace, pinned: PinnedLog) -> str:
-    """The verifier key the log's signing key must match: the one pinned at init. The hook for
-    key rotation: a ``key.rotate`` entry signed by the old key and K custodians would move it."""
-    del workspace
+    """The verifier key the log's signing key must match: the current pinned one (moved only
+    by a ``key.rotate`` entry K custodians signed, see ``custodiet.logkey``). A rotation that
+    was pinned but whose key files were not yet swapped (a killed process) is finished here:
+    ``keys/log.ed25519.next`` becomes ``keys/log.ed25519`` when it is the pinned key."""
+    from custodiet.logkey import finish_swap
+
+    finish_swap(workspace, pinned.vkey)
     return pinned.vkey
 
 

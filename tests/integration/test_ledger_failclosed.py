@@ -48,7 +48,8 @@ def test_init_pins_the_log_outside_the_store(site: Site) -> None:
     path = site.ws.log_pin_path
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     pinned = json.loads(path.read_text())
-    assert set(pinned) == {"origin", "genesis", "vkey", "checkpoint"}
+    assert set(pinned) == {"origin", "genesis", "vkey", "checkpoint", "keys"}
+    assert pinned["keys"] == [{"vkey": pinned["vkey"], "from_size": 1}]
     assert pinned["origin"] == site.ws.origin
     key = parse_vkey(pinned["vkey"])
     assert verify_checkpoint(pinned["checkpoint"], key).size == 20  # advanced at close

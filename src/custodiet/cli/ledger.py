@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from custodiet.cli.app import out_console, reports_errors
-from custodiet.cli.options import WorkspacePath, workspace_from
+from custodiet.cli.options import Actor, KeyPath, WorkspacePath, runtime, signed, workspace_from
 from custodiet.errors import InputError, TamperedError
 
 if TYPE_CHECKING:
@@ -57,10 +57,48 @@ def register(app: typer.Typer) -> None:
 
     @group.command("key")
     @reports_errors
-    def key(workspace: WorkspacePath = None) -> None:
-        """Print the log's verifier key (C2SP vkey: name+keyid+base64(0x01||pubkey))."""
+    def key(
+        all_: Annotated[
+            bool,
+            typer.Option(
+                "--all", help="Every key the log has had: FROM_SIZE VKEY per line, oldest first."
+            ),
+        ] = False,
+        workspace: WorkspacePath = None,
+    ) -> None:
+        """Print the log's current verifier key (C2SP vkey: name+keyid+base64(0x01||pubkey))."""
+        from custodiet.ledger.pin import LogPin
+
         with opened(workspace) as ledger:
-            typer.echo(ledger.vkey())
+            current = ledger.vkey()
+            history = LogPin(workspace_from(workspace).log_pin_path).read().history
+        if not all_:
+            typer.echo(current)
+            return
+        for vkey, from_size in history:
+            typer.echo(f"{from_size} {vkey}")
+
+    @group.command("rotate-key")
+    @reports_errors
+    def rotate_key_(as_: Actor, key: KeyPath = None, workspace: WorkspacePath = None) -> None:
+        """Vote to move the log to its next signing key: K custodians each run this same
+        command. The first run makes the next key (keys/log.ed25519.next); the entry that
+        reaches K is signed with the old key, every later checkpoint with the new one."""
+        from custodiet.logkey import next_vkey, rotate_key
+
+        with runtime(workspace) as rt:
+            vkey = next_vkey(rt.ws)
+            done = rotate_key(rt, signed(rt, as_, key, "key.rotate", {"vkey": vkey}))
+        state = (
+            f"rotated: checkpoints from size {done.from_size} are signed with it"
+            if done.effective
+            else "not rotated yet"
+        )
+        out_console().print(
+            f"log key {done.vkey}: signed by {as_} ({done.votes} of {done.required}); {state};"
+            f" ledger entry {done.ledger_index}",
+            markup=False,
+        )
 
     @group.command("entries")
     @reports_errors
@@ -133,15 +171,16 @@ def register(app: typer.Typer) -> None:
         workspace: WorkspacePath = None,
     ) -> None:
         """Re-hash every entry and stored node, check every checkpoint; exit 1 if tampered."""
-        from custodiet.ledger.audit import audit, log_key
+        from custodiet.ledger.audit import audit, key_history, log_key
         from custodiet.ledger.pin import LogPin
 
         earlier = read_note(from_checkpoint) if from_checkpoint else None
         with opened(workspace) as ledger:
-            pinned = LogPin(workspace_from(workspace).log_pin_path).read().checkpoint
+            pinned = LogPin(workspace_from(workspace).log_pin_path).read()
             workers = jobs or (os.cpu_count() or 1 if ledger.size() >= PARALLEL_AUDIT_MIN else 1)
-            notes = [pinned, *([earlier] if earlier else [])]
-            report = audit(ledger, log_key(vkey or ledger.vkey()), notes, workers)
+            notes = [pinned.checkpoint, *([earlier] if earlier else [])]
+            keys = log_key(vkey) if vkey else key_history(pinned.history)
+            report = audit(ledger, keys, notes, workers)
         out_console().print(
             f"verified: {report.size} entries, {report.checkpoints} signed checkpoints"
             + (", consistent with the earlier checkpoint" if earlier else ""),

@@ -165,21 +165,54 @@ def log_key(vkey: str) -> VerifierKey:
         ) from None
 
 
+Keys = Sequence[tuple[VerifierKey, int]]
+"""A log's key history: each key with the first checkpoint size it signs, oldest first."""
+
+
+def key_history(vkeys: Iterable[tuple[str, int]]) -> list[tuple[VerifierKey, int]]:
+    """A pinned key history (``PinnedLog.history``) parsed."""
+    return [(log_key(vkey), size) for vkey, size in vkeys]
+
+
+def _key_at(keys: Keys, size: int) -> VerifierKey:
+    return [key for key, from_size in keys if from_size <= size or key is keys[0][0]][-1]
+
+
+def _checked_earlier(note: str, keys: Keys, what: str) -> Checkpoint:
+    """``note`` verified under whichever key of the history signed it, which must be the key
+    in force at its size."""
+    for key, _ in keys[:-1]:
+        try:
+            found = verify_checkpoint(note, key)
+        except VerificationError:
+            continue
+        if _key_at(keys, found.size) is not key:
+            raise tampered(f"{what} is signed by a key not in force at its size", code="CUST114")
+        return found
+    found = _checked(note, keys[-1][0], what)
+    if _key_at(keys, found.size) is not keys[-1][0]:
+        raise tampered(f"{what} is signed by a key not in force at its size", code="CUST114")
+    return found
+
+
 def audit(
     ledger: Ledger,
-    log_key: VerifierKey,
+    log_key: VerifierKey | Keys,
     earlier: str | Sequence[str] | None = None,
     jobs: int = 1,
 ) -> AuditReport:
     """Verify the whole stored log (and consistency with ``earlier`` checkpoint notes: one an
     overseer kept, the workspace's pinned one), the entries and lower tree levels in ``jobs``
-    worker processes when there are enough leaves."""
+    worker processes when there are enough leaves. ``log_key`` is the log's key, or its key
+    history: each stored checkpoint must verify under the key in force at its size."""
+    keys: Keys = [(log_key, 1)] if isinstance(log_key, VerifierKey) else log_key
     size = ledger.size()
     stored = [
-        _checked(note, log_key, f"stored checkpoint {n}") for n, note in ledger.store.checkpoints()
+        _checked(note, _key_at(keys, n), f"stored checkpoint {n}")
+        for n, note in ledger.store.checkpoints()
     ]
     notes = [earlier] if isinstance(earlier, str) else list(earlier or ())
-    olds = [_checked(note, log_key, "the earlier checkpoint") for note in notes]
+    olds = [_checked_earlier(note, keys, "the earlier checkpoint") for note in notes]
     sizes = [cp.size for cp in stored] + [old.size for old in olds]
     too_big = [n for n in sizes if n > size]
     if too_big:

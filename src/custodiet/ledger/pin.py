@@ -1,7 +1,13 @@
 """The workspace's record of its log, kept outside the ledger store: ``DIR/log.json``.
 
-    {"origin": ..., "genesis": base64 leaf hash of entry 0, "vkey": the log's verifier key
-     pinned at init, "checkpoint": the latest signed checkpoint note pinned (no cosignatures)}
+    {"origin": ..., "genesis": base64 leaf hash of entry 0, "vkey": the log's current verifier
+     key, "checkpoint": the latest signed checkpoint note pinned (no cosignatures),
+     "keys": [{"vkey": ..., "from_size": N}, ...] every key the log has had, oldest first}
+
+A checkpoint of size n is signed by the key in force at n: the last one whose ``from_size`` is
+at most n (the first key from size 1, pinned at init; each later one from the size after the
+batch of the ``key.rotate`` entry that made it effective). A pin written before keys rotated
+has no "keys": its ``vkey`` alone is the history.
 
 Written atomically (a temporary file in the same directory, fsynced, renamed, the directory
 fsynced), mode 0600, under ``log.json.lock`` so that concurrent writers only ever advance it:
@@ -19,7 +25,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,19 +60,69 @@ def unreadable_pin(path: Path, why: str) -> TamperedError:
     )
 
 
+KeyHistory = tuple[tuple[str, int], ...]
+"""(vkey, from_size) pairs, oldest first: each key signs the checkpoints from its size on."""
+
+
+def key_at(history: KeyHistory, size: int) -> str:
+    """The vkey in force for a checkpoint of ``size`` entries."""
+    found = history[0][0]
+    for vkey, from_size in history:
+        if from_size <= size:
+            found = vkey
+    return found
+
+
 @dataclass(frozen=True)
 class PinnedLog:
     origin: str
     genesis: str
     vkey: str
     checkpoint: str
+    keys: KeyHistory = ()
 
-    def signed(self, log_key: VerifierKey) -> Checkpoint:
-        """The pinned checkpoint, verified under ``log_key``."""
+    @property
+    def history(self) -> KeyHistory:
+        """Every key of the log with the size it signs from (one key if never rotated)."""
+        return self.keys or ((self.vkey, 1),)
+
+    def signed(self, log_key: VerifierKey | None = None) -> Checkpoint:
+        """The pinned checkpoint, verified under ``log_key``, else under the key in force at
+        its size."""
         try:
+            if log_key is None:
+                size = int(self.checkpoint.split("\n")[1])
+                log_key = parse_vkey(key_at(self.history, size))
             return verify_checkpoint(self.checkpoint, log_key)
-        except VerificationError:
+        except (VerificationError, ValueError, IndexError):
             raise pin_fault("the pinned checkpoint does not verify", "CUST128") from None
+
+    def document(self) -> dict[str, object]:
+        keys = [{"vkey": vkey, "from_size": size} for vkey, size in self.history]
+        return {**{k: getattr(self, k) for k in ("origin", "genesis", "vkey", "checkpoint")},
+                "keys": keys}  # fmt: skip
+
+
+def _history(raw: object, vkey: str) -> KeyHistory:
+    """The pin's "keys", checked: valid vkeys, sizes from 1 strictly increasing, the last
+    one the current ``vkey``."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        raise ValueError("keys is not a list")
+    history = tuple((str(item["vkey"]), item["from_size"]) for item in raw)
+    sizes = [size for _, size in history]
+    if (
+        not all(type(size) is int for size in sizes)
+        or sizes[0] != 1
+        or sizes != sorted(set(sizes))
+        or history[-1][0] != vkey
+        or len({v for v, _ in history}) != len(history)
+    ):
+        raise ValueError("keys is not a history ending in vkey")
+    for item, _ in history:
+        parse_vkey(item)
+    return history
 
 
 def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
@@ -114,9 +170,8 @@ class LogPin:
     def read(self) -> PinnedLog:
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
-            pinned = PinnedLog(
-                **{k: str(raw[k]) for k in ("origin", "genesis", "vkey", "checkpoint")}
-            )
+            fields = {k: str(raw[k]) for k in ("origin", "genesis", "vkey", "checkpoint")}
+            pinned = PinnedLog(**fields, keys=_history(raw.get("keys"), fields["vkey"]))
             parse_vkey(pinned.vkey)
         except FileNotFoundError:
             raise unreadable_pin(self.path, "missing") from None
@@ -125,7 +180,7 @@ class LogPin:
         return pinned
 
     def write(self, pinned: PinnedLog) -> None:
-        document = json.dumps(pinned.__dict__, indent=2) + "\n"
+        document = json.dumps(pinned.document(), indent=2) + "\n"
         write_atomically(self.path, document.encode())
 
     @contextmanager
@@ -142,8 +197,23 @@ class LogPin:
         with self._locked():
             pinned = self.read()
             new = verify_checkpoint(note, log_key)
-            if new.size > pinned.signed(log_key).size:
-                self.write(PinnedLog(pinned.origin, pinned.genesis, pinned.vkey, note))
+            if new.size > pinned.signed().size:
+                self.write(replace(pinned, checkpoint=note))
+
+    def rotate(self, vkey: str, from_size: int) -> PinnedLog:
+        """Record ``vkey`` as the log's key from ``from_size`` on (nothing if it already is)."""
+        with self._locked():
+            pinned = self.read()
+            if pinned.vkey == vkey:
+                return pinned
+            history = pinned.history
+            if vkey in (v for v, _ in history) or from_size <= history[-1][1]:
+                raise pin_fault(
+                    f"cannot pin key {vkey} from size {from_size} after {history}", "CUST128"
+                )
+            rotated = replace(pinned, vkey=vkey, keys=(*history, (vkey, from_size)))
+            self.write(rotated)
+            return rotated
 
 
 def pinned_log(ledger: Ledger, vkey: str) -> PinnedLog:
@@ -159,10 +229,9 @@ def check_log(ledger: Ledger, pinned: PinnedLog) -> None:
     """The stored log is the pinned one: not empty, the same entry 0, at least as long as the
     pinned checkpoint, with the pinned root at that size, and its latest stored checkpoint
     covering every entry with the stored tree's root. Raises TamperedError naming the fault."""
-    log_key = parse_vkey(pinned.vkey)
     if pinned.origin != ledger.origin:
         raise pin_fault("the workspace's origin is not the pinned log's", "CUST128")
-    pin = pinned.signed(log_key)
+    pin = pinned.signed()
     size = ledger.size()
     if not size:
         raise pin_fault("the ledger store holds no entries (it was emptied or replaced)", "CUST121")

@@ -532,6 +532,40 @@ def _principal_remove(state: State, entry: Mapping[str, Any], at: dt.datetime) -
     return _consume(state, entry, effect)
 
 
+def _key_rotate(state: State, entry: Mapping[str, Any], at: dt.datetime) -> Effect:
+    """A custodian's vote to make ``args.vkey`` the log's key; K votes on the same move (from
+    the current key to that one) make it effective. The entry itself is signed into the log
+    by the old key; the vault then signs every later checkpoint with the new one."""
+    signer = _signed(state, entry, at, "key.rotate")
+    _custodian(signer, "rotate the log key")
+    vkey = _args(entry).get("vkey")
+    try:
+        if not isinstance(vkey, str):
+            raise _verify.VerificationError("no vkey")
+        parsed = _verify.parse_vkey(vkey)
+    except _verify.VerificationError as exc:
+        raise Violation("CUST540", f"key.rotate: not a log verifier key ({exc})") from None
+    if (
+        parsed.key_type != _verify.ED25519_TYPE
+        or parsed.name != state.origin
+        or vkey != vkey.strip()
+    ):
+        raise Violation("CUST540", f"key.rotate: {vkey!r} is not an Ed25519 key of this log")
+    if vkey == state.log_vkey:
+        raise Violation("CUST541", "key.rotate: that key is already the log's key")
+    previous = state.log_vkey
+    key = "key.rotate:" + sha256_hex({"from": previous, "to": vkey})
+
+    def rotate() -> None:
+        state.log_vkey = vkey
+
+    required = state.min_approvals
+    votes, effective, effect = _vote(state, signer, key, required, rotate)
+    _claims(entry, vkey=vkey, previous=previous, votes=votes, required=required,
+            effective=effective)  # fmt: skip
+    return _consume(state, entry, effect)
+
+
 def _dataset_add(state: State, entry: Mapping[str, Any], at: dt.datetime) -> Effect:
     signer = _signed(state, entry, at, "dataset.add")
     _custodian(signer, "register datasets")
@@ -918,6 +952,7 @@ _HANDLERS: dict[str, Handler] = {
     "genesis": _genesis,
     "principal.add": _principal_add,
     "principal.remove": _principal_remove,
+    "key.rotate": _key_rotate,
     "dataset.add": _dataset_add,
     "agreement.propose": _agreement_propose,
     "agreement.approve": _agreement_approve,

@@ -11,15 +11,16 @@ size, so indexes stay consecutive.
 
 Every batch is committed with the checkpoint that covers it, signed inside the same transaction
 after proving it consistent with the previous one (``sealing``); the signing key must match the
-pinned verifier key. The workspace's external pin (``pin.LogPin``) is advanced at most every
-``pin_interval`` seconds and at ``close()``.
+pinned verifier key. Checkpoints signed before a key rotation are checked under the key in
+force at their size (``history``). The workspace's external pin (``pin.LogPin``) is advanced
+at most every ``pin_interval`` seconds and at ``close()``.
 """
 
 from __future__ import annotations
 
 import threading
 import time as clock
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
 from itertools import pairwise, repeat
@@ -30,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from custodiet.errors import CustodietError, InputError, SystemFailure, TamperedError
 from custodiet.ledger import canonical, note, sealing, tree
-from custodiet.ledger.pin import LogPin
+from custodiet.ledger.pin import KeyHistory, LogPin, key_at
 from custodiet.ledger.proofs import ConsistencyProof, InclusionProof
 from custodiet.ledger.store import (
     RESTORE_HINT,
@@ -111,6 +112,7 @@ class Ledger:
         vkey: str | None = None,
         pin: LogPin | None = None,
         pin_interval: float = PIN_INTERVAL,
+        history: KeyHistory = (),
     ) -> None:
         self.store = store
         self.origin = origin
@@ -118,6 +120,8 @@ class Ledger:
         self._key: Ed25519PrivateKey | None = None
         self._pinned_vkey = vkey
         self._log_key: VerifierKey | None = parse_vkey(vkey) if vkey else None
+        self._history = history
+        self._keys: dict[str, VerifierKey] = {}
         self._pin, self._pin_interval = pin, pin_interval
         self._pinned_at = clock.monotonic()
         self._sealed: sealing.Sealed | None = None
@@ -198,10 +202,10 @@ class Ledger:
         arrive while another process commits join this transaction instead of the next."""
         signed: list[sealing.Sealed] = []
         try:
-            key, log_key = self._signing_key(), self._verifier()
+            key = self._signing_key()
             self.store.append(
                 lambda size, read, latest: self._build(
-                    self._taken(batch), size, read, latest, (key, log_key, signed)
+                    self._taken(batch), size, read, latest, (key, self._verifier_at, signed)
                 )
             )
         except Exception as exc:
@@ -215,7 +219,7 @@ class Ledger:
         if self._pin is None or self._sealed is None:
             return
         if force or now - self._pinned_at >= self._pin_interval:
-            self._pin.advance(self._sealed[0], self._verifier())
+            self._pin.advance(self._sealed[0], self._verifier_at(self._sealed[1].size))
             self._pinned_at = now
 
     def _taken(self, batch: list[_Waiter]) -> list[_Waiter]:
@@ -231,13 +235,13 @@ class Ledger:
         size: int,
         read: TileReader,
         latest: CheckpointReader,
-        signing: tuple[Ed25519PrivateKey, VerifierKey, list[sealing.Sealed]],
+        signing: tuple[Ed25519PrivateKey, Callable[[int], VerifierKey], list[sealing.Sealed]],
     ) -> Batch:
         """The rows of one transaction: the entries, the tiles they change, and the checkpoint
         covering them, signed once the stored tail is proven consistent with the last one."""
-        key, log_key, signed = signing
+        key, verifier_at, signed = signing
         partial = read(tree.partial_tiles(size))
-        sealing.check_tail(size, latest(), log_key, partial, self._sealed)
+        sealing.check_tail(size, latest(), verifier_at(size), partial, self._sealed)
         time, index, data = canonical.dumps(utc_now()), size, list[bytes]()
         for waiter in batch:
             waiter.indexes = list(range(index, index + len(waiter.members)))
@@ -321,11 +325,15 @@ class Ledger:
                     "this ledger was opened without its signing key", code="CUST131"
                 )
             key = note.load_private_key(self._key_path)
-            if self._pinned_vkey is not None and note.vkey(self.origin, key) != self._pinned_vkey:
+            vkey = note.vkey(self.origin, key)
+            if self._pinned_vkey is not None and vkey != self._pinned_vkey:
+                retired = any(vkey == old for old, _ in self._history)
                 raise TamperedError(
-                    f"{self._key_path}: the signing key is not the log's pinned key",
-                    hint="put back the key this workspace was created with (see docs/ledger.md,"
-                    " 'Restoring from a backup'); nothing was signed with this one",
+                    f"{self._key_path}: the signing key is "
+                    + ("a retired key of this log" if retired else "not the log's pinned key"),
+                    hint="put back the log's current key (`custodiet ledger key --all` lists its"
+                    " keys; see docs/ledger.md, 'Restoring from a backup'); nothing was signed"
+                    " with this one",
                     code="CUST127",
                 )
             self._key = key
@@ -337,8 +345,31 @@ class Ledger:
             self._log_key = parse_vkey(self.vkey())
         return self._log_key
 
+    def _verifier_at(self, size: int) -> VerifierKey:
+        """The verifier key of the checkpoint of ``size`` entries: the key in force then."""
+        if not self._history:
+            return self._verifier()
+        vkey = key_at(self._history, size)
+        if vkey not in self._keys:
+            self._keys[vkey] = parse_vkey(vkey)
+        return self._keys[vkey]
+
     def vkey(self) -> str:
         return note.vkey(self.origin, self._signing_key())
+
+    def rotated(self, history: KeyHistory) -> None:
+        """The log's key moved: sign from now on with the key file as it is now, which must be
+        the last key of ``history`` (the checkpoints before it verify under the older ones)."""
+        with self._queue_lock:
+            self._history = history
+            self._pinned_vkey = history[-1][0]
+            self._log_key = parse_vkey(self._pinned_vkey)
+            self._key = None
+
+    @property
+    def current_vkey(self) -> str | None:
+        """The pinned key this writer signs with (None if opened without a pin)."""
+        return self._pinned_vkey
 
     def signed_checkpoint(self) -> tuple[Checkpoint, str]:
         """The latest stored signed checkpoint, verified, and its note, after checking it covers
@@ -349,7 +380,9 @@ class Ledger:
             latest = self.store.latest_checkpoint()
             if latest is None:
                 break
-            signed = sealing.checked_note(latest[1], self._verifier(), "latest stored checkpoint")
+            signed = sealing.checked_note(
+                latest[1], self._verifier_at(latest[0]), "latest stored checkpoint"
+            )
             try:
                 root = self.root(signed.size) if signed.size == latest[0] else None
             except SystemFailure as exc:
@@ -418,7 +451,10 @@ def open_ledger(
     vkey: str | None = None,
     pin: LogPin | None = None,
     pin_interval: float = PIN_INTERVAL,
+    history: KeyHistory = (),
 ) -> Ledger:
     """A ledger on the store at ``url``; only ``create`` makes a missing store (``init``)."""
     store = open_store(url, create=create)
-    return Ledger(store, origin, key_path, vkey=vkey, pin=pin, pin_interval=pin_interval)
+    return Ledger(
+        store, origin, key_path, vkey=vkey, pin=pin, pin_interval=pin_interval, history=history
+    )

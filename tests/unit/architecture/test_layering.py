@@ -21,7 +21,7 @@ PACKAGE = SRC / "custodiet"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("custodiet.errors", "custodiet.settings"),
     ("custodiet.ledger", "custodiet.identity"),
-    ("custodiet.workspace", "custodiet.runtime", "custodiet.entries"),
+    ("custodiet.workspace", "custodiet.runtime", "custodiet.entries", "custodiet.logkey"),
     ("custodiet.catalog", "custodiet.principals", "custodiet.agreements"),
     ("custodiet.gateway",),
     ("custodiet.screens", "custodiet.reid", "custodiet.synth"),
