@@ -124,11 +124,13 @@ def contributes(aggregate: exp.Expr) -> exp.Expr | None:
 
 
 def contribution_counts(
-    select: exp.Select, policy: Policy, *, fast: bool = False
+    select: exp.Select, policy: Policy, *, fast: bool = False, every_row_a_person: bool = False
 ) -> tuple[exp.Select, tuple[HiddenCount, ...]]:
     """``select`` with the hidden distinct-person counts added, and what each one must satisfy.
 
-    ``fast``: count the contributing rows that have a person instead of distinct persons.
+    ``fast``: count the contributing rows that have a person instead of distinct persons;
+    ``every_row_a_person`` (one table, whose person column has no NULL): count rows with
+    ``count(*)``, without reading the person column at all.
     """
     tables = person_tables(select, policy)
     names = _dataset_names(select)
@@ -142,7 +144,12 @@ def contribution_counts(
         for alias, person in tables:
             column = exp.column(person, table=alias)
             for negated in (False, True) if condition is not None else (False,):
-                counted = _counted(column, condition, negated=negated, distinct=not fast)
+                counted = _counted(
+                    exp.Star() if every_row_a_person else column,
+                    condition,
+                    negated=negated,
+                    distinct=not fast,
+                )
                 key = counted.sql()
                 if key in seen:
                     continue
@@ -167,7 +174,7 @@ def _aggregates(select: exp.Select) -> list[exp.Expr]:
 
 
 def _counted(
-    column: exp.Column, condition: exp.Expr | None, *, negated: bool, distinct: bool
+    column: exp.Column | exp.Star, condition: exp.Expr | None, *, negated: bool, distinct: bool
 ) -> exp.Expr:
     if not distinct:  # rows: count(p) FILTER (WHERE c), the others as count(p) minus that
         if condition is None:
