@@ -68,10 +68,11 @@ def run_query(
             columns=list(checked.columns),
         )
         timeout = active.agreement.limits.timeout_seconds
-        # ---- budget hook (issue 11): gateway/dp.py releases mode dp with noise, checks and
-        # spends the budget, answers repeats from its cache, and handles --dry-run; other modes
-        # go through _released unchanged. `spend` (epsilon_spent, rho_spent, ...) joins the
-        # entry appended below, before anything is returned.
+        # ---- release hook (issue 11): gateway/dp.py releases mode dp with noise, checks and
+        # spends the budget, answers repeats from its cache, and handles --dry-run; aggregate
+        # mode goes through gateway/suppress.py (runs `run` once or twice); pseudonymous mode
+        # through _released unchanged. `spend` (epsilon_spent, rho_spent, ...) joins the entry
+        # appended below, before anything is returned.
         released, spend = release_with_budget(
             ws,
             active,
