@@ -112,6 +112,7 @@ def _checked(sql: str, tree: exp.Expr, policy: Policy) -> CheckedQuery:
     aggregate = is_aggregate(tree)
     hidden: tuple[HiddenCount, ...] = ()
     fast: str | None = None
+    fast_rows: str | None = None
     tree = explicit_calls(try_casts(tree))
     if policy.mode is Mode.AGGREGATE:
         assert isinstance(tree, exp.Select)
@@ -120,6 +121,13 @@ def _checked(sql: str, tree: exp.Expr, policy: Policy) -> CheckedQuery:
             columns.add(f"{table.name}.{person}")
         fast_tree, _ = contribution_counts(tree.copy(), policy, fast=True)
         fast = row_limited(fast_tree, policy.max_rows + 1).sql(dialect=DUCKDB, comments=False)
+        if not tree.args.get("joins"):
+            rows_tree, _ = contribution_counts(
+                tree.copy(), policy, fast=True, every_row_a_person=True
+            )
+            fast_rows = row_limited(rows_tree, policy.max_rows + 1).sql(
+                dialect=DUCKDB, comments=False
+            )
         tree, hidden = contribution_counts(tree, policy)
     row_limit = policy.max_rows + 1
     tree = row_limited(tree, row_limit)
@@ -131,6 +139,7 @@ def _checked(sql: str, tree: exp.Expr, policy: Policy) -> CheckedQuery:
         aggregate=aggregate,
         hidden=hidden,
         fast=fast,
+        fast_rows=fast_rows,
         row_limit=row_limit,
     )
 

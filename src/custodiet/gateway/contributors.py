@@ -28,6 +28,7 @@ cross join or a join on a tautology cannot lend one table's persons to another t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -94,8 +95,17 @@ def person_tables(select: exp.Select, policy: Policy) -> list[tuple[str, str]]:
     return found
 
 
-def contributes(aggregate: exp.Expr) -> exp.Expr | None:
-    """The condition under which a row contributes to ``aggregate`` (None: every row does)."""
+NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "DECIMAL", "DOUBLE",
+                 "FLOAT", "REAL", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")  # fmt: skip
+
+
+def contributes(
+    aggregate: exp.Expr, numeric: Callable[[exp.Expr], bool] = lambda _: False
+) -> exp.Expr | None:
+    """The condition under which a row contributes to ``aggregate`` (None: every row does).
+
+    ``numeric(argument)`` says the argument is a number already, so ``x <> 0`` needs no cast.
+    """
     condition: exp.Expr | None
     filter_: exp.Expr | None = None
     if isinstance(aggregate, exp.Filter):
@@ -112,7 +122,12 @@ def contributes(aggregate: exp.Expr) -> exp.Expr | None:
                 *(exp.Not(this=exp.Is(this=_paren(a), expression=exp.Null())) for a in arguments)
             )
     elif isinstance(aggregate, exp.Sum | exp.Avg) and len(arguments) == 1:
-        as_number = exp.TryCast(this=_paren(arguments[0]), to=exp.DataType.build("DOUBLE"))
+        argument = arguments[0]
+        as_number = (
+            argument
+            if numeric(argument)
+            else exp.TryCast(this=_paren(argument), to=exp.DataType.build("DOUBLE"))
+        )
         condition = exp.NEQ(this=as_number, expression=exp.Literal.number(0))
     else:
         raise _unestablished(f"aggregate {aggregate.key}", aggregate)
@@ -124,25 +139,39 @@ def contributes(aggregate: exp.Expr) -> exp.Expr | None:
 
 
 def contribution_counts(
-    select: exp.Select, policy: Policy, *, fast: bool = False
+    select: exp.Select, policy: Policy, *, fast: bool = False, every_row_a_person: bool = False
 ) -> tuple[exp.Select, tuple[HiddenCount, ...]]:
     """``select`` with the hidden distinct-person counts added, and what each one must satisfy.
 
-    ``fast``: count the contributing rows that have a person instead of distinct persons.
+    ``fast``: count the contributing rows that have a person instead of distinct persons;
+    ``every_row_a_person`` (one table, whose person column has no NULL): count rows with
+    ``count(*)``, without reading the person column at all.
     """
     tables = person_tables(select, policy)
     names = _dataset_names(select)
     bound_by = tuple(sorted(names.values())) if _persons_joined(select, policy) else ()
     conditions: list[exp.Expr | None] = [None]  # the group itself
+
+    def numeric(node: exp.Expr) -> bool:
+        if not isinstance(node, exp.Column) or node.table not in names:
+            return False
+        view = policy.tables[names[node.table]].columns.get(node.name)
+        return view is not None and view.sql_type.upper().startswith(NUMERIC_TYPES)
+
     for aggregate in _aggregates(select):
-        conditions.append(contributes(aggregate))
+        conditions.append(contributes(aggregate, numeric))
     hidden: list[HiddenCount] = []
     seen: set[str] = set()
     for condition in conditions:
         for alias, person in tables:
             column = exp.column(person, table=alias)
             for negated in (False, True) if condition is not None else (False,):
-                counted = _counted(column, condition, negated=negated, distinct=not fast)
+                counted = _counted(
+                    exp.Star() if every_row_a_person else column,
+                    condition,
+                    negated=negated,
+                    distinct=not fast,
+                )
                 key = counted.sql()
                 if key in seen:
                     continue
@@ -167,7 +196,7 @@ def _aggregates(select: exp.Select) -> list[exp.Expr]:
 
 
 def _counted(
-    column: exp.Column, condition: exp.Expr | None, *, negated: bool, distinct: bool
+    column: exp.Column | exp.Star, condition: exp.Expr | None, *, negated: bool, distinct: bool
 ) -> exp.Expr:
     if not distinct:  # rows: count(p) FILTER (WHERE c), the others as count(p) minus that
         if condition is None:

@@ -82,6 +82,7 @@ class Output:
 class DPPlan:
     sql: str  # the bounded query: one row per occurring cell, key columns then statistics
     within_bound: str  # the same without the cut, when no person can have more rows than it keeps
+    within_bound_all: str  # and without the person IS NOT NULL test, when no row lacks a person
     tables: tuple[str, ...]  # the datasets read
     keys: tuple[tuple[str, ...], ...]  # declared key values, per GROUP BY column
     outputs: tuple[Output, ...]
@@ -206,9 +207,16 @@ def plan(agreement: Agreement, policy: Policy, checked: CheckedQuery) -> DPPlan:
         f"SELECT {outer} FROM _bounded WHERE _rn <= {contributions}{grouped}"
     )
     within = f"WITH _bounded AS (SELECT {inner} {rows}) SELECT {outer} FROM _bounded{grouped}"
+    everyone = f"{source} WHERE {filters[0]}" if where is not None else source
+    within_all = (  # one table: its person column is never NULL in a joined-away row
+        f"WITH _bounded AS (SELECT {inner} {everyone}) SELECT {outer} FROM _bounded{grouped}"
+        if not tree.args.get("joins")
+        else within
+    )
     return DPPlan(
         sql=sql,
         within_bound=within,
+        within_bound_all=within_all,
         tables=tuple(sorted(set(aliases.values()))),
         keys=tuple(keys),
         outputs=tuple(outputs),
@@ -288,7 +296,12 @@ def release_with_budget(
     # after person-matching joins); then the cut, a window over all rows, is skipped.
     per_table = rows_per_person(ws, active, policy, query_plan.tables, run)
     most = math.prod(per_table[t] for t in query_plan.tables)
-    executed = run(query_plan.within_bound if most <= query_plan.contributions else query_plan.sql)
+    if most > query_plan.contributions:
+        executed = run(query_plan.sql)
+    elif len(query_plan.tables) == 1 and per_table.get(f"{query_plan.tables[0]}#null", 1) == 0:
+        executed = run(query_plan.within_bound_all)  # one table, a person on every row
+    else:
+        executed = run(query_plan.within_bound)
     released = _noisy(query_plan, executed, (f"dp: {cost}",))
     cache.write(released)
     return released, {

@@ -46,6 +46,7 @@ class CheckedQuery:
     hidden: tuple[HiddenCount, ...]  # aggregate mode: hidden person counts, dropped at release
     row_limit: int  # executed SQL carries LIMIT row_limit (= max_rows + 1)
     fast: str | None = None  # aggregate mode: ``executed`` counting rows, not distinct persons
+    fast_rows: str | None = None  # one table: ``fast`` with count(*) (no NULL persons needed)
 
 
 @dataclass(frozen=True)

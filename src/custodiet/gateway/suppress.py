@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 __all__ = ["release_aggregate", "rows_per_person", "settled"]
 
+_NULLS = "#null"  # rows_per_person also knows how many rows of each table have no person
+
 
 def release_aggregate(
     ws: Workspace,
@@ -46,7 +48,9 @@ def release_aggregate(
     """Execute and release an aggregate-mode query, exact counts only where they are needed."""
     if checked.fast is not None and all(h.bound_by for h in checked.hidden):
         bounds = rows_per_person(ws, active, policy, checked.tables, run)
-        fast = run(checked.fast)
+        every_row_a_person = all(bounds.get(f"{t}{_NULLS}", 1) == 0 for t in checked.tables)
+        use_rows = checked.fast_rows is not None and every_row_a_person
+        fast = run(checked.fast_rows if use_rows and checked.fast_rows else checked.fast)
         rows = settled(fast.columns, fast.rows, checked.hidden, bounds, policy.min_group_size)
         if rows is not None:
             return release(
@@ -97,7 +101,8 @@ def rows_per_person(
     tables: Sequence[str],
     run: Callable[[str], Executed],
 ) -> dict[str, int]:
-    """The largest number of rows one person has in each table of the projection (cached)."""
+    """The largest number of rows one person has in each table of the projection, and (under
+    ``<table>#null``) how many rows have no person; computed once per projection, kept beside it."""
     from custodiet.gateway.projection import projection_files
 
     path = projection_files(ws, active).database.with_suffix(".persons.json")
@@ -107,14 +112,16 @@ def rows_per_person(
         }
     except (OSError, ValueError, TypeError, AttributeError):
         known = {}
-    missing = [t for t in tables if t not in known and policy.tables[t].person_column]
+    missing = [t for t in tables if f"{t}{_NULLS}" not in known and policy.tables[t].person_column]
     for table in missing:
         person = quote(policy.tables[table].person_column or "")
         executed = run(
-            f"SELECT coalesce(max(n), 1) FROM (SELECT count(*) AS n FROM {quote(table)} "
+            f"SELECT coalesce(max(n), 1), (SELECT count(*) FROM {quote(table)} "
+            f"WHERE {person} IS NULL) FROM (SELECT count(*) AS n FROM {quote(table)} "
             f"WHERE {person} IS NOT NULL GROUP BY {person})"
         )
         known[table] = max(1, int(executed.rows[0][0]))
+        known[f"{table}{_NULLS}"] = int(executed.rows[0][1])
     if missing:
         temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
         try:
