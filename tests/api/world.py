@@ -17,6 +17,7 @@ import httpx
 from custodiet.api.app import create_app
 from custodiet.api.limits import Limits
 from custodiet.identity import SignedRequest, sign_request
+from custodiet.workspace import Workspace
 from tests.kit import Kit, private_key, public_key
 
 ROUTES = {
@@ -111,10 +112,11 @@ class Caller:
 
 
 @contextmanager
-def served(root: Path, limits: Limits | None = None) -> Iterator[Caller]:
-    """A new workspace under ``root`` served in-process (custodians ana, ben)."""
-    kit = Kit(root)
-    ws = kit.init(root / "ws")
+def served(
+    root: Path, limits: Limits | None = None, workspace: Workspace | None = None
+) -> Iterator[Caller]:
+    """``workspace`` (else a new one under ``root``: custodians ana, ben) served in-process."""
+    ws = workspace or Kit(root).init(root / "ws")
     generous = Limits(rate=10_000, burst=10_000)  # the limits have their own tests
     with asgi_client(create_app(ws.root, limits or generous)) as client:
         info = client.get("/v1/info").json()
