@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from custodiet.errors import (
     CustodietError,
     InputError,
@@ -95,22 +97,18 @@ def no_route(status: int) -> CustodietError:
     )
 
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message", "hint", "status"],
-            "properties": {
-                "code": {"type": "string", "pattern": "^CUST[0-9]{3}$"},
-                "message": {"type": "string"},
-                "hint": {"type": "string"},
-                "status": {"type": "integer"},
-            },
-        }
-    },
-}
+class ErrorBody(BaseModel):
+    code: str = Field(pattern="^CUST[0-9]{3}$")
+    message: str
+    hint: str
+    status: int
+
+
+class ErrorDocument(BaseModel):
+    """The one error shape."""
+
+    error: ErrorBody
+
 
 ERROR_STATUSES = (400, 401, 403, 404, 405, 409, 413, 429, 500)
 
@@ -120,7 +118,7 @@ def responses() -> dict[int | str, dict[str, Any]]:
     return {
         status: {
             "description": "an error (the one error shape)",
-            "content": {"application/json": {"schema": SCHEMA}},
+            "model": ErrorDocument,
         }
         for status in ERROR_STATUSES
     }
