@@ -46,6 +46,8 @@ def change(c: Change) -> Document:
 def dataset(d: Dataset) -> Document:
     return {
         "name": d.name,
+        "path": d.path,
+        "table": d.table,
         "format": d.format,
         "rows": d.rows,
         "sha256": d.sha256,

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from custodiet.cli import backend
 from custodiet.cli.app import out_console, reports_errors
+from custodiet.cli.backend import call
 from custodiet.cli.options import Actor, KeyPath, TableOrJson, WorkspacePath, runtime, signed
 
 if TYPE_CHECKING:
     from custodiet.agreements.lifecycle import AgreementSummary
-    from custodiet.ledger.replay import State
 
 AgreementId = Annotated[
     str, typer.Argument(help="Agreement id, e.g. ssa-deceased-payees.", metavar="ID")
@@ -36,12 +37,12 @@ def register(app: typer.Typer) -> None:
         workspace: WorkspacePath = None,
     ) -> None:
         """Propose an agreement, or a new version of it (which needs approval again)."""
-        from custodiet.agreements.lifecycle import apply_agreement, load_document
+        from custodiet.agreements.lifecycle import apply_agreement
 
         with runtime(workspace) as rt:
-            document, _ = load_document(file, rt.state)
-            result = apply_agreement(rt, signed(rt, as_, key, "agreement.propose",
-                                                {"document": document}))  # fmt: skip
+            document = backend.agreement_file(rt, file)
+            request = signed(rt, as_, key, "agreement.propose", {"document": document})
+            result = call(rt, apply_agreement, request)
         where = f"{result.id} v{result.version} (sha256 {result.sha256})"
         if result.is_new:
             out_console().print(
@@ -78,7 +79,7 @@ def register(app: typer.Typer) -> None:
                 "agreement.approve",
                 {"agreement": id_, "version": version, "sha256": sha256.lower()},
             )
-            done = approve_and_activate(rt, request)  # fmt: skip
+            done = call(rt, approve_and_activate, request)
         status = done.status
         out_console().print(
             f"approved {status.id} v{status.version}: {status.approvals} of "
@@ -96,7 +97,7 @@ def register(app: typer.Typer) -> None:
         from custodiet.agreements.lifecycle import revoke
 
         with runtime(workspace) as rt:
-            result = revoke(rt, signed(rt, as_, key, "agreement.revoke", {"agreement": id_}))
+            result = call(rt, revoke, signed(rt, as_, key, "agreement.revoke", {"agreement": id_}))
         out_console().print(f"revoked {result.id} (through v{result.version})", markup=False)
 
     @group.command("build")
@@ -108,7 +109,7 @@ def register(app: typer.Typer) -> None:
         from custodiet.gateway.activation import rebuild
 
         with runtime(workspace) as rt:
-            path = rebuild(rt, signed(rt, as_, key, "agreement.build", {"agreement": id_}))
+            path = call(rt, rebuild, signed(rt, as_, key, "agreement.build", {"agreement": id_}))
         out_console().print(f"protected projection ready: {path.name}", markup=False)
 
     @group.command("list")
@@ -123,10 +124,8 @@ def register(app: typer.Typer) -> None:
         from rich.markup import escape
         from rich.table import Table
 
-        from custodiet.agreements.lifecycle import list_agreements
-
         with runtime(workspace) as rt:
-            summaries = list_agreements(rt.state)
+            summaries = backend.agreements(rt)
         if format_ is TableOrJson.JSON:
             typer.echo(json.dumps([_document(a) for a in summaries]))
             return
@@ -148,11 +147,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show exactly what a custodian approves: the latest version and its sha256, each
         column's treatment beside its class, and the difference from the active version."""
-        from custodiet.agreements.lifecycle import show_agreement
-
         with runtime(workspace) as rt:
-            a = show_agreement(rt.state, id_)
-            classes = _classes(rt.state)
+            a = backend.agreement(rt, id_)
+            classes = backend.classes(rt)
         if format_ is TableOrJson.JSON:
             typer.echo(json.dumps(_document(a)))
             return
@@ -173,14 +170,6 @@ def _document(a: AgreementSummary) -> dict[str, object]:
         "active_version": a.active_version,
         "changes": list(a.changes),
         "document": a.document,
-    }
-
-
-def _classes(state: State) -> dict[str, dict[str, str]]:
-    """dataset -> column -> class, columns in the file's order."""
-    return {
-        name: {c["name"]: c["column_class"] for c in d.get("schema") or []}
-        for name, d in state.datasets.items()
     }
 
 

@@ -69,10 +69,23 @@ def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     verbose: bool = typer.Option(False, "--verbose", help="Show tracebacks for failures."),
+    server: str | None = typer.Option(
+        None,
+        "--server",
+        help="Send the command to a `custodiet serve` at URL (else $CUSTODIET_SERVER); "
+        "you sign with your own key and need no access to the workspace.",
+        show_default=False,
+        metavar="URL",
+    ),
 ) -> None:
     """custodiet: improper-payment screens on pseudonymized data, every access on a ledger."""
     _verbose["on"] = verbose
+    if server:
+        from custodiet.cli.options import SERVER_META
+
+        ctx.meta[SERVER_META] = server
 
 
 def _register_commands() -> None:

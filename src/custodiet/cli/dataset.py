@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from custodiet.catalog.classes import ColumnClass
+from custodiet.cli import backend
 from custodiet.cli.app import out_console, reports_errors
+from custodiet.cli.backend import call
 from custodiet.cli.options import Actor, KeyPath, WorkspacePath, runtime, signed
 from custodiet.errors import InputError
 
@@ -56,7 +58,7 @@ def register(app: typer.Typer) -> None:
                 "name": name, "path": location,
                 "classify": {c: k.value for c, k in overrides.items()},
             })  # fmt: skip
-            done = add_dataset(rt, request)
+            done = call(rt, add_dataset, request)
         dataset = done.dataset
         state = "registered" if done.effective else "not registered yet"
         out_console().print(
@@ -78,11 +80,9 @@ def register(app: typer.Typer) -> None:
         from rich.markup import escape
         from rich.table import Table
 
-        from custodiet.catalog.registry import list_datasets
-
         table = Table("name", "format", "rows", "columns", "path")
         with runtime(workspace) as rt:
-            datasets = list_datasets(rt.state)
+            datasets = backend.datasets(rt)
         for d in datasets:
             table.add_row(
                 *map(escape, (d.name, d.format, str(d.rows), str(len(d.columns)))),
@@ -97,10 +97,8 @@ def register(app: typer.Typer) -> None:
         workspace: WorkspacePath = None,
     ) -> None:
         """Show a dataset's file, digest and column classes."""
-        from custodiet.catalog.registry import get_dataset
-
         with runtime(workspace) as rt:
-            dataset = get_dataset(rt.state, name)
+            dataset = backend.get_dataset(rt, name)
         out_console().print(f"{dataset.name}: {_location(dataset)}", markup=False)
         out_console().print(f"{dataset.format}, {dataset.rows} rows, sha256 {dataset.sha256}")
         out_console().print(classes_table(dataset))

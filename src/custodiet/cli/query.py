@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from custodiet.cli.app import err_console, out_console, reports_errors
+from custodiet.cli.backend import call
 from custodiet.cli.options import Actor, KeyPath, WorkspacePath, runtime, signed
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def register(app: typer.Typer) -> None:
 
         with runtime(workspace) as rt:
             request = signed(rt, as_, key, "query", {"agreement": agreement, "sql": sql})
-            result = run_query(rt, request)
+            result = call(rt, run_query, request)
         if output is OutputFormat.JSON:
             print_json(result)
         elif output is OutputFormat.CSV:

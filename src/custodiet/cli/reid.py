@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from custodiet.cli import backend
 from custodiet.cli.app import out_console, reports_errors
+from custodiet.cli.backend import call
 from custodiet.cli.options import Actor, KeyPath, TableOrJson, WorkspacePath, runtime, signed
 
 if TYPE_CHECKING:
@@ -56,7 +58,7 @@ def register(app: typer.Typer) -> None:
 
         wanted = [f.strip() for f in fields.split(",") if f.strip()]
         with runtime(workspace) as rt:
-            filed = request_reid(rt, signed(rt, as_, key, "reid.request", {
+            filed = call(rt, request_reid, signed(rt, as_, key, "reid.request", {
                 "agreement": agreement, "tokens": [c.strip() for c in cases],
                 "fields": wanted, "reason": reason.strip(),
             }))  # fmt: skip
@@ -74,10 +76,8 @@ def register(app: typer.Typer) -> None:
     @reports_errors
     def list_(format_: FormatOption = TableOrJson.TABLE, workspace: WorkspacePath = None) -> None:
         """The pending requests, each exactly as a custodian approves it."""
-        from custodiet.reid import pending
-
         with runtime(workspace) as rt:
-            requests, k = pending(rt.state, rt.now()), rt.state.min_approvals
+            requests, k = backend.pending_reid(rt), rt.state.min_approvals
         if format_ is TableOrJson.JSON:
             typer.echo(json.dumps([_document(r) for r in requests]))
             return
@@ -108,8 +108,9 @@ def register(app: typer.Typer) -> None:
         from custodiet.reid import approve_reid
 
         with runtime(workspace) as rt:
-            approved = approve_reid(
+            approved = call(
                 rt,
+                approve_reid,
                 signed(
                     rt, as_, key, "reid.approve", {"request": request_id, "sha256": sha256.lower()}
                 ),
@@ -136,8 +137,10 @@ def register(app: typer.Typer) -> None:
         from custodiet.reid import deny_reid
 
         with runtime(workspace) as rt:
-            denied = deny_reid(
-                rt, signed(rt, as_, key, "reid.deny", {"request": request_id, "reason": reason})
+            denied = call(
+                rt,
+                deny_reid,
+                signed(rt, as_, key, "reid.deny", {"request": request_id, "reason": reason}),
             )
         out_console().print(f"request {denied.id} denied by {as_}", markup=False)  # fmt: skip
 
@@ -155,7 +158,9 @@ def register(app: typer.Typer) -> None:
         from custodiet.reid.render import records_table
 
         with runtime(workspace) as rt:
-            release = show_reid(rt, signed(rt, as_, key, "reid.show", {"request": request_id}))
+            release = call(
+                rt, show_reid, signed(rt, as_, key, "reid.show", {"request": request_id})
+            )
         if format_ is TableOrJson.JSON:
             document = {
                 "request": request_id,

@@ -1,0 +1,149 @@
+"""End to end: `custodiet serve` in its own process owns the workspace; the README's tour runs
+through `custodiet --server URL` from a directory with no workspace; the log is then read over
+HTTP by a tlog-tiles client written from the spec, and its checkpoint verified."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from custodiet.ledger.verify import parse_vkey, verify_checkpoint
+from tests.api import tlog_client
+
+ROOT = Path(__file__).resolve().parents[2]
+TABLES = ("beneficiaries", "payments", "deaths", "exclusions", "tax_refunds")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("CUSTODIET_WORKSPACE", "CUSTODIET_KEY", "CUSTODIET_SERVER")}  # fmt: skip
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def _run(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "custodiet", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
+    """The vault's side (workspace, data) and a client directory with three keys."""
+    vault, client = tmp_path / "vault", tmp_path / "client"
+    vault.mkdir()
+    client.mkdir()
+    env = _env()
+    (client / "keys").mkdir()
+    for who in ("carol", "dave", "rita"):
+        assert _run("key", "new", "--out", f"keys/{who}", cwd=client, env=env).returncode == 0
+    assert _run("synth", "--out", "data", "--people", "400", cwd=vault, env=env).returncode == 0
+    init = _run("init", "ws", "--custodian", f"carol={client}/keys/carol.pub",
+                "--custodian", f"dave={client}/keys/dave.pub", cwd=vault, env=env)  # fmt: skip
+    assert init.returncode == 0, init.stderr
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "custodiet", "serve", "--workspace", "ws", "--port", str(port)],
+        cwd=vault, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/v1/info", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+        yield url, vault, client
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        for stream in (proc.stdout, proc.stderr):
+            if stream:
+                stream.close()
+
+
+@pytest.mark.slow
+def test_readme_tour_runs_against_a_server_and_the_log_verifies_over_http(
+    server: tuple[str, Path, Path],
+) -> None:
+    url, vault, client = server
+    env = _env()
+    (client / "examples").symlink_to(ROOT / "examples")
+
+    def cli(*args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
+        extra = ["--key", f"keys/{key}"] if key else []
+        return _run("--server", url, *args, *extra, cwd=client, env=env)
+
+    def ok(*args: str, key: str | None = None) -> str:
+        done = cli(*args, key=key)
+        assert done.returncode == 0, (args, done.stderr)
+        assert "Traceback" not in done.stderr
+        return done.stdout
+
+    ok("principal", "add", "rita", "--role", "reviewer", "--pubkey", "keys/rita.pub",
+       "--as", "carol", key="carol")  # fmt: skip
+    for table in TABLES:
+        ok("dataset", "add", table, str(vault / "data" / f"{table}.parquet"), "--as", "carol",
+           key="carol")  # fmt: skip
+    ok("agreement", "apply", "examples/improper-payments.yaml", "--as", "rita", key="rita")
+    assert "improper-payments" in ok("agreement", "show", "improper-payments")
+    sha = json.loads(ok("agreement", "show", "improper-payments", "--format", "json"))["sha256"]
+    for custodian in ("carol", "dave"):
+        ok("agreement", "approve", "improper-payments", "--version", "1", "--sha256", sha,
+           "--as", custodian, key=custodian)  # fmt: skip
+    listed = json.loads(ok("agreement", "list", "--format", "json"))
+    assert listed[0]["status"] == "active"
+    principals = json.loads(ok("principal", "list", "--format", "json"))
+    assert {p["name"] for p in principals} == {"carol", "dave", "rita"}
+    report = json.loads(ok("screen", "run", "--agreement", "improper-payments", "--as", "rita",
+                           "--format", "json", key="rita"))  # fmt: skip
+    assert report["agreement"] == "improper-payments" and report["summary"]
+    result = json.loads(ok("query", "--agreement", "improper-payments", "--as", "rita",
+                           "--format", "json", "SELECT program, count(*) AS n FROM payments "
+                           "GROUP BY program ORDER BY program", key="rita"))  # fmt: skip
+    assert result["columns"] == ["program", "n"] and result["rows"]
+    denied = cli("query", "--agreement", "improper-payments", "--as", "rita",
+                 "SELECT payee_name FROM payments", key="rita")  # fmt: skip
+    assert denied.returncode == 3
+    assert "refused: column 'payments.payee_name' is denied" in denied.stderr
+    impostor = cli("query", "--agreement", "improper-payments", "--as", "carol", "SELECT 1",
+                   key="rita")  # fmt: skip
+    assert impostor.returncode == 3 and "refused:" in impostor.stderr
+    assert not (client / "ws").exists() and not (client / "custodiet-workspace").exists()
+
+    # the log over HTTP, read from the spec alone
+    with httpx.Client(base_url=url) as http:
+
+        def get(path: str) -> bytes:
+            response = http.get("/" + path)
+            assert response.status_code == 200, (path, response.text)
+            return response.content
+
+        vkey = http.get("/v1/info").json()["vkey"]
+        checkpoint = verify_checkpoint(get("checkpoint").decode(), parse_vkey(vkey))
+        assert tlog_client.root_from_tiles(get, checkpoint.size) == checkpoint.root
+        entries = [json.loads(e) for e in tlog_client.read_entries(get, checkpoint.size)]
+    assert entries[0]["action"] == "genesis"
+    refusals = [e for e in entries if e["action"] == "refusal"]
+    assert any("payee_name" in e["reason"] for e in refusals)
+    assert any(e["code"] == "CUST502" and e["attempted"] == "query" for e in refusals)
+    assert any(e["action"] == "query" and e["actor"] == "rita" for e in entries)
