@@ -1,6 +1,7 @@
 """End to end: `custodiet serve` in its own process owns the workspace; the README's tour runs
-through `custodiet --server URL` from a directory with no workspace; the log is then read over
-HTTP by a tlog-tiles client written from the spec, and its checkpoint verified."""
+through `custodiet --server URL` (in-process, as the console entry point runs it; one call in a
+fresh interpreter) from a directory with no workspace, holding only keys; the log is then read
+over HTTP by a tlog-tiles client written from the spec, and its checkpoint verified."""
 
 from __future__ import annotations
 
@@ -12,12 +13,17 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from custodiet.cli.app import app
+from custodiet.cli.commands import register
 from custodiet.ledger.verify import parse_vkey, verify_checkpoint
 from tests.api import tlog_client
+from tests.kit import Kit, public_key
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = ("beneficiaries", "payments", "deaths", "exclusions", "tax_refunds")
@@ -43,18 +49,21 @@ def _run(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProc
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
-    """The vault's side (workspace, data) and a client directory with three keys."""
+    """The vault's side (workspace, data) served by `custodiet serve` in its own process, and a
+    client directory holding only the principals' keys."""
+    from custodiet.synth import generate
+    from custodiet.workspace import init_workspace
+
     vault, client = tmp_path / "vault", tmp_path / "client"
     vault.mkdir()
     client.mkdir()
     env = _env()
-    (client / "keys").mkdir()
+    kit = Kit(client)  # client/keys/NAME (0600) and NAME.pub
     for who in ("carol", "dave", "rita"):
-        assert _run("key", "new", "--out", f"keys/{who}", cwd=client, env=env).returncode == 0
-    assert _run("synth", "--out", "data", "--people", "400", cwd=vault, env=env).returncode == 0
-    init = _run("init", "ws", "--custodian", f"carol={client}/keys/carol.pub",
-                "--custodian", f"dave={client}/keys/dave.pub", cwd=vault, env=env)  # fmt: skip
-    assert init.returncode == 0, init.stderr
+        kit.key_file(who)
+    generate(vault / "data", 300, 7, "stress")
+    custodians = {"carol": public_key("carol"), "dave": public_key("dave")}
+    init_workspace(vault / "ws", custodians=custodians, min_approvals=2)
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "custodiet", "serve", "--workspace", "ws", "--port", str(port)],
@@ -83,21 +92,26 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
 
 @pytest.mark.slow
 def test_readme_tour_runs_against_a_server_and_the_log_verifies_over_http(
-    server: tuple[str, Path, Path],
+    server: tuple[str, Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, vault, client = server
-    env = _env()
     (client / "examples").symlink_to(ROOT / "examples")
+    for name in ("CUSTODIET_WORKSPACE", "CUSTODIET_KEY", "CUSTODIET_SERVER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(client)
+    register(app)
+    runner = CliRunner()
 
-    def cli(*args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
+    def cli(*args: str, key: str | None = None) -> Any:
         extra = ["--key", f"keys/{key}"] if key else []
-        return _run("--server", url, *args, *extra, cwd=client, env=env)
+        return runner.invoke(app, ["--server", url, *args, *extra])
 
     def ok(*args: str, key: str | None = None) -> str:
         done = cli(*args, key=key)
-        assert done.returncode == 0, (args, done.stderr)
-        assert "Traceback" not in done.stderr
-        return done.stdout
+        assert done.exit_code == 0, (args, done.stderr, done.exception)
+        return str(done.stdout)
+
+    assert _run("--server", url, "principal", "list", cwd=client, env=_env()).returncode == 0
 
     ok("principal", "add", "rita", "--role", "reviewer", "--pubkey", "keys/rita.pub",
        "--as", "carol", key="carol")  # fmt: skip
@@ -123,11 +137,11 @@ def test_readme_tour_runs_against_a_server_and_the_log_verifies_over_http(
     assert result["columns"] == ["program", "n"] and result["rows"]
     denied = cli("query", "--agreement", "improper-payments", "--as", "rita",
                  "SELECT payee_name FROM payments", key="rita")  # fmt: skip
-    assert denied.returncode == 3
+    assert denied.exit_code == 3
     assert "refused: column 'payments.payee_name' is denied" in denied.stderr
     impostor = cli("query", "--agreement", "improper-payments", "--as", "carol", "SELECT 1",
                    key="rita")  # fmt: skip
-    assert impostor.returncode == 3 and "refused:" in impostor.stderr
+    assert impostor.exit_code == 3 and "refused:" in impostor.stderr
     assert not (client / "ws").exists() and not (client / "custodiet-workspace").exists()
 
     # the log over HTTP, read from the spec alone
