@@ -44,8 +44,13 @@ def _approve_all(caller: Caller, agreement: str) -> dict[str, Any]:
     shown = caller.client.get(f"/v1/agreements/{agreement}").json()
     done: dict[str, Any] = {}
     for custodian in ("ana", "ben"):
-        done = caller.act(custodian, "agreement.approve", agreement=agreement,
-                          version=shown["version"], sha256=shown["sha256"])  # fmt: skip
+        done = caller.act(
+            custodian,
+            "agreement.approve",
+            agreement=agreement,
+            version=shown["version"],
+            sha256=shown["sha256"],
+        )
     return done
 
 
@@ -89,19 +94,27 @@ def test_reid_request_approve_show_and_deny(active: Caller) -> None:
     sql = "SELECT payee_tin FROM payments ORDER BY payment_id LIMIT 2"
     rows = active.act("rae", "query", agreement=AGREEMENT, sql=sql)["rows"]
     token, other = rows[0][0], rows[1][0]
-    filed = active.act("rae", "reid.request", agreement=AGREEMENT, tokens=[token],
-                       fields=["name"], reason="payment after death")  # fmt: skip
+    filed = active.act(
+        "rae",
+        "reid.request",
+        agreement=AGREEMENT,
+        tokens=[token],
+        fields=["name"],
+        reason="payment after death",
+    )
     pending = active.client.get("/v1/reid/pending").json()
     assert [r["id"] for r in pending] == [filed["id"]]
     for custodian in ("ana", "ben"):
-        approved = active.act(custodian, "reid.approve", request=filed["id"],
-                              sha256=filed["sha256"])  # fmt: skip
+        approved = active.act(
+            custodian, "reid.approve", request=filed["id"], sha256=filed["sha256"]
+        )
     assert len(approved["approvals"]) == 2
     release = active.act("rae", "reid.show", request=filed["id"])
     assert release["request"] == filed["id"] and release["records"]
     assert release["records"][0]["token"] == token
-    second = active.act("rae", "reid.request", agreement=AGREEMENT, tokens=[other],
-                        fields=["name"], reason="check")  # fmt: skip
+    second = active.act(
+        "rae", "reid.request", agreement=AGREEMENT, tokens=[other], fields=["name"], reason="check"
+    )
     denied = active.act("ana", "reid.deny", request=second["id"], reason="not needed")
     assert denied["id"] == second["id"]
 
@@ -168,8 +181,9 @@ def test_an_unsigned_body_is_401_and_its_refusal_names_no_principal(
     entry = _refused(world, response, 401, "CUST501")
     assert entry["actor"] == "(unauthenticated)" and entry["attempted"] == action
     assert "request" not in entry and "signature" not in entry
-    bearer = world.client.post(ROUTES[action], json={"request": forged},
-                               headers={"Authorization": "Bearer ana"})  # fmt: skip
+    bearer = world.client.post(
+        ROUTES[action], json={"request": forged}, headers={"Authorization": "Bearer ana"}
+    )
     assert bearer.status_code == 401
     assert world.last_entry()["actor"] == "(unauthenticated)"
 

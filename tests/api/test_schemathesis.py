@@ -19,8 +19,12 @@ from custodiet.api.app import create_app
 from custodiet.api.limits import Limits
 from tests.kit import Kit
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]  # fmt: skip
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 
 
 def _operations(tmp_path: Path) -> list[Any]:
@@ -36,8 +40,13 @@ def test_api_holds_its_schema_and_acts_only_on_signatures(tmp_path: Path) -> Non
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=8, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))  # fmt: skip
+        @settings(
+            max_examples=8,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def holds(case: Any) -> None:
             response = case.call()
             case.validate_response(response, checks=CHECKS)

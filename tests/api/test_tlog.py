@@ -31,8 +31,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Caller]:
     ws = Kit(root).init(root / "ws")
     ledger = ws.ledger()
     try:
-        filler = {"action": "refusal", "attempted": "query", "actor": "(unauthenticated)",
-                  "decision": "refused", "reason": "filler", "code": "CUST501"}  # fmt: skip
+        filler = {
+            "action": "refusal",
+            "attempted": "query",
+            "actor": "(unauthenticated)",
+            "decision": "refused",
+            "reason": "filler",
+            "code": "CUST501",
+        }
         ledger.append_many([filler] * FILLER)
     finally:
         ledger.close()
@@ -96,9 +102,13 @@ def test_proofs_verify_against_the_checkpoint(world: Caller) -> None:
 
 @pytest.mark.parametrize(
     ("path", "expected"),
-    [("000", (0, None)), ("x001/x234/067", (1234067, None)), ("067.p/5", (67, 5)),
-     ("x001/000.p/255", (1000, 255))],
-)  # fmt: skip
+    [
+        ("000", (0, None)),
+        ("x001/x234/067", (1234067, None)),
+        ("067.p/5", (67, 5)),
+        ("x001/000.p/255", (1000, 255)),
+    ],
+)
 def test_tile_indexes_parse_as_the_spec_encodes_them(
     path: str, expected: tuple[int, int | None]
 ) -> None:
@@ -107,9 +117,23 @@ def test_tile_indexes_parse_as_the_spec_encodes_them(
 
 
 @pytest.mark.parametrize(
-    "path", ["0", "00", "0000", "x000/001", "001/001", "x1/001", "000.p/256", "000.p/0",
-             "000.p/01", "000.p/", "-01", "x001/", "abc"],
-)  # fmt: skip
+    "path",
+    [
+        "0",
+        "00",
+        "0000",
+        "x000/001",
+        "001/001",
+        "x1/001",
+        "000.p/256",
+        "000.p/0",
+        "000.p/01",
+        "000.p/",
+        "-01",
+        "x001/",
+        "abc",
+    ],
+)
 def test_malformed_tile_paths_are_refused(path: str) -> None:
     with pytest.raises(InputError):
         parse_index(path)

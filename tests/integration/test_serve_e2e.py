@@ -36,15 +36,25 @@ def _free_port() -> int:
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("CUSTODIET_WORKSPACE", "CUSTODIET_KEY", "CUSTODIET_SERVER")}  # fmt: skip
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CUSTODIET_WORKSPACE", "CUSTODIET_KEY", "CUSTODIET_SERVER")
+    }
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 
 
 def _run(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "custodiet", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "custodiet", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 @pytest.fixture
@@ -67,8 +77,11 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "custodiet", "serve", "--workspace", "ws", "--port", str(port)],
-        cwd=vault, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        cwd=vault,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -113,34 +126,90 @@ def test_readme_tour_runs_against_a_server_and_the_log_verifies_over_http(
 
     assert _run("--server", url, "principal", "list", cwd=client, env=_env()).returncode == 0
 
-    ok("principal", "add", "rita", "--role", "reviewer", "--pubkey", "keys/rita.pub",
-       "--as", "carol", key="carol")  # fmt: skip
+    ok(
+        "principal",
+        "add",
+        "rita",
+        "--role",
+        "reviewer",
+        "--pubkey",
+        "keys/rita.pub",
+        "--as",
+        "carol",
+        key="carol",
+    )
     for table in TABLES:
-        ok("dataset", "add", table, str(vault / "data" / f"{table}.parquet"), "--as", "carol",
-           key="carol")  # fmt: skip
+        ok(
+            "dataset",
+            "add",
+            table,
+            str(vault / "data" / f"{table}.parquet"),
+            "--as",
+            "carol",
+            key="carol",
+        )
     ok("agreement", "apply", "examples/improper-payments.yaml", "--as", "rita", key="rita")
     assert "improper-payments" in ok("agreement", "show", "improper-payments")
     sha = json.loads(ok("agreement", "show", "improper-payments", "--format", "json"))["sha256"]
     for custodian in ("carol", "dave"):
-        ok("agreement", "approve", "improper-payments", "--version", "1", "--sha256", sha,
-           "--as", custodian, key=custodian)  # fmt: skip
+        ok(
+            "agreement",
+            "approve",
+            "improper-payments",
+            "--version",
+            "1",
+            "--sha256",
+            sha,
+            "--as",
+            custodian,
+            key=custodian,
+        )
     listed = json.loads(ok("agreement", "list", "--format", "json"))
     assert listed[0]["status"] == "active"
     principals = json.loads(ok("principal", "list", "--format", "json"))
     assert {p["name"] for p in principals} == {"carol", "dave", "rita"}
-    report = json.loads(ok("screen", "run", "--agreement", "improper-payments", "--as", "rita",
-                           "--format", "json", key="rita"))  # fmt: skip
+    report = json.loads(
+        ok(
+            "screen",
+            "run",
+            "--agreement",
+            "improper-payments",
+            "--as",
+            "rita",
+            "--format",
+            "json",
+            key="rita",
+        )
+    )
     assert report["agreement"] == "improper-payments" and report["summary"]
-    result = json.loads(ok("query", "--agreement", "improper-payments", "--as", "rita",
-                           "--format", "json", "SELECT program, count(*) AS n FROM payments "
-                           "GROUP BY program ORDER BY program", key="rita"))  # fmt: skip
+    result = json.loads(
+        ok(
+            "query",
+            "--agreement",
+            "improper-payments",
+            "--as",
+            "rita",
+            "--format",
+            "json",
+            "SELECT program, count(*) AS n FROM payments GROUP BY program ORDER BY program",
+            key="rita",
+        )
+    )
     assert result["columns"] == ["program", "n"] and result["rows"]
-    denied = cli("query", "--agreement", "improper-payments", "--as", "rita",
-                 "SELECT payee_name FROM payments", key="rita")  # fmt: skip
+    denied = cli(
+        "query",
+        "--agreement",
+        "improper-payments",
+        "--as",
+        "rita",
+        "SELECT payee_name FROM payments",
+        key="rita",
+    )
     assert denied.exit_code == 3
     assert "refused: column 'payments.payee_name' is denied" in denied.stderr
-    impostor = cli("query", "--agreement", "improper-payments", "--as", "carol", "SELECT 1",
-                   key="rita")  # fmt: skip
+    impostor = cli(
+        "query", "--agreement", "improper-payments", "--as", "carol", "SELECT 1", key="rita"
+    )
     assert impostor.exit_code == 3 and "refused:" in impostor.stderr
     assert not (client / "ws").exists() and not (client / "custodiet-workspace").exists()
 

@@ -96,8 +96,9 @@ def _reid_show(rt: Runtime, signed: SignedRequest) -> dict[str, Any]:
     from custodiet.reid import show_reid
 
     request_id = signed.args.get("request")
-    return documents.release(request_id if isinstance(request_id, int) else -1,
-                             show_reid(rt, signed))  # fmt: skip
+    return documents.release(
+        request_id if isinstance(request_id, int) else -1, show_reid(rt, signed)
+    )
 
 
 @dataclass(frozen=True)

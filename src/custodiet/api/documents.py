@@ -34,13 +34,22 @@ def query(result: QueryResult) -> Document:
 def principal(p: Principal) -> Document:
     from custodiet.identity import fingerprint
 
-    return {"name": p.name, "role": p.role.value, "pubkey": p.pubkey,
-            "fingerprint": fingerprint(p.pubkey)}  # fmt: skip
+    return {
+        "name": p.name,
+        "role": p.role.value,
+        "pubkey": p.pubkey,
+        "fingerprint": fingerprint(p.pubkey),
+    }
 
 
 def change(c: Change) -> Document:
-    return {"principal": c.principal, "votes": c.votes, "required": c.required,
-            "effective": c.effective, "ledger_index": c.ledger_index}  # fmt: skip
+    return {
+        "principal": c.principal,
+        "votes": c.votes,
+        "required": c.required,
+        "effective": c.effective,
+        "ledger_index": c.ledger_index,
+    }
 
 
 def dataset(d: Dataset) -> Document:
@@ -64,21 +73,38 @@ def dataset(d: Dataset) -> Document:
 
 
 def registration(r: Registration) -> Document:
-    return {"dataset": dataset(r.dataset), "lowered": list(r.lowered), "votes": r.votes,
-            "required": r.required, "effective": r.effective,
-            "ledger_index": r.ledger_index}  # fmt: skip
+    return {
+        "dataset": dataset(r.dataset),
+        "lowered": list(r.lowered),
+        "votes": r.votes,
+        "required": r.required,
+        "effective": r.effective,
+        "ledger_index": r.ledger_index,
+    }
 
 
 def agreement_version(v: AgreementVersion) -> Document:
-    return {"id": v.id, "version": v.version, "sha256": v.sha256, "is_new": v.is_new,
-            "ledger_index": v.ledger_index}  # fmt: skip
+    return {
+        "id": v.id,
+        "version": v.version,
+        "sha256": v.sha256,
+        "is_new": v.is_new,
+        "ledger_index": v.ledger_index,
+    }
 
 
 def approved(a: Approved) -> Document:
     s = a.status
-    return {"id": s.id, "version": s.version, "sha256": s.sha256, "approvals": s.approvals,
-            "required": s.required, "active": s.active, "ledger_index": s.ledger_index,
-            "projection": a.projection.name if a.projection is not None else None}  # fmt: skip
+    return {
+        "id": s.id,
+        "version": s.version,
+        "sha256": s.sha256,
+        "approvals": s.approvals,
+        "required": s.required,
+        "active": s.active,
+        "ledger_index": s.ledger_index,
+        "projection": a.projection.name if a.projection is not None else None,
+    }
 
 
 def agreement(a: AgreementSummary) -> Document:
@@ -100,10 +126,17 @@ def agreement(a: AgreementSummary) -> Document:
 
 def reid_request(r: ReidRecord) -> Document:
     return {
-        "id": r.id, "agreement": r.agreement, "version": r.version, "requester": r.requester,
-        "tokens": r.tokens, "fields": r.fields, "reason": r.reason, "sha256": r.sha256,
-        "approvals": r.approvals, "expires": r.expires.isoformat(),
-    }  # fmt: skip
+        "id": r.id,
+        "agreement": r.agreement,
+        "version": r.version,
+        "requester": r.requester,
+        "tokens": r.tokens,
+        "fields": r.fields,
+        "reason": r.reason,
+        "sha256": r.sha256,
+        "approvals": r.approvals,
+        "expires": r.expires.isoformat(),
+    }
 
 
 def release(request_id: int, r: Release) -> Document:

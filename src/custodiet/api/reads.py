@@ -22,9 +22,12 @@ def add_reads(app: FastAPI, server: Server) -> None:
         def work() -> dict[str, Any]:
             rt = server.runtime
             with rt.exclusive() as state:
-                return {"origin": state.origin, "vkey": rt.ledger.vkey(),
-                        "min_approvals": state.min_approvals,
-                        "version": package_version()}  # fmt: skip
+                return {
+                    "origin": state.origin,
+                    "vkey": rt.ledger.vkey(),
+                    "min_approvals": state.min_approvals,
+                    "version": package_version(),
+                }
 
         return await answered(work)
 
@@ -59,8 +62,9 @@ def add_reads(app: FastAPI, server: Server) -> None:
 
         return await answered(work)
 
-    @app.get("/v1/agreements/{agreement_id}", summary="One agreement, as custodians review it",
-             **common)  # fmt: skip
+    @app.get(
+        "/v1/agreements/{agreement_id}", summary="One agreement, as custodians review it", **common
+    )
     async def agreement(agreement_id: str) -> Any:
         from custodiet.agreements.lifecycle import show_agreement
 

@@ -110,45 +110,74 @@ def add_tlog(app: FastAPI, server: Server) -> None:
     from custodiet.api.app import answered
 
     common: dict[str, Any] = {"responses": errors.responses(), "tags": ["log"]}
-    octets: dict[int | str, dict[str, Any]] = {200: {"description": "tile bytes",
-                    "content": {"application/octet-stream": {"schema": {
-                        "type": "string", "format": "binary"}}}}}  # fmt: skip
+    octets: dict[int | str, dict[str, Any]] = {
+        200: {
+            "description": "tile bytes",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    }
 
     def checkpoint() -> str:
         rt = server.runtime
         with rt.exclusive():  # signing a new checkpoint writes to the store
             return rt.ledger.checkpoint()
 
-    @app.get("/checkpoint", summary="The latest signed checkpoint (C2SP signed note)",
-             responses={200: {"description": "signed note", "content": {"text/plain": {
-                 "schema": {"type": "string"}}}}, **errors.responses()},
-             tags=["log"])  # fmt: skip
+    @app.get(
+        "/checkpoint",
+        summary="The latest signed checkpoint (C2SP signed note)",
+        responses={
+            200: {
+                "description": "signed note",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            **errors.responses(),
+        },
+        tags=["log"],
+    )
     async def get_checkpoint() -> Response:
         note = await answered(checkpoint)
         if isinstance(note, Response):
             return note
         return Response(note, media_type="text/plain; charset=utf-8")
 
-    @app.get("/tile/entries/{path:path}", summary="An entry bundle (tlog-tiles)",
-             responses={**octets, **errors.responses()}, tags=["log"])  # fmt: skip
+    @app.get(
+        "/tile/entries/{path:path}",
+        summary="An entry bundle (tlog-tiles)",
+        responses={**octets, **errors.responses()},
+        tags=["log"],
+    )
     async def get_entries_tile(path: str) -> Response:
         blob = await answered(lambda: entry_bundle(server.runtime.ledger, path))
         if isinstance(blob, Response):
             return blob
         return Response(blob, media_type="application/octet-stream")
 
-    @app.get("/tile/{level}/{path:path}", summary="A hash tile (tlog-tiles)",
-             responses={**octets, **errors.responses()}, tags=["log"])  # fmt: skip
+    @app.get(
+        "/tile/{level}/{path:path}",
+        summary="A hash tile (tlog-tiles)",
+        responses={**octets, **errors.responses()},
+        tags=["log"],
+    )
     async def get_tile(level: int, path: str) -> Response:
         blob = await answered(lambda: hash_tile(server.runtime.ledger, level, path))
         if isinstance(blob, Response):
             return blob
         return Response(blob, media_type="application/octet-stream")
 
-    @app.get("/v1/entries", summary="Entries as JSON lines, each the canonical leaf data",
-             responses={200: {"description": "JSON lines", "content": {
-                 "application/jsonl": {"schema": {"type": "string"}}}},
-                 **errors.responses()}, tags=["log"])  # fmt: skip
+    @app.get(
+        "/v1/entries",
+        summary="Entries as JSON lines, each the canonical leaf data",
+        responses={
+            200: {
+                "description": "JSON lines",
+                "content": {"application/jsonl": {"schema": {"type": "string"}}},
+            },
+            **errors.responses(),
+        },
+        tags=["log"],
+    )
     async def get_entries(
         start: int = Query(0, alias="from", ge=0),
         end: int | None = Query(None, alias="to", ge=0),
@@ -170,7 +199,6 @@ def add_tlog(app: FastAPI, server: Server) -> None:
     async def get_proof(index: int, size: int | None = None) -> Any:
         return await answered(lambda: server.runtime.ledger.inclusion_proof(index, size).to_json())
 
-    @app.get("/v1/consistency/{old}/{new}", summary="A consistency proof (base64 hashes)",
-             **common)  # fmt: skip
+    @app.get("/v1/consistency/{old}/{new}", summary="A consistency proof (base64 hashes)", **common)
     async def get_consistency(old: int, new: int) -> Any:
         return await answered(lambda: server.runtime.ledger.consistency_proof(old, new).to_json())

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from custodiet.api import documents
 from custodiet.cli import backend
 from custodiet.cli.app import out_console, reports_errors
 from custodiet.cli.backend import call
@@ -127,7 +128,7 @@ def register(app: typer.Typer) -> None:
         with runtime(workspace) as rt:
             summaries = backend.agreements(rt)
         if format_ is TableOrJson.JSON:
-            typer.echo(json.dumps([_document(a) for a in summaries]))
+            typer.echo(json.dumps([documents.agreement(a) for a in summaries]))
             return
         table = Table("id", "version", "status", "reviewer", "expires", "approvals")
         for a in summaries:
@@ -151,26 +152,9 @@ def register(app: typer.Typer) -> None:
             a = backend.agreement(rt, id_)
             classes = backend.classes(rt)
         if format_ is TableOrJson.JSON:
-            typer.echo(json.dumps(_document(a)))
+            typer.echo(json.dumps(documents.agreement(a)))
             return
         _print_summary(a, classes)
-
-
-def _document(a: AgreementSummary) -> dict[str, object]:
-    return {
-        "id": a.id,
-        "version": a.version,
-        "sha256": a.sha256,
-        "status": a.status,
-        "reviewer": a.reviewer,
-        "proposer": a.proposer,
-        "expires": a.expires.isoformat(),
-        "approvals": list(a.approvals),
-        "approvals_required": a.required,
-        "active_version": a.active_version,
-        "changes": list(a.changes),
-        "document": a.document,
-    }
 
 
 def _print_summary(a: AgreementSummary, classes: dict[str, dict[str, str]]) -> None:

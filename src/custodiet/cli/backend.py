@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from custodiet.errors import InputError
@@ -14,7 +13,7 @@ if TYPE_CHECKING:
     from custodiet.catalog.model import Dataset
     from custodiet.cli.options import Session
     from custodiet.identity import SignedRequest
-    from custodiet.ledger.replay import ReidRecord, State
+    from custodiet.ledger.replay import ReidRecord
     from custodiet.principals import Principal
     from custodiet.runtime import Runtime
 
@@ -25,17 +24,6 @@ def _remote(rt: Session) -> Any:
     from custodiet.client import Remote
 
     return rt if isinstance(rt, Remote) else None
-
-
-def local(rt: Session) -> Runtime:
-    """The runtime of a command that only runs on the workspace itself."""
-    if _remote(rt) is not None:
-        raise InputError(
-            "this command reads the workspace itself and does not run against a server",
-            hint="run it where the workspace is, without --server (or unset $CUSTODIET_SERVER)",
-            code="CUST612",
-        )
-    return cast("Runtime", rt)
 
 
 def call(rt: Session, service: Callable[[Runtime, SignedRequest], T], request: SignedRequest) -> T:
@@ -145,11 +133,3 @@ def agreement_file(rt: Session, path: Any) -> dict[str, Any]:
     parsed, marks = load_with_marks(path)
     validate_agreement(parsed, {d.name: d for d in datasets(rt)}, marks)
     return agreement_document(parsed)
-
-
-def state_of(rt: Session) -> State:
-    return local(rt).state
-
-
-def now() -> datetime:
-    return datetime.now(UTC)

@@ -90,11 +90,9 @@ def register(app: typer.Typer) -> None:
         with runtime(workspace) as rt:
             principals = backend.principals(rt)
         if format_ is TableOrJson.JSON:
-            from custodiet.identity import fingerprint
+            from custodiet.api.documents import principal
 
-            document = [{"name": p.name, "role": p.role.value, "pubkey": p.pubkey,
-                         "fingerprint": fingerprint(p.pubkey)} for p in principals]  # fmt: skip
-            typer.echo(json.dumps(document))
+            typer.echo(json.dumps([principal(p) for p in principals]))
             return
         from custodiet.identity import fingerprint
 

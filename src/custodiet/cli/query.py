@@ -58,15 +58,9 @@ def register(app: typer.Typer) -> None:
 
 
 def print_json(result: QueryResult) -> None:
-    from custodiet.gateway.release import json_value
+    from custodiet.api.documents import query
 
-    document = {
-        "columns": list(result.columns),
-        "rows": [[json_value(v) for v in row] for row in result.rows],
-        "ledger_index": result.ledger_index,
-        "notices": list(result.notices),
-    }
-    sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
+    sys.stdout.write(json.dumps(query(result), ensure_ascii=False) + "\n")
 
 
 def print_csv(result: QueryResult) -> None:

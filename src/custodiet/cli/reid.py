@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
+from custodiet.api import documents
 from custodiet.cli import backend
 from custodiet.cli.app import out_console, reports_errors
 from custodiet.cli.backend import call
 from custodiet.cli.options import Actor, KeyPath, TableOrJson, WorkspacePath, runtime, signed
-
-if TYPE_CHECKING:
-    from custodiet.reid import ReidRequest
 
 RequestId = Annotated[
     int,
@@ -79,7 +77,7 @@ def register(app: typer.Typer) -> None:
         with runtime(workspace) as rt:
             requests, k = backend.pending_reid(rt), rt.state.min_approvals
         if format_ is TableOrJson.JSON:
-            typer.echo(json.dumps([_document(r) for r in requests]))
+            typer.echo(json.dumps([documents.reid_request(r) for r in requests]))
             return
         if not requests:
             out_console().print("no pending re-identification requests", markup=False)
@@ -162,16 +160,7 @@ def register(app: typer.Typer) -> None:
                 rt, show_reid, signed(rt, as_, key, "reid.show", {"request": request_id})
             )
         if format_ is TableOrJson.JSON:
-            document = {
-                "request": request_id,
-                "fields": list(release.request.fields),
-                "records": [
-                    {"token": r.token, "dataset": r.dataset, **dict(r.fields)}
-                    for r in release.records
-                ],
-                "records_sha256": release.records_sha256,
-                "ledger_index": release.ledger_index,
-            }
+            document = documents.release(request_id, release)
             typer.echo(json.dumps(document))
             return
         out_console().print(
@@ -182,11 +171,3 @@ def register(app: typer.Typer) -> None:
             f"holds the tokens and the digest {release.records_sha256}, not the identities",
             markup=False,
         )
-
-
-def _document(r: ReidRequest) -> dict[str, object]:
-    return {
-        "id": r.id, "agreement": r.agreement, "version": r.version, "requester": r.requester,
-        "tokens": r.tokens, "fields": r.fields, "reason": r.reason, "sha256": r.sha256,
-        "approvals": r.approvals, "expires": r.expires.isoformat(),
-    }  # fmt: skip
