@@ -152,3 +152,20 @@ def test_serve_and_doctor_refuse_a_workspace_others_can_read(tmp_path: Path) -> 
     secret.chmod(0o600)
     ok = run_cli("doctor", "--workspace", str(ws.root), env=env)
     assert ok.status == 0 and "private" in ok.stdout
+
+
+def test_an_unsigned_flood_spends_no_principals_budget(tmp_path: Path) -> None:
+    with served(tmp_path, Limits(rate=3, burst=3)) as caller:
+        size = len(caller.entries())
+        codes = [
+            caller.client.post("/v1/query", json={"request": {"principal": "ana"}}).json()
+            for _ in range(6)
+        ]
+        assert [c["error"]["code"] for c in codes].count("CUST603") == 3
+        assert len(caller.entries()) == size + 3  # refusals beyond the budget are not recorded
+        signed = caller.post(caller.sign("ana", "query", {"agreement": "a", "sql": "SELECT 1"}))
+        assert signed.json()["error"]["code"] != "CUST603"
+
+
+def test_a_deeply_nested_body_is_400(world: Caller) -> None:
+    _error(world.client.post("/v1/query", content=b"[" * 3000), 400, "CUST604")

@@ -113,34 +113,38 @@ async def read_body(request: Request, limit: int) -> bytes:
 def parse_document(body: bytes) -> dict[str, Any]:
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise errors.malformed("the body is not JSON") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise errors.malformed("the body is not JSON (or nested too deeply)") from None
     if not isinstance(document, dict):
         raise errors.malformed("the body is not a JSON object")
     return document
 
 
-def claimed_principal(document: dict[str, Any]) -> str:
-    request = document.get("request")
-    name = request.get("principal") if isinstance(request, dict) else None
-    return name if isinstance(name, str) and name else UNAUTHENTICATED
+def perform(
+    server: Server, action: Action, document: dict[str, Any], client: str
+) -> dict[str, Any]:
+    """Check, authenticate and run one signed action; every refusal is on the ledger.
 
-
-def perform(rt: Runtime, action: Action, document: dict[str, Any]) -> dict[str, Any]:
-    """Check, authenticate and run one signed action; every refusal is on the ledger."""
+    An authenticated principal's requests count against that principal's limits; anything
+    refused before authentication counts against ``(unauthenticated)@<client address>``, so
+    nobody can spend another principal's budget and an unsigned flood cannot grow the ledger
+    faster than that budget."""
+    rt, governor = server.runtime, server.governor
+    anonymous = f"{UNAUTHENTICATED}@{client}"
     if not isinstance(document.get("request"), dict) or not isinstance(
         document.get("signature"), str
     ):
-        rt.refuse(
-            RefusedError(
-                "the request is not signed",
-                hint="sign every action with your own key: `custodiet --server URL ... --as NAME "
-                "--key FILE`; there are no bearer tokens",
-                code="CUST501",
-            ),
-            attempted=action.action,
-            actor=UNAUTHENTICATED,
-        )
+        with governor.admit(anonymous):
+            rt.refuse(
+                RefusedError(
+                    "the request is not signed",
+                    hint="sign every action with your own key: `custodiet --server URL ... "
+                    "--as NAME --key FILE`; there are no bearer tokens",
+                    code="CUST501",
+                ),
+                attempted=action.action,
+                actor=UNAUTHENTICATED,
+            )
     signed = SignedRequest.from_document(document)
     if signed.action != action.action:
         raise InputError(
@@ -148,20 +152,25 @@ def perform(rt: Runtime, action: Action, document: dict[str, Any]) -> dict[str, 
             hint=f"send '{signed.action}' requests to its own route (docs/openapi.json)",
             code="CUST606",
         )
-    authenticate(rt, signed)
-    return action.service(rt, signed)
+    failure = authentication_failure(rt, signed)
+    if failure is not None:
+        with governor.admit(anonymous):
+            rt.refuse(failure, attempted=signed.action, actor=signed.principal, signed=signed)
+    with governor.admit(signed.principal):
+        return action.service(rt, signed)
 
 
-def authenticate(rt: Runtime, signed: SignedRequest) -> None:
-    """Refuse (on the ledger) a request that is not fresh, for this log, and signed by a
-    registered principal, before the service does anything for it."""
+def authentication_failure(rt: Runtime, signed: SignedRequest) -> RefusedError | None:
+    """Why ``signed`` is not fresh, for this log, and signed by a registered principal (checked
+    before the service does anything for it); None when it is."""
     from custodiet.ledger.replay import Violation
 
     with rt.exclusive() as state:
         try:
             state.authenticate(signed.request, signed.signature, rt.now())
         except Violation as exc:
-            rt.refuse(refused(exc), attempted=signed.action, actor=signed.principal, signed=signed)
+            return refused(exc)
+    return None
 
 
 def create_app(workspace: Path | None = None, limits: Limits | None = None) -> FastAPI:
@@ -220,11 +229,10 @@ def _add_action(app: FastAPI, server: Server, action: Action) -> None:
     async def endpoint(request: Request) -> Response:
         try:
             document = parse_document(await read_body(request, server.limits.body_bytes))
-            with server.governor.admit(claimed_principal(document)):
-                rt = server.runtime
-                result = await answered(lambda: perform(rt, action, document))
         except CustodietError as exc:
             return error_response(exc)
+        client = request.client.host if request.client else "unknown"
+        result = await answered(lambda: perform(server, action, document, client))
         return result if isinstance(result, Response) else JSONResponse(result)
 
     app.add_api_route(

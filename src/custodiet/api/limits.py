@@ -1,8 +1,8 @@
 """The server's own limits: body size, and per-principal concurrency and rate.
 
-A ``Governor`` belongs to one app (no module-level state). The principal is the one the
-request names: the limit is taken before the signature is checked, so an unsigned flood under
-someone's name spends that name's budget, never the server's.
+A ``Governor`` belongs to one app (no module-level state). A principal's budget is spent only
+by requests their signature authenticated; requests refused before that are counted per client
+address (``api.app.perform``).
 """
 
 from __future__ import annotations
