@@ -162,14 +162,17 @@ def perform(
 
 def authentication_failure(rt: Runtime, signed: SignedRequest) -> RefusedError | None:
     """Why ``signed`` is not fresh, for this log, and signed by a registered principal (checked
-    before the service does anything for it); None when it is."""
+    before the service does anything for it); None when it is.
+
+    Read without the write lock: the server is the ledger's only writer and its state is
+    brought up to date after every append, and this is only the first gate: the service checks
+    the request again, under the lock, in the entry it commits."""
     from custodiet.ledger.replay import Violation
 
-    with rt.exclusive() as state:
-        try:
-            state.authenticate(signed.request, signed.signature, rt.now())
-        except Violation as exc:
-            return refused(exc)
+    try:
+        rt.state.authenticate(signed.request, signed.signature, rt.now())
+    except Violation as exc:
+        return refused(exc)
     return None
 
 

@@ -76,6 +76,7 @@ def runtime(option: Path | None) -> Iterator[Session]:
         return
     from custodiet.runtime import opened
 
+    os.umask(0o077)  # what this command writes in the workspace stays its owner's alone
     with opened(workspace_from(option)) as rt:
         yield rt
 

@@ -29,6 +29,31 @@ def register(app: typer.Typer) -> None:
         ssl_certfile: Annotated[
             Path | None, typer.Option("--ssl-certfile", help="TLS certificate chain (PEM).")
         ] = None,
+        max_in_flight: Annotated[
+            int,
+            typer.Option(
+                "--max-in-flight",
+                min=1,
+                help="Requests one principal may have in flight at once (more are refused, 429).",
+            ),
+        ] = 4,
+        rate: Annotated[
+            float,
+            typer.Option(
+                "--rate",
+                min=0.1,
+                help="Requests per second one principal may "
+                "send, sustained and as a burst (more are refused, 429).",
+            ),
+        ] = 20.0,
+        max_body: Annotated[
+            int,
+            typer.Option(
+                "--max-body",
+                min=1024,
+                help="Largest request body in bytes (larger are refused, 413).",
+            ),
+        ] = 1 << 20,
     ) -> None:
         """Serve the workspace over HTTP: signed actions under /v1, the log as C2SP tlog-tiles.
 
@@ -44,11 +69,14 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from custodiet.api.app import create_app
+        from custodiet.api.limits import Limits
+
+        limits = Limits(body_bytes=max_body, concurrent=max_in_flight, rate=rate, burst=rate)
 
         scheme = "https" if ssl_certfile else "http"
         err_console().print(f"serving {ws.root} at {scheme}://{host}:{port}", markup=False)
         uvicorn.run(
-            create_app(ws.root),
+            create_app(ws.root, limits),
             host=host,
             port=port,
             ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
