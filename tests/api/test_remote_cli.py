@@ -230,3 +230,29 @@ def test_every_principal_command_runs_over_the_server(world: World) -> None:
     )
     world.ok("principal", "remove", "tmp", as_="ana")
     assert "removed" in world.ok("principal", "remove", "tmp", as_="ben")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("ledger", "key"),
+        ("ledger", "checkpoint"),
+        ("ledger", "entries"),
+        ("ledger", "entries", "--from", "2", "--to", "4"),
+        ("ledger", "entries", "--from", "0", "--to", "0"),
+        ("ledger", "proof", "3"),
+        ("ledger", "proof", "1", "--size", "3"),
+        ("ledger", "consistency", "2", "5"),
+    ],
+)
+def test_ledger_reads_print_the_same_over_the_server(world: World, args: tuple[str, ...]) -> None:
+    local = world.local(*args)
+    remote = world.remote(*args)
+    assert local.exit_code == 0, local.stderr
+    assert (remote.exit_code, remote.stdout) == (local.exit_code, local.stdout)
+
+
+def test_ledger_verify_and_audit_need_the_workspace(world: World) -> None:
+    for args in (("ledger", "verify"), ("ledger", "audit")):
+        done = world.remote(*args)
+        assert done.exit_code == 2 and "does not run against a server" in done.stderr
