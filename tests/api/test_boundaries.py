@@ -16,7 +16,7 @@ from custodiet.errors import RefusedError, SystemFailure
 from custodiet.permissions import problems, require_private
 from tests.api.world import Caller, served
 from tests.conftest import run_cli
-from tests.kit import Kit
+from tests.kit import Kit, public_key
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +169,24 @@ def test_an_unsigned_flood_spends_no_principals_budget(tmp_path: Path) -> None:
 
 def test_a_deeply_nested_body_is_400(world: Caller) -> None:
     _error(world.client.post("/v1/query", content=b"[" * 3000), 400, "CUST604")
+
+
+def test_a_principal_registered_by_another_process_is_known_at_once(tmp_path: Path) -> None:
+    from custodiet.principals import add_principal
+
+    kit = Kit(tmp_path)
+    ws = kit.init(tmp_path / "ws")
+    with served(tmp_path, workspace=ws) as caller:
+        caller.client.get("/v1/principals")
+        kit.call(
+            ws,
+            add_principal,
+            "ana",
+            "principal.add",
+            name="late",
+            role="overseer",
+            pubkey=public_key("late"),
+        )  # another process's runtime, as the local CLI
+        signed = caller.sign("late", "query", {"agreement": "a", "sql": "SELECT 1"})
+        error = caller.post(signed).json()["error"]
+        assert error["code"] != "CUST310"  # known: refused by policy, not as a stranger

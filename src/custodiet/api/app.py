@@ -164,15 +164,20 @@ def authentication_failure(rt: Runtime, signed: SignedRequest) -> RefusedError |
     """Why ``signed`` is not fresh, for this log, and signed by a registered principal (checked
     before the service does anything for it); None when it is.
 
-    Read without the write lock: the server is the ledger's only writer and its state is
-    brought up to date after every append, and this is only the first gate: the service checks
-    the request again, under the lock, in the entry it commits."""
+    A request that passes is read without the write lock (this is only the first gate: the
+    service checks it again, under the lock, in the entry it commits); one that fails is checked
+    again on the state brought up to date with the ledger, since another process may have
+    registered its principal since."""
     from custodiet.ledger.replay import Violation
 
     try:
         rt.state.authenticate(signed.request, signed.signature, rt.now())
-    except Violation as exc:
-        return refused(exc)
+    except Violation:
+        with rt.exclusive() as state:
+            try:
+                state.authenticate(signed.request, signed.signature, rt.now())
+            except Violation as exc:
+                return refused(exc)
     return None
 
 
