@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 WORKSPACE_ENV = "CUSTODIET_WORKSPACE"
+SERVER_ENV = "CUSTODIET_SERVER"  # read by custodiet.cli.options.server_url
 DEFAULT_WORKSPACE = Path("custodiet-workspace")
 
 

@@ -216,7 +216,11 @@ def init_workspace(
     existed = root.exists()
     root.mkdir(parents=True, exist_ok=True)
     try:
-        return _populate(Workspace(root), ledger_store, genesis)
+        workspace = _populate(Workspace(root), ledger_store, genesis)
+        from custodiet.permissions import tighten
+
+        tighten(root)  # the workspace is the vault's alone: dirs 0700, files 0600
+        return workspace
     except BaseException:
         # leave nothing half-made: a retry after fixing the cause must find DIR as it was
         shutil.rmtree(root, ignore_errors=True)

@@ -22,7 +22,7 @@ from typer.core import TyperGroup, TyperOption
 
 from custodiet.cli.app import app
 from custodiet.cli.commands import register
-from custodiet.cli.helptext import type_word
+from custodiet.cli.helptext import number_range, type_word
 
 WIDTH = 80
 PLACEHOLDER = re.compile(r"<(bool|str|int|float|path|list|text|[a-z]+ range)[^>]*>", re.IGNORECASE)
@@ -113,6 +113,8 @@ def _sources(path: tuple[str, ...]) -> set[str]:
         choices = (desc.choices or ()) if desc is not None and desc.is_choice else ()
         texts += [str(getattr(c, "value", c)) for c in choices]
         texts += [str(getattr(param, "min", "")), str(getattr(param, "max", ""))]
+        if isinstance(param, TyperOption):
+            texts.append(number_range(param) or "")  # as help shows it: x>=1024, 0<=x<=65535
     texts += ["-h --help Show this message and exit.", "custodiet", "x>=0", "x>=1", "x>=100"]
     if isinstance(command, TyperGroup):
         for sub in command.commands.values():

@@ -11,7 +11,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from custodiet.api import documents
+from custodiet.cli import backend
 from custodiet.cli.app import out_console, reports_errors
+from custodiet.cli.backend import call
 from custodiet.cli.options import (
     Actor,
     FormatOption,
@@ -25,7 +28,6 @@ from custodiet.cli.options import (
 
 if TYPE_CHECKING:
     from custodiet.agreements.lifecycle import AgreementSummary
-    from custodiet.ledger.replay import State
 
 AgreementId = Annotated[
     str, typer.Argument(help="Agreement id, e.g. ssa-deceased-payees.", metavar="ID")
@@ -47,12 +49,12 @@ def register(app: typer.Typer) -> None:
         workspace: WorkspacePath = None,
     ) -> None:
         """Propose an agreement, or a new version of it (which needs approval again)."""
-        from custodiet.agreements.lifecycle import apply_agreement, load_document
+        from custodiet.agreements.lifecycle import apply_agreement
 
         with runtime(workspace) as rt:
-            document, _ = load_document(file, rt.state)
-            result = apply_agreement(rt, signed(rt, as_, key, "agreement.propose",
-                                                {"document": document}))  # fmt: skip
+            document = backend.agreement_file(rt, file)
+            request = signed(rt, as_, key, "agreement.propose", {"document": document})
+            result = call(rt, apply_agreement, request)
         where = f"{result.id} v{result.version} (sha256 {result.sha256})"
         if result.is_new:
             out_console().print(
@@ -94,7 +96,7 @@ def register(app: typer.Typer) -> None:
                 "agreement.approve",
                 {"agreement": id_, "version": version, "sha256": sha256.lower()},
             )
-            done = approve_and_activate(rt, request)  # fmt: skip
+            done = call(rt, approve_and_activate, request)
         status = done.status
         out_console().print(
             f"approved {status.id} v{status.version}: {status.approvals} of "
@@ -112,7 +114,7 @@ def register(app: typer.Typer) -> None:
         from custodiet.agreements.lifecycle import revoke
 
         with runtime(workspace) as rt:
-            result = revoke(rt, signed(rt, as_, key, "agreement.revoke", {"agreement": id_}))
+            result = call(rt, revoke, signed(rt, as_, key, "agreement.revoke", {"agreement": id_}))
         out_console().print(f"revoked {result.id} (through v{result.version})", markup=False)
 
     @group.command("build")
@@ -124,7 +126,7 @@ def register(app: typer.Typer) -> None:
         from custodiet.gateway.activation import rebuild
 
         with runtime(workspace) as rt:
-            path = rebuild(rt, signed(rt, as_, key, "agreement.build", {"agreement": id_}))
+            path = call(rt, rebuild, signed(rt, as_, key, "agreement.build", {"agreement": id_}))
         out_console().print(f"protected projection ready: {path.name}", markup=False)
 
     @group.command("list")
@@ -137,12 +139,10 @@ def register(app: typer.Typer) -> None:
         from rich.markup import escape
         from rich.table import Table
 
-        from custodiet.agreements.lifecycle import list_agreements
-
         with runtime(workspace) as rt:
-            summaries = list_agreements(rt.state)
+            summaries = backend.agreements(rt)
         if output_format(format_, TableOrJson) is TableOrJson.JSON:
-            typer.echo(json.dumps([_document(a) for a in summaries]))
+            typer.echo(json.dumps([documents.agreement(a) for a in summaries]))
             return
         table = Table("id", "version", "status", "reviewer", "expires", "approvals")
         for a in summaries:
@@ -160,40 +160,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show exactly what a custodian approves: the latest version and its sha256, each
         column's treatment beside its class, and the difference from the active version."""
-        from custodiet.agreements.lifecycle import show_agreement
-
         with runtime(workspace) as rt:
-            a = show_agreement(rt.state, id_)
-            classes = _classes(rt.state)
+            a = backend.agreement(rt, id_)
+            classes = backend.classes(rt)
         if output_format(format_, TableOrJson) is TableOrJson.JSON:
-            typer.echo(json.dumps(_document(a)))
+            typer.echo(json.dumps(documents.agreement(a)))
             return
         _print_summary(a, classes)
-
-
-def _document(a: AgreementSummary) -> dict[str, object]:
-    return {
-        "id": a.id,
-        "version": a.version,
-        "sha256": a.sha256,
-        "status": a.status,
-        "reviewer": a.reviewer,
-        "proposer": a.proposer,
-        "expires": a.expires.isoformat(),
-        "approvals": list(a.approvals),
-        "approvals_required": a.required,
-        "active_version": a.active_version,
-        "changes": list(a.changes),
-        "document": a.document,
-    }
-
-
-def _classes(state: State) -> dict[str, dict[str, str]]:
-    """dataset -> column -> class, columns in the file's order."""
-    return {
-        name: {c["name"]: c["column_class"] for c in d.get("schema") or []}
-        for name, d in state.datasets.items()
-    }
 
 
 def _print_summary(a: AgreementSummary, classes: dict[str, dict[str, str]]) -> None:

@@ -22,6 +22,7 @@ from custodiet.cli.options import (
     global_options,
 )
 from custodiet.errors import CustodietError
+from custodiet.settings import SERVER_ENV
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -101,6 +102,18 @@ def root(
             show_default=False,
         ),
     ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            metavar="URL",
+            help="Send the command to a `custodiet serve` at URL; you sign with your own key "
+            "and need no access to the workspace.",
+            envvar=SERVER_ENV,
+            show_envvar=True,
+            show_default=False,
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -109,7 +122,9 @@ def root(
     ] = False,
 ) -> None:
     """Keep the options given before the command on the context, for the command to read."""
-    ctx.obj = GlobalOptions(verbose=verbose, workspace=workspace, key=key, format=format_)
+    ctx.obj = GlobalOptions(
+        verbose=verbose, workspace=workspace, key=key, format=format_, server=server
+    )
 
 
 def _register_commands() -> None:

@@ -18,10 +18,11 @@ MODULES = (
     "custodiet.cli.screen",
     "custodiet.cli.reid",
     "custodiet.cli.ledger",
+    "custodiet.cli.serve",
 )
 
 
-ALIASES = {"key": "keys", "init": "workspace"}
+ALIASES = {"key": "keys", "init": "workspace", "doctor": "serve"}
 
 
 def register(app: typer.Typer, command: str | None = None) -> None:

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from custodiet.catalog.classes import ColumnClass
+from custodiet.cli import backend
 from custodiet.cli.app import out_console, reports_errors
+from custodiet.cli.backend import call
 from custodiet.cli.options import (
     Actor,
     FormatOption,
@@ -68,7 +70,7 @@ def register(app: typer.Typer) -> None:
                 "name": name, "path": location,
                 "classify": {c: k.value for c, k in overrides.items()},
             })  # fmt: skip
-            done = add_dataset(rt, request)
+            done = call(rt, add_dataset, request)
         dataset = done.dataset
         state = "registered" if done.effective else "not registered yet"
         out_console().print(
@@ -88,17 +90,17 @@ def register(app: typer.Typer) -> None:
     def list_(format_: FormatOption = None, workspace: WorkspacePath = None) -> None:
         """List the registered datasets.
 
-        JSON: a list of {"name", "format", "rows", "columns", "path", "sha256"} (columns: how
-        many; `dataset show` lists them)."""
+        JSON: a list of {"name", "path", "table", "format", "rows", "sha256", "columns"}
+        (columns: how many; `dataset show` lists them)."""
         from rich.markup import escape
         from rich.table import Table
 
-        from custodiet.catalog.registry import list_datasets
-
         with runtime(workspace) as rt:
-            datasets = list_datasets(rt.state)
+            datasets = backend.datasets(rt)
         if output_format(format_, TableOrJson) is TableOrJson.JSON:
-            echo_json([{**_summary(d), "columns": len(d.columns)} for d in datasets])
+            from custodiet.api.documents import dataset_summary
+
+            echo_json([dataset_summary(d) for d in datasets])
             return
         table = Table("name", "format", "rows", "columns", "path")
         table.columns[2].justify = table.columns[3].justify = "right"
@@ -118,19 +120,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show a dataset's file, digest and column classes.
 
-        JSON: {"name", "format", "rows", "path", "sha256", "columns": [{"name", "type",
-        "class", "identifier_kind"}]}."""
-        from custodiet.catalog.registry import get_dataset
-
+        JSON: {"name", "path", "table", "format", "rows", "sha256", "columns": [{"name",
+        "type", "class", "identifier_kind"}]} (table: the DuckDB table, else null)."""
         with runtime(workspace) as rt:
-            dataset = get_dataset(rt.state, name)
+            dataset = backend.get_dataset(rt, name)
         if output_format(format_, TableOrJson) is TableOrJson.JSON:
-            columns = [
-                {"name": c.name, "type": c.sql_type, "class": c.column_class.value,
-                 "identifier_kind": c.identifier_kind}
-                for c in dataset.columns.values()
-            ]  # fmt: skip
-            echo_json({**_summary(dataset), "columns": columns})
+            from custodiet.api.documents import dataset as document
+
+            echo_json(document(dataset))
             return
         out_console().print(f"{dataset.name}: {_location(dataset)}", markup=False)
         out_console().print(
@@ -167,16 +164,6 @@ def classes_table(dataset: Dataset) -> Table:
         cells = (c.name, c.sql_type, c.column_class.value, c.identifier_kind or "")
         table.add_row(*map(escape, cells))
     return table
-
-
-def _summary(dataset: Dataset) -> dict[str, object]:
-    return {
-        "name": dataset.name,
-        "format": dataset.format,
-        "rows": dataset.rows,
-        "path": _location(dataset),
-        "sha256": dataset.sha256,
-    }
 
 
 def echo_json(document: object) -> None:

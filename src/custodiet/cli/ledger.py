@@ -6,17 +6,26 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from custodiet.cli.app import out_console, reports_errors
-from custodiet.cli.options import Actor, KeyPath, WorkspacePath, runtime, signed, workspace_from
+from custodiet.cli.options import (
+    Actor,
+    KeyPath,
+    WorkspacePath,
+    runtime,
+    server_url,
+    signed,
+    workspace_from,
+)
 from custodiet.errors import InputError, TamperedError
 
 if TYPE_CHECKING:
+    from custodiet.client import Remote
     from custodiet.ledger.writer import Ledger
 
 # Below this many entries, starting worker processes costs more than the audit itself.
@@ -30,8 +39,20 @@ VkeyOption = Annotated[
 ]
 
 
+def local_only() -> None:
+    """This command works on the workspace itself: refused under ``--server``."""
+    if server_url() is not None:
+        raise InputError(
+            "this ledger command reads the workspace itself and does not run against a server",
+            hint="over a server, read the log with `ledger checkpoint | key | entries | proof | "
+            "consistency`, or as C2SP tlog-tiles (docs/deploy.md); run the rest on the workspace",
+            code="CUST612",
+        )
+
+
 @contextmanager
 def opened(workspace: Path | None) -> Iterator[Ledger]:
+    local_only()
     ledger = workspace_from(workspace).ledger()
     try:
         yield ledger
@@ -52,6 +73,10 @@ def register(app: typer.Typer) -> None:
     @reports_errors
     def checkpoint(workspace: WorkspacePath = None) -> None:
         """Print the latest signed checkpoint (C2SP signed note) with every cosignature held."""
+        if (remote := _remote()) is not None:
+            with closing(remote):
+                typer.echo(remote.text("/checkpoint"), nl=False)
+            return
         with opened(workspace) as ledger:
             typer.echo(ledger.checkpoint(), nl=False)
 
@@ -69,6 +94,10 @@ def register(app: typer.Typer) -> None:
         """Print the log's current verifier key (C2SP vkey: name+keyid+base64(0x01||pubkey))."""
         from custodiet.ledger.pin import LogPin
 
+        if (remote := _remote()) is not None and not all_:
+            with closing(remote):
+                typer.echo(remote.state.vkey)
+            return
         with opened(workspace) as ledger:
             current = ledger.vkey()
             history = LogPin(workspace_from(workspace).log_pin_path).read().history
@@ -85,8 +114,11 @@ def register(app: typer.Typer) -> None:
         command. The first run makes the next key (keys/log.ed25519.next); the entry that
         reaches K is signed with the old key, every later checkpoint with the new one."""
         from custodiet.logkey import next_vkey, rotate_key
+        from custodiet.runtime import Runtime
 
+        local_only()
         with runtime(workspace) as rt:
+            assert isinstance(rt, Runtime)  # local_only: never a server here
             vkey = next_vkey(rt.ws)
             done = rotate_key(rt, signed(rt, as_, key, "key.rotate", {"vkey": vkey}))
         state = (
@@ -118,6 +150,9 @@ def register(app: typer.Typer) -> None:
                 hint="give --from FIRST --to LAST with FIRST <= LAST (both inclusive)",
                 code="CUST291",
             )
+        if (remote := _remote()) is not None:
+            _remote_entries(remote, start, end)
+            return
         with opened(workspace) as ledger:
             stop = ledger.size() if end is None else min(end + 1, ledger.size())
             for chunk in checked_entries(ledger, start, stop):
@@ -136,6 +171,11 @@ def register(app: typer.Typer) -> None:
         """Print an inclusion proof (JSON, base64 hashes), checked against the signed root."""
         from custodiet.ledger.serving import checked_inclusion_proof
 
+        if (remote := _remote()) is not None:
+            with closing(remote):
+                params = {} if size is None else {"size": size}
+                echo_json(remote.get(f"/v1/proof/{index}", **params))
+            return
         with opened(workspace) as ledger:
             echo_json(checked_inclusion_proof(ledger, index, size).to_json())
 
@@ -147,6 +187,10 @@ def register(app: typer.Typer) -> None:
         workspace: WorkspacePath = None,
     ) -> None:
         """Print a consistency proof between two tree sizes (JSON, base64 hashes)."""
+        if (remote := _remote()) is not None:
+            with closing(remote):
+                echo_json(remote.get(f"/v1/consistency/{old}/{new}"))
+            return
         with opened(workspace) as ledger:
             echo_json(ledger.consistency_proof(old, new).to_json())
 
@@ -212,6 +256,33 @@ def register(app: typer.Typer) -> None:
             line = witness.cosign(note, vkey or witness.state.log_vkey or ledger.vkey(), proof)
             ledger.add_cosignature(size, witness.state.name, line)
         out_console().print(f"cosigned size {size} as {witness.vkey}", markup=False)
+
+
+def _remote() -> Remote | None:
+    """The server these reads go to (``--server``), else None."""
+    url = server_url()
+    if url is None:
+        return None
+    from custodiet.client import Remote
+
+    return Remote(url)
+
+
+def _remote_entries(remote: Remote, start: int, end: int | None) -> None:
+    """The entries [start, end] from the server, page by page (it answers at most a page)."""
+    try:
+        while end is None or start <= end:
+            bounds = {"from": start} if end is None else {"from": start, "to": end}
+            page = remote.text("/v1/entries", **bounds)
+            lines = page.encode().splitlines()
+            if not lines:
+                break
+            for line in lines:
+                sys.stdout.buffer.write(line + b"\n")
+            start += len(lines)
+        sys.stdout.buffer.flush()
+    finally:
+        remote.close()
 
 
 def read_note(path: Path) -> str:

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, TypeVar
 
 import typer
 from typer._click.globals import get_current_context
 
-from custodiet.settings import WORKSPACE_ENV, resolve_workspace
+from custodiet.settings import SERVER_ENV, WORKSPACE_ENV, resolve_workspace
 from custodiet.workspace import Workspace
 
 if TYPE_CHECKING:
+    from custodiet.client import Remote
     from custodiet.identity import SignedRequest
     from custodiet.runtime import Runtime
+
+    Session: TypeAlias = Runtime | Remote  # where a command's actions run: here, or a server
 
 KEY_ENV = "CUSTODIET_KEY"  # read by custodiet.identity.resolve_key_path, shown here in help
 
@@ -71,6 +75,7 @@ class GlobalOptions:
     workspace: Path | None = None
     key: Path | None = None
     format: OutputFormat | None = None
+    server: str | None = None
 
 
 def global_options() -> GlobalOptions:
@@ -104,17 +109,34 @@ def workspace_from(option: Path | None) -> Workspace:
     return Workspace(resolve_workspace(option or global_options().workspace))
 
 
+def server_url() -> str | None:
+    """``--server URL``, else ``$CUSTODIET_SERVER``, else None (run on a local workspace)."""
+    return global_options().server or os.environ.get(SERVER_ENV) or None
+
+
 @contextmanager
-def runtime(option: Path | None) -> Iterator[Runtime]:
-    """The workspace's runtime for this one command (ledger and replayed state)."""
+def runtime(option: Path | None) -> Iterator[Session]:
+    """Where this one command runs: the workspace's runtime (ledger and replayed state), or,
+    with ``--server``, a client of that server (which holds only the principal's key)."""
+    url = server_url()
+    if url is not None:
+        from custodiet.client import Remote
+
+        remote = Remote(url)
+        try:
+            yield remote
+        finally:
+            remote.close()
+        return
     from custodiet.runtime import opened
 
+    os.umask(0o077)  # what this command writes in the workspace stays its owner's alone
     with opened(workspace_from(option)) as rt:
         yield rt
 
 
 def signed(
-    rt: Runtime, principal: str, key: Path | None, action: str, args: Mapping[str, Any]
+    rt: Session, principal: str, key: Path | None, action: str, args: Mapping[str, Any]
 ) -> SignedRequest:
     """``principal``'s request to do ``action``, signed here with their private key."""
     from custodiet.identity import load_private_key, resolve_key_path, sign_request

@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
+from custodiet.cli import backend
 from custodiet.cli.app import out_console, reports_errors
+from custodiet.cli.backend import call
 from custodiet.cli.options import (
     Actor,
     FormatOption,
@@ -53,7 +55,7 @@ def register(app: typer.Typer) -> None:
         with runtime(workspace) as rt:
             request = signed(rt, as_, key, "principal.add",
                              {"name": name, "role": role.value, "pubkey": public})  # fmt: skip
-            change = add_principal(rt, request)
+            change = call(rt, add_principal, request)
         state = "registered" if change.effective else "not registered yet"
         out_console().print(
             f"{role.value} {name}: signed by {as_} ({change.votes} of {change.required}); "
@@ -73,7 +75,8 @@ def register(app: typer.Typer) -> None:
         from custodiet.principals import remove_principal
 
         with runtime(workspace) as rt:
-            change = remove_principal(rt, signed(rt, as_, key, "principal.remove", {"name": name}))
+            request = signed(rt, as_, key, "principal.remove", {"name": name})
+            change = call(rt, remove_principal, request)
         state = "removed" if change.effective else "not removed yet"
         out_console().print(
             f"{name}: removal signed by {as_} ({change.votes} of {change.required}); {state}",
@@ -90,16 +93,12 @@ def register(app: typer.Typer) -> None:
         from rich.markup import escape
         from rich.table import Table
 
-        from custodiet.principals import list_principals
-
         with runtime(workspace) as rt:
-            principals = list_principals(rt.state)
+            principals = backend.principals(rt)
         if output_format(format_, TableOrJson) is TableOrJson.JSON:
-            from custodiet.identity import fingerprint
+            from custodiet.api.documents import principal
 
-            document = [{"name": p.name, "role": p.role.value, "pubkey": p.pubkey,
-                         "fingerprint": fingerprint(p.pubkey)} for p in principals]  # fmt: skip
-            typer.echo(json.dumps(document))
+            typer.echo(json.dumps([principal(p) for p in principals]))
             return
         from custodiet.identity import fingerprint
 

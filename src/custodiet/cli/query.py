@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from custodiet.cli.app import err_console, out_console, reports_errors
+from custodiet.cli.backend import call
 from custodiet.cli.options import (
     Actor,
     KeyPath,
@@ -111,7 +112,7 @@ def register(app: typer.Typer) -> None:
 
         with runtime(workspace) as rt:
             args = {"agreement": agreement, "sql": sql, **({"dry_run": True} if dry_run else {})}
-            result = run_query(rt, signed(rt, as_, key, "query", args))
+            result = call(rt, run_query, signed(rt, as_, key, "query", args))
         if chosen is OutputFormat.TABLE:
             print_table(result, limit_display)
         elif out is not None:
@@ -123,21 +124,10 @@ def register(app: typer.Typer) -> None:
         _print_notices(result)
 
 
-def json_document(result: QueryResult) -> dict[str, object]:
-    from custodiet.cli.output import column_types, json_rows
-
-    types = column_types(result.columns, result.rows)
-    return {
-        "columns": list(result.columns),
-        "types": types,
-        "rows": json_rows(result.columns, result.rows, types),
-        "ledger_index": result.ledger_index,
-        "notices": list(result.notices),
-    }
-
-
 def json_text(result: QueryResult) -> str:
-    return json.dumps(json_document(result), ensure_ascii=False) + "\n"
+    from custodiet.api.documents import query
+
+    return json.dumps(query(result), ensure_ascii=False) + "\n"
 
 
 def csv_text(result: QueryResult) -> str:

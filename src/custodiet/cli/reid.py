@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
+from custodiet.api import documents
+from custodiet.cli import backend
 from custodiet.cli.app import out_console, reports_errors
+from custodiet.cli.backend import call
 from custodiet.cli.options import (
     Actor,
     FormatOption,
@@ -18,9 +21,6 @@ from custodiet.cli.options import (
     runtime,
     signed,
 )
-
-if TYPE_CHECKING:
-    from custodiet.reid import ReidRequest
 
 RequestId = Annotated[
     int,
@@ -70,7 +70,7 @@ def register(app: typer.Typer) -> None:
 
         wanted = [f.strip() for f in fields.split(",") if f.strip()]
         with runtime(workspace) as rt:
-            filed = request_reid(rt, signed(rt, as_, key, "reid.request", {
+            filed = call(rt, request_reid, signed(rt, as_, key, "reid.request", {
                 "agreement": agreement, "tokens": [c.strip() for c in cases],
                 "fields": wanted, "reason": reason.strip(),
             }))  # fmt: skip
@@ -88,12 +88,10 @@ def register(app: typer.Typer) -> None:
     @reports_errors
     def list_(format_: FormatOption = None, workspace: WorkspacePath = None) -> None:
         """The pending requests, each exactly as a custodian approves it."""
-        from custodiet.reid import pending
-
         with runtime(workspace) as rt:
-            requests, k = pending(rt.state, rt.now()), rt.state.min_approvals
+            requests, k = backend.pending_reid(rt), rt.state.min_approvals
         if output_format(format_, TableOrJson) is TableOrJson.JSON:
-            typer.echo(json.dumps([_document(r) for r in requests]))
+            typer.echo(json.dumps([documents.reid_request(r) for r in requests]))
             return
         if not requests:
             out_console().print("no pending re-identification requests", markup=False)
@@ -125,8 +123,9 @@ def register(app: typer.Typer) -> None:
         from custodiet.reid import approve_reid
 
         with runtime(workspace) as rt:
-            approved = approve_reid(
+            approved = call(
                 rt,
+                approve_reid,
                 signed(
                     rt, as_, key, "reid.approve", {"request": request_id, "sha256": sha256.lower()}
                 ),
@@ -153,8 +152,10 @@ def register(app: typer.Typer) -> None:
         from custodiet.reid import deny_reid
 
         with runtime(workspace) as rt:
-            denied = deny_reid(
-                rt, signed(rt, as_, key, "reid.deny", {"request": request_id, "reason": reason})
+            denied = call(
+                rt,
+                deny_reid,
+                signed(rt, as_, key, "reid.deny", {"request": request_id, "reason": reason}),
             )
         out_console().print(f"request {denied.id} denied by {as_}", markup=False)  # fmt: skip
 
@@ -172,18 +173,11 @@ def register(app: typer.Typer) -> None:
         from custodiet.reid.render import records_table
 
         with runtime(workspace) as rt:
-            release = show_reid(rt, signed(rt, as_, key, "reid.show", {"request": request_id}))
+            release = call(
+                rt, show_reid, signed(rt, as_, key, "reid.show", {"request": request_id})
+            )
         if output_format(format_, TableOrJson) is TableOrJson.JSON:
-            document = {
-                "request": request_id,
-                "fields": list(release.request.fields),
-                "records": [
-                    {"token": r.token, "dataset": r.dataset, **dict(r.fields)}
-                    for r in release.records
-                ],
-                "records_sha256": release.records_sha256,
-                "ledger_index": release.ledger_index,
-            }
+            document = documents.release(request_id, release)
             typer.echo(json.dumps(document))
             return
         out_console().print(
@@ -194,11 +188,3 @@ def register(app: typer.Typer) -> None:
             f"holds the tokens and the digest {release.records_sha256}, not the identities",
             markup=False,
         )
-
-
-def _document(r: ReidRequest) -> dict[str, object]:
-    return {
-        "id": r.id, "agreement": r.agreement, "version": r.version, "requester": r.requester,
-        "tokens": r.tokens, "fields": r.fields, "reason": r.reason, "sha256": r.sha256,
-        "approvals": r.approvals, "expires": r.expires.isoformat(),
-    }  # fmt: skip

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from custodiet.cli.app import err_console, out_console, reports_errors
+from custodiet.cli.backend import call
 from custodiet.cli.options import (
     Actor,
     FormatOption,
@@ -93,7 +94,7 @@ def register(app: typer.Typer) -> None:
             request = signed(
                 rt, as_, key, "screen.run", {"agreement": agreement, "screens": list(names or ())}
             )
-            report = run_screens(rt, request)  # fmt: skip
+            report = call(rt, run_screens, request)  # fmt: skip
         if chosen is TableOrJson.JSON:
             sys.stdout.write(json.dumps(report_document(report), ensure_ascii=False) + "\n")
         else:

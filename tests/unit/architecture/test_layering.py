@@ -21,12 +21,18 @@ PACKAGE = SRC / "custodiet"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("custodiet.errors", "custodiet.settings"),
     ("custodiet.ledger", "custodiet.identity"),
-    ("custodiet.workspace", "custodiet.runtime", "custodiet.entries", "custodiet.logkey"),
+    (
+        "custodiet.workspace",
+        "custodiet.runtime",
+        "custodiet.entries",
+        "custodiet.logkey",
+        "custodiet.permissions",
+    ),
     ("custodiet.catalog", "custodiet.principals", "custodiet.agreements"),
     ("custodiet.gateway",),
     ("custodiet.screens", "custodiet.reid", "custodiet.synth"),
     ("custodiet.demo",),
-    ("custodiet.api", "custodiet.web", "custodiet.cli", "custodiet.__main__"),
+    ("custodiet.api", "custodiet.web", "custodiet.client", "custodiet.cli", "custodiet.__main__"),
 )
 
 # Third-party imports confined to a few places.

@@ -1,0 +1,258 @@
+"""`custodiet --server URL` prints what the same command prints on the workspace itself, and
+runs every principal command remotely (the server in a thread here; the e2e test runs it as its
+own process)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+import yaml
+from typer.testing import CliRunner
+
+from custodiet.api.app import create_app
+from custodiet.api.limits import Limits
+from custodiet.cli.app import app
+from custodiet.cli.commands import register
+from custodiet.client import ROUTES
+from tests.api.world import ROUTES as API_ROUTES
+from tests.gateway_data import agreement_document, write_canonical
+from tests.kit import Kit
+
+AGREEMENT = "ssa-deceased"
+
+
+@dataclass(frozen=True)
+class World:
+    url: str
+    ws: Path
+    kit: Kit
+    runner: CliRunner
+
+    def remote(self, *args: str, as_: str | None = None) -> Any:
+        who = [*self.kit.as_(as_)] if as_ else []
+        return self.runner.invoke(app, ["--server", self.url, *args, *who])
+
+    def local(self, *args: str) -> Any:
+        return self.runner.invoke(app, [*args, "--workspace", str(self.ws)])
+
+    def ok(self, *args: str, as_: str | None = None) -> str:
+        done = self.remote(*args, as_=as_)
+        assert done.exit_code == 0, (args, done.stderr, done.exception)
+        return str(done.stdout)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    root = tmp_path_factory.mktemp("remote")
+    kit = Kit(root)
+    ws = kit.init(root / "ws")
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(ws.root, Limits(rate=1e4, burst=1e4)),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive()
+        time.sleep(0.05)
+    register(app)
+    world = World(f"http://127.0.0.1:{port}", ws.root, kit, CliRunner())
+    data = write_canonical(root / "data", people=60)
+    world.ok(
+        "principal",
+        "add",
+        "rae",
+        "--role",
+        "reviewer",
+        "--pubkey",
+        str(kit.pub_file("rae")),
+        as_="ana",
+    )
+    for name, path in data.items():
+        world.ok("dataset", "add", name, str(path), as_="ana")
+    agreement = root / "agreement.yaml"
+    document = agreement_document(AGREEMENT, reviewer="rae")
+    document["datasets"]["payments"]["columns"]["agency"] = "allow"  # paid_after_death reads it
+    agreement.write_text(yaml.safe_dump(document))
+    world.ok("agreement", "apply", str(agreement), as_="rae")
+    try:
+        yield world
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def _approve(world: World, agreement: str) -> None:
+    import json
+
+    shown = json.loads(world.ok("agreement", "show", agreement, "--format", "json"))
+    for custodian in ("ana", "ben"):
+        world.ok(
+            "agreement",
+            "approve",
+            agreement,
+            "--version",
+            str(shown["version"]),
+            "--sha256",
+            shown["sha256"],
+            as_=custodian,
+        )
+
+
+def test_the_client_knows_every_route_the_api_serves() -> None:
+    assert ROUTES == API_ROUTES
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("principal", "list"),
+        ("principal", "list", "--format", "json"),
+        ("dataset", "list"),
+        ("dataset", "show", "payments"),
+        ("agreement", "list"),
+        ("agreement", "list", "--format", "json"),
+        ("agreement", "show", AGREEMENT),
+        ("agreement", "show", AGREEMENT, "--format", "json"),
+        ("reid", "list"),
+        ("reid", "list", "--format", "json"),
+    ],
+)
+def test_reads_print_the_same_over_the_server(world: World, args: tuple[str, ...]) -> None:
+    remote, local = world.remote(*args), world.local(*args)
+    assert (remote.exit_code, remote.stdout) == (local.exit_code, local.stdout)
+
+
+def test_errors_keep_their_code_and_exit_status(world: World) -> None:
+    remote, local = (
+        world.remote("agreement", "show", "nope"),
+        world.local("agreement", "show", "nope"),
+    )
+    assert remote.exit_code == local.exit_code == 2
+    assert remote.stderr == local.stderr
+    denied = world.remote(
+        "principal",
+        "add",
+        "zed",
+        "--role",
+        "overseer",
+        "--pubkey",
+        str(world.kit.pub_file("zed")),
+        as_="rae",
+    )
+    assert denied.exit_code == 3 and denied.stderr.startswith("refused:")
+
+
+def test_every_principal_command_runs_over_the_server(world: World) -> None:
+    import json
+
+    _approve(world, AGREEMENT)
+    out = world.ok(
+        "query",
+        "--agreement",
+        AGREEMENT,
+        "--format",
+        "json",
+        "SELECT payee_tin FROM payments ORDER BY payment_id LIMIT 2",
+        as_="rae",
+    )
+    tokens = [row[0] for row in json.loads(out)["rows"]]
+    assert "1 row(s)" not in out
+    assert "Improper-payment screens" in world.ok(
+        "screen", "run", "paid_after_death", "--agreement", AGREEMENT, as_="rae"
+    )
+    assert "protected projection ready" in world.ok("agreement", "build", AGREEMENT, as_="ana")
+    filed = world.ok(
+        "reid",
+        "request",
+        "--agreement",
+        AGREEMENT,
+        "--case",
+        tokens[0],
+        "--reason",
+        "paid after death",
+        "--fields",
+        "name",
+        as_="rae",
+    )
+    pending = json.loads(world.ok("reid", "list", "--format", "json"))
+    first, sha = str(pending[0]["id"]), pending[0]["sha256"]
+    assert filed.startswith(f"request {first}:")
+    for custodian in ("ana", "ben"):
+        world.ok("reid", "approve", first, "--sha256", sha, as_=custodian)
+    shown = json.loads(world.ok("reid", "show", first, "--format", "json", as_="rae"))
+    assert shown["records"][0]["token"] == tokens[0]
+    world.ok(
+        "reid",
+        "request",
+        "--agreement",
+        AGREEMENT,
+        "--case",
+        tokens[1],
+        "--reason",
+        "x",
+        "--fields",
+        "name",
+        as_="rae",
+    )
+    second = str(json.loads(world.ok("reid", "list", "--format", "json"))[-1]["id"])
+    assert "denied by ana" in world.ok("reid", "deny", second, "--reason", "no", as_="ana")
+    assert "revoked" in world.ok("agreement", "revoke", AGREEMENT, as_="ana")
+    world.ok(
+        "principal",
+        "add",
+        "tmp",
+        "--role",
+        "overseer",
+        "--pubkey",
+        str(world.kit.pub_file("tmp")),
+        as_="ana",
+    )
+    world.ok("principal", "remove", "tmp", as_="ana")
+    assert "removed" in world.ok("principal", "remove", "tmp", as_="ben")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("ledger", "key"),
+        ("ledger", "checkpoint"),
+        ("ledger", "entries"),
+        ("ledger", "entries", "--from", "2", "--to", "4"),
+        ("ledger", "entries", "--from", "0", "--to", "0"),
+        ("ledger", "proof", "3"),
+        ("ledger", "proof", "1", "--size", "3"),
+        ("ledger", "consistency", "2", "5"),
+    ],
+)
+def test_ledger_reads_print_the_same_over_the_server(world: World, args: tuple[str, ...]) -> None:
+    local = world.local(*args)
+    remote = world.remote(*args)
+    assert local.exit_code == 0, local.stderr
+    assert (remote.exit_code, remote.stdout) == (local.exit_code, local.stdout)
+
+
+def test_ledger_verify_and_audit_need_the_workspace(world: World) -> None:
+    for args in (("ledger", "verify"), ("ledger", "audit")):
+        done = world.remote(*args)
+        assert done.exit_code == 2 and "does not run against a server" in done.stderr
