@@ -11,12 +11,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _tour_script() -> str:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## A five-minute tour", 1)[1]
+def _block(readme: str, heading: str) -> str:
+    section = readme.split(heading, 1)[1]
     block = re.search(r"```sh\n(.*?)```", section, flags=re.DOTALL)
-    assert block, "the tour's shell block is missing from README.md"
-    return block.group(1).replace("--people 50000", "--people 2000")
+    assert block, f"the shell block under {heading!r} is missing from README.md"
+    return block.group(1)
+
+
+def _tour_script() -> str:
+    """The tour, then the independent verification, as a reader runs them one after the other
+    (from the repository's root: the verification names src/custodiet/ledger/replay.py)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    tour = _block(readme, "## A five-minute tour").replace("--people 50000", "--people 2000")
+    verify = _block(readme, "## Verifying the ledger independently")
+    return tour + verify.replace("src/custodiet/", f"{ROOT}/src/custodiet/")
 
 
 def test_readme_tour_runs_and_its_refusal_is_on_the_ledger(tmp_path: Path) -> None:
@@ -45,3 +53,9 @@ def test_readme_tour_runs_and_its_refusal_is_on_the_ledger(tmp_path: Path) -> No
         check=True,
     ).stdout
     assert '"action":"refusal"' in entries and "payee_name" in entries
+    assert "entries verified against root" in proc.stdout
+    assert (
+        proc.stdout.count("every access authorized")
+        + proc.stdout.count("every access was authorized")
+        == 2
+    )

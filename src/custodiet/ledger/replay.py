@@ -999,10 +999,18 @@ def _read_entries(path: Path, checkpoint: _verify.Checkpoint | None) -> list[dic
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python replay.py", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python replay.py",
+        description="Replay a custodiet ledger's governance from its entries alone (standard "
+        "library, cryptography and verify.py): exit 0 when every signature checks and every "
+        "access was authorized when it happened, 1 naming the first entry that breaks a rule, "
+        "2 for usage or unreadable input. The rules are in docs/ledger.md.",
+    )
     parser.add_argument("--entries", required=True, help="entries as JSON lines (ledger entries)")
     parser.add_argument("--checkpoint", help="a signed checkpoint the entries must rebuild")
-    parser.add_argument("--vkey", help="the log's verifier key (needed with --checkpoint)")
+    parser.add_argument(
+        "--vkey", help="the log's verifier key, or a file holding it (needed with --checkpoint)"
+    )
     parser.add_argument("--genesis-sha256", help="SHA-256 (hex) of entry 0 as you were given it")
     return parser
 
@@ -1016,7 +1024,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("error: --checkpoint needs --vkey", file=sys.stderr)
                 return 2
             note = Path(args.checkpoint).read_text(encoding="utf-8")
-            checkpoint = _verify.verify_checkpoint(note, _verify.parse_vkey(args.vkey))
+            checkpoint = _verify.verify_checkpoint(note, _verify.key_argument(args.vkey))
         entries = _read_entries(Path(args.entries), checkpoint)
     except _verify.VerificationError as exc:
         print(f"NOT VERIFIED: {exc}", file=sys.stderr)

@@ -305,10 +305,25 @@ def _verify_proof(args: argparse.Namespace) -> tuple[int, bytes]:
     return size, root
 
 
+def key_argument(value: str) -> VerifierKey:
+    """A ``--vkey``/``--witness`` value: the key itself, or a file holding it (as `custodiet
+    ledger key > log.vkey` writes it). A malformed key is a usage error (ValueError), never a
+    verification failure."""
+    text = Path(value).read_text(encoding="utf-8") if Path(value).is_file() else value
+    try:
+        return parse_vkey(text)
+    except VerificationError as exc:
+        raise ValueError(f"not a verifier key: {exc}") from None
+
+
 def _run(args: argparse.Namespace, note: str | None) -> str:
-    witnesses = [parse_vkey(w) for w in args.witness]
+    witnesses = [key_argument(w) for w in args.witness]
+    log_key = key_argument(args.vkey) if args.vkey else None
     text = Path(note).read_text(encoding="utf-8") if note else None
-    cp = verify_checkpoint(text, parse_vkey(args.vkey), witnesses) if text is not None else None
+    cp = None
+    if text is not None:
+        assert log_key is not None  # main() asks for --vkey whenever there is a checkpoint
+        cp = verify_checkpoint(text, log_key, witnesses)
     if cp and args.command == "checkpoint":
         return f"checkpoint verified: {cp.origin} size {cp.size} root {b64(cp.root)}"
     if cp and args.command == "entries":
@@ -322,11 +337,20 @@ def _run(args: argparse.Namespace, note: str | None) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m custodiet.ledger.verify", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m custodiet.ledger.verify",
+        description="The standalone verifier of a custodiet ledger (standard library and "
+        "cryptography only): RFC 9162 proofs, C2SP signed notes, checkpoints and cosignatures. "
+        "Exit 0 verified, 1 not verified, 2 usage or unreadable input.",
+    )
     parser.add_argument("command", choices=COMMANDS, help="what FILE holds")
     parser.add_argument("file", help=WHAT + " (as `custodiet ledger` prints them)")
-    parser.add_argument("--vkey", help="the log's verifier key (needed to check a checkpoint)")
-    parser.add_argument("--witness", action="append", default=[], help="required witness vkey")
+    parser.add_argument(
+        "--vkey", help="the log's verifier key, or a file holding it (needed for a checkpoint)"
+    )
+    parser.add_argument(
+        "--witness", action="append", default=[], help="a required witness's vkey, or its file"
+    )
     parser.add_argument("--checkpoint", help="a signed checkpoint the proof or entries must match")
     parser.add_argument("--entry", help="inclusion: the entry's canonical JSON, hashed as the leaf")
     return parser
