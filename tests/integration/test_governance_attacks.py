@@ -633,7 +633,6 @@ def test_a_killed_query_leaves_an_unfinished_intent(world: World) -> None:
 # --- fields the product does not enforce ---------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="epsilon refused once the DP validator lands")
 def test_epsilon_in_a_pseudonymous_agreement_is_refused(world: World) -> None:
     dp = document("rae-dp", "rae")
     dp["limits"]["epsilon"] = 1.0
