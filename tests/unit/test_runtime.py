@@ -69,8 +69,9 @@ def current(ws: Workspace) -> dict[str, Any]:
 
 
 def resign(ws: Workspace, body: dict[str, Any]) -> None:
-    """Write ``body`` as a cache with a valid MAC (what only the workspace secret can do)."""
-    key = hmac.new(ws.secret_path.read_bytes(), b"custodiet/state-cache/v1", hashlib.sha256)
+    """Write ``body`` as a cache with a valid MAC (what only the cache's own key can do)."""
+    secret = (ws.root / "keys" / "state-cache.key").read_bytes()
+    key = hmac.new(secret, b"custodiet/state-cache/v1", hashlib.sha256)
     mac = hmac.new(key.digest(), canonical(body), hashlib.sha256).digest()
     cache(ws).write_text(json.dumps({"body": body, "mac": base64.b64encode(mac).decode()}))
 

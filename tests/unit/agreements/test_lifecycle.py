@@ -284,8 +284,19 @@ def test_wrong_principal_is_refused(ws: Workspace, yaml_path: Path) -> None:
 
 def test_unknown_agreement_is_refused(ws: Workspace) -> None:
     assert refusal(require_active, state(ws), "nope", "bob").rule == "unknown agreement 'nope'"
-    error = refusal(approve, ws, "nope", "alice")
-    assert_refusal_recorded(ws, error, "agreement.approve")
+
+
+def test_approving_an_unknown_agreement_is_bad_input_and_recorded(ws: Workspace) -> None:
+    with pytest.raises(InputError) as caught:
+        approve(ws, "nope", "alice")
+    assert caught.value.code == "CUST250" and caught.value.exit_status == 2
+    entry = ledger_entries(ws)[-1]
+    assert (entry["action"], entry["attempted"], entry["decision"]) == (
+        "refusal",
+        "agreement.approve",
+        "malformed",
+    )
+    assert entry["code"] == "CUST250" and entry["request"]["args"]["agreement"] == "nope"
 
 
 def test_require_active_writes_nothing_to_the_ledger(ws: Workspace, yaml_path: Path) -> None:

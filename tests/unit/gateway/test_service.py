@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from custodiet.errors import InputError, RefusedError, SystemFailure
+from custodiet.errors import InputError, RefusedError, SystemFailure, TamperedError
 from custodiet.gateway import service
 from custodiet.gateway.release import result_sha256
 from custodiet.gateway.service import QueryResult
@@ -191,8 +191,10 @@ def test_when_the_ledger_cannot_record_no_data_is_returned(tmp_path) -> None:
     manifest["ledger_store"] = f"sqlite:///{blocker}/ledger.db"
     world.ws.manifest_path.write_text(json.dumps(manifest))
     for query in (sql, "SELECT payee_name FROM payments"):
-        with pytest.raises(SystemFailure) as caught:
+        # the ledger store is gone: every command fails closed (exit 1), nothing is re-created
+        with pytest.raises((SystemFailure, TamperedError)) as caught:
             run_query(world.ws, "ssa-deceased", "rev", query)
+        assert caught.value.exit_status == 1
         assert "P0" not in caught.value.render()
     assert not Path(f"{blocker}/ledger.db").exists()
 
