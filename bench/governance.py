@@ -178,7 +178,9 @@ def audit_against_verify(root: Path, size: int) -> bool:
     history = _history(size)
     key_path = root / "log.key"
     note.write_private_key(key_path)
-    ledger = open_ledger(f"sqlite:///{root / 'ledger.db'}", "bench.local/audit", key_path)
+    ledger = open_ledger(
+        f"sqlite:///{root / 'ledger.db'}", "bench.local/audit", key_path, create=True
+    )
     history[0]["vkey"] = ledger.vkey()
     for at in range(0, len(history), 20_000):
         ledger.append_many(history[at : at + 20_000])
