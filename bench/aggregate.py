@@ -23,11 +23,14 @@ from pathlib import Path
 import duckdb
 import yaml
 
-from custodiet.agreements.lifecycle import apply_agreement, approve
-from custodiet.catalog.registry import add_dataset
-from custodiet.gateway.service import run_query
-from custodiet.principals import Role, add_principal
-from custodiet.workspace import Workspace, init_workspace
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.kit import Kit
+
+from custodiet.gateway.service import QueryResult, run_query
+from custodiet.principals import Role
+from custodiet.runtime import Runtime
+from custodiet.workspace import Workspace
 from gateway import AGREEMENT, generate, report, timed
 
 TARGET = 1.3
@@ -48,17 +51,22 @@ QUERIES = {
 
 
 def workspace(root: Path, data: dict[str, Path]) -> Workspace:
-    ws = init_workspace(root / "ws")
-    for name, role in (("c1", Role.CUSTODIAN), ("c2", Role.CUSTODIAN), ("rev", Role.REVIEWER)):
-        add_principal(ws, name, role, actor="bench")
+    kit = Kit(root)
+    ws = kit.init(root / "ws", custodians=("c1", "c2"), k=2)
+    kit.add_principal(ws, "rev", Role.REVIEWER, by=("c1",))
     for name, path in data.items():
-        add_dataset(ws, name, path, {}, actor="c1")
+        kit.add_dataset(ws, name, path, {}, by=("c1",))
     agreement = root / "bench-agg.yaml"
     agreement.write_text(yaml.safe_dump({**AGREEMENT, "id": "bench-agg", "mode": "aggregate"}))
-    apply_agreement(ws, agreement, actor="c1")
-    approve(ws, "bench-agg", actor="c1")
-    approve(ws, "bench-agg", actor="c2")
+    kit.apply(ws, agreement, by="rev")
+    kit.approve_all(ws, "bench-agg", by=("c1", "c2"))
     return ws
+
+
+def signed_query(rt: Runtime, sql: str) -> QueryResult:
+    """The reviewer's signed query through the gateway (signature, intent, outcome)."""
+    request = Kit().sign(rt, "rev", "query", {"agreement": "bench-agg", "sql": sql})
+    return run_query(rt, request)
 
 
 def main() -> int:
@@ -78,15 +86,16 @@ def main() -> int:
             flush=True,
         )
         ws = workspace(scratch, data)
+        rt = Runtime(ws)  # one long-lived runtime, as the server holds
         raw = duckdb.connect()
         for name, path in data.items():
             raw.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
         for name, sql in QUERIES.items():
-            released = run_query(ws, "bench-agg", "rev", sql)  # warm-up (and projection build)
+            released = signed_query(rt, sql)  # warm-up (and projection build)
             assert len(released.rows) <= len(raw.execute(sql).fetchall()), name
             ours, theirs = [], []
             for _ in range(args.runs):
-                ours.append(timed(lambda sql=sql: run_query(ws, "bench-agg", "rev", sql)))
+                ours.append(timed(lambda sql=sql: signed_query(rt, sql)))
                 theirs.append(timed(lambda sql=sql: raw.execute(sql).fetchall()))
             missed |= report(f"aggregate {name}", ours, theirs, TARGET)
     finally:

@@ -22,11 +22,14 @@ from pathlib import Path
 import duckdb
 import yaml
 
-from custodiet.agreements.lifecycle import apply_agreement, approve
-from custodiet.catalog.registry import add_dataset
-from custodiet.gateway.service import run_query
-from custodiet.principals import Role, add_principal
-from custodiet.workspace import Workspace, init_workspace
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.kit import Kit
+
+from custodiet.gateway.service import QueryResult, run_query
+from custodiet.principals import Role
+from custodiet.runtime import Runtime
+from custodiet.workspace import Workspace
 from gateway import AGREEMENT, generate, report, timed
 
 TARGET = 3.0
@@ -38,11 +41,11 @@ SQL = (
 
 
 def workspace(root: Path, data: dict[str, Path], contributions: int = 10) -> Workspace:
-    ws = init_workspace(root / "ws")
-    for name, role in (("c1", Role.CUSTODIAN), ("c2", Role.CUSTODIAN), ("rev", Role.REVIEWER)):
-        add_principal(ws, name, role, actor="bench")
+    kit = Kit(root)
+    ws = kit.init(root / "ws", custodians=("c1", "c2"), k=2)
+    kit.add_principal(ws, "rev", Role.REVIEWER, by=("c1",))
     for name, path in data.items():
-        add_dataset(ws, name, path, {}, actor="c1")
+        kit.add_dataset(ws, name, path, {}, by=("c1",))
     datasets = {k: dict(v) for k, v in AGREEMENT["datasets"].items()}  # type: ignore[attr-defined]
     datasets["payments"].update(
         max_contributions=contributions,
@@ -62,10 +65,15 @@ def workspace(root: Path, data: dict[str, Path], contributions: int = 10) -> Wor
 
     ws.manifest_path.write_text(json.dumps(manifest))
     (root / "bench-dp.yaml").write_text(yaml.safe_dump(document))
-    apply_agreement(ws, root / "bench-dp.yaml", actor="c1")
-    approve(ws, "bench-dp", actor="c1")
-    approve(ws, "bench-dp", actor="c2")
+    kit.apply(ws, root / "bench-dp.yaml", by="rev")
+    kit.approve_all(ws, "bench-dp", by=("c1", "c2"))
     return ws
+
+
+def signed_query(rt: Runtime, sql: str) -> QueryResult:
+    """The reviewer's signed query through the gateway (signature, intent, outcome)."""
+    request = Kit().sign(rt, "rev", "query", {"agreement": "bench-dp", "sql": sql})
+    return run_query(rt, request)
 
 
 def main() -> int:
@@ -90,15 +98,16 @@ def main() -> int:
             flush=True,
         )
         ws = workspace(scratch, data, args.max_contributions)
+        rt = Runtime(ws)  # one long-lived runtime, as the server holds
         raw = duckdb.connect()
         for name, path in data.items():
             raw.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
-        run_query(ws, "bench-dp", "rev", SQL.format(floor=-1))  # warm-up (and projection build)
+        signed_query(rt, SQL.format(floor=-1))  # warm-up (and projection build)
         raw.execute(SQL.format(floor=-1)).fetchall()
         ours, theirs = [], []
         for run in range(args.runs):
             sql = SQL.format(floor=-2 - run)  # a new canonical query: no cached answer
-            ours.append(timed(lambda sql=sql: run_query(ws, "bench-dp", "rev", sql)))
+            ours.append(timed(lambda sql=sql: signed_query(rt, sql)))
             theirs.append(timed(lambda sql=sql: raw.execute(sql).fetchall()))
         missed = report(
             f"dp count+sum by program (C={args.max_contributions})", ours, theirs, TARGET
