@@ -70,7 +70,8 @@ def current(ws: Workspace) -> dict[str, Any]:
 
 def resign(ws: Workspace, body: dict[str, Any]) -> None:
     """Write ``body`` as a cache with a valid MAC (what only the workspace secret can do)."""
-    key = hmac.new(ws.secret_path.read_bytes(), b"custodiet/state-cache/v1", hashlib.sha256)
+    cache_key = (ws.root / "keys" / runtime.CACHE_KEY_FILE).read_bytes()
+    key = hmac.new(cache_key, runtime._CACHE_INFO, hashlib.sha256)
     mac = hmac.new(key.digest(), canonical(body), hashlib.sha256).digest()
     cache(ws).write_text(json.dumps({"body": body, "mac": base64.b64encode(mac).decode()}))
 

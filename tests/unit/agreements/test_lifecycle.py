@@ -284,8 +284,16 @@ def test_wrong_principal_is_refused(ws: Workspace, yaml_path: Path) -> None:
 
 def test_unknown_agreement_is_refused(ws: Workspace) -> None:
     assert refusal(require_active, state(ws), "nope", "bob").rule == "unknown agreement 'nope'"
-    error = refusal(approve, ws, "nope", "alice")
-    assert_refusal_recorded(ws, error, "agreement.approve")
+    with pytest.raises(InputError) as caught:  # an unknown id on approve is exit 2 (CUST250)
+        approve(ws, "nope", "alice")
+    assert (caught.value.exit_status, caught.value.code) == (2, "CUST250")
+    entry = last_entry(ws)
+    assert (entry["action"], entry["decision"], entry["attempted"]) == (
+        "refusal",
+        "malformed",
+        "agreement.approve",
+    )
+    assert (entry["reason"], entry["code"]) == ("unknown agreement 'nope'", "CUST250")
 
 
 def test_require_active_writes_nothing_to_the_ledger(ws: Workspace, yaml_path: Path) -> None:
