@@ -401,20 +401,37 @@ def test_a_try_cast_to_an_unlisted_type_is_refused() -> None:
     assert error.code == "CUST346"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DISTINCT ON (agency) with an unqualified granted column is refused as CUST332 "
-    "'column agency is not in agreement' (DISTINCT ON (payments.agency) is accepted); so is "
-    "DISTINCT ON (payments.program) payments.program ... GROUP BY payments.program",
-)
-def test_distinct_on_an_unqualified_granted_column_is_accepted(
-    engine: duckdb.DuckDBPyConnection,
-) -> None:
-    assert_engine_answer(
-        engine,
+@pytest.mark.parametrize(
+    "sql",
+    [
         "SELECT DISTINCT ON (agency) agency, payment_id FROM payments ORDER BY agency, payment_id",
-        Mode.PSEUDONYMOUS,
-    )
+        "SELECT DISTINCT ON (a) agency AS a, payment_id FROM payments ORDER BY a, payment_id",
+        "SELECT DISTINCT ON (program) agency AS program FROM payments ORDER BY program",
+    ],
+)
+def test_distinct_on_an_unqualified_output_is_accepted(
+    engine: duckdb.DuckDBPyConnection, sql: str
+) -> None:
+    # DuckDB binds DISTINCT ON (n) to the output named n, as ORDER BY n (it was refused, CUST332)
+    assert_engine_answer(engine, sql, Mode.PSEUDONYMOUS)
+
+
+@pytest.mark.parametrize(
+    ("sql", "code"),
+    [
+        ("SELECT DISTINCT ON (zz) agency FROM payments", "CUST332"),
+        ("SELECT DISTINCT ON (method) agency FROM payments", "CUST341"),
+        ("SELECT DISTINCT ON (payee_name) agency AS a FROM payments", "CUST341"),
+        ("SELECT DISTINCT ON (agency) agency, count(*) AS n FROM payments GROUP BY 1", None),
+    ],
+)
+def test_distinct_on_anything_but_an_output_or_a_granted_column_is_refused(
+    sql: str, code: str | None
+) -> None:
+    if code is None:  # aggregate mode refuses DISTINCT ON whatever it names
+        assert refused(sql, Mode.AGGREGATE).code == "CUST344"
+    else:
+        assert refused(sql).code == code
 
 
 # ---- functions, per mode -----------------------------------------------------------------------
@@ -638,8 +655,9 @@ CAST_EXAMPLES: dict[object, tuple[str, str]] = {
     T.BOOLEAN: ("BOOLEAN", "date_of_birth > 1955"),
     T.INTERVAL: ("INTERVAL", "'3 days'"),
     T.TIME: ("TIME", "'10:30:00'"),
+    T.TIMESTAMPNTZ: ("TIMESTAMP", "date_of_death"),
 }
-# DuckDB's VARCHAR and CHAR both parse as TEXT; TIMESTAMP parses as TIMESTAMPNTZ (xfail below).
+# DuckDB's VARCHAR and CHAR both parse as TEXT; TIMESTAMP (and DATETIME) as TIMESTAMPNTZ.
 UNREACHABLE_CAST_TYPES = {T.VARCHAR, T.CHAR, T.TIMESTAMP}
 
 
@@ -679,15 +697,20 @@ def test_cast_to_an_unlisted_type_is_refused(name: str) -> None:
     assert error.rule.startswith("cast to ") and error.rule.endswith(" is not allowed")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CAST_TYPES lists TIMESTAMP, but sqlglot 30 parses DuckDB's TIMESTAMP as TIMESTAMPNTZ, "
-    "so CAST(x AS TIMESTAMP) is refused with CUST346",
-)
-def test_cast_to_timestamp_is_accepted(engine: duckdb.DuckDBPyConnection) -> None:
+@pytest.mark.parametrize("name", ["TIMESTAMP", "DATETIME", "TIMESTAMP WITHOUT TIME ZONE"])
+def test_cast_to_timestamp_is_accepted(engine: duckdb.DuckDBPyConnection, name: str) -> None:
+    # sqlglot parses DuckDB's TIMESTAMP as TIMESTAMPNTZ (refused as CUST346 before)
     assert_engine_answer(
-        engine, "SELECT CAST(payment_date AS TIMESTAMP) AS v FROM payments", Mode.PSEUDONYMOUS
+        engine, f"SELECT CAST(payment_date AS {name}) AS v FROM payments", Mode.PSEUDONYMOUS
     )
+
+
+@pytest.mark.parametrize(
+    "name", ["TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_S"]
+)
+def test_cast_to_another_timestamp_type_is_refused(name: str) -> None:
+    error = refused(f"SELECT CAST(payment_date AS {name}) AS v FROM payments")
+    assert error.code == "CUST346"
 
 
 # ---- function names in refusals ----------------------------------------------------------------
