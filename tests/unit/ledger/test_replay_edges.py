@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 import rfc8785
 
+from custodiet.errors import RefusedError
 from custodiet.ledger import replay
+from custodiet.principals import Role, add_principal, remove_principal
+from tests.kit import Kit, public_key
 
 
 @pytest.mark.parametrize(
@@ -70,3 +73,18 @@ def test_the_script_refuses_a_genesis_other_than_the_one_given(
     code = replay.main(["--entries", str(entries), "--genesis-sha256", "AB" * 32])
     assert code == 1
     assert capsys.readouterr().err == "NOT AUTHORIZED: entry 0 is not the genesis you were given\n"
+
+
+def test_a_custodian_may_be_removed_while_k_custodians_remain(tmp_path: Path) -> None:
+    kit = Kit()
+    ws = kit.init(tmp_path / "ws")  # custodians ana and ben, K = 2
+    for by in ("ana", "ben"):
+        kit.call(ws, add_principal, by, "principal.add", name="cat", role=Role.CUSTODIAN.value,
+                 pubkey=public_key("cat"))  # fmt: skip
+    assert kit.state(ws).principals["cat"].role == "custodian"
+    for by in ("ana", "ben"):
+        kit.call(ws, remove_principal, by, "principal.remove", name="cat")
+    assert "cat" not in kit.state(ws).principals  # two custodians remain: exactly K
+    with pytest.raises(RefusedError) as caught:
+        kit.call(ws, remove_principal, "ana", "principal.remove", name="ben")
+    assert caught.value.code == "CUST518"
