@@ -116,6 +116,7 @@ def test_a_stale_request_or_one_for_another_log_is_refused(ws: Workspace) -> Non
         with pytest.raises(RefusedError) as other:
             add_principal(rt, elsewhere)
     assert (stale.value.code, other.value.code) == ("CUST505", "CUST503")
+    assert other.value.rule == "the request was signed for another log"
 
 
 def test_principal_add_is_on_the_ledger_with_the_signed_request(ws: Workspace) -> None:

@@ -114,9 +114,11 @@ T = exp.DataType.Type
 CAST_TYPES: frozenset[object] = frozenset(
     {
         T.TINYINT, T.SMALLINT, T.INT, T.BIGINT, T.INT128, T.FLOAT, T.DOUBLE, T.DECIMAL,
-        T.VARCHAR, T.TEXT, T.CHAR, T.DATE, T.TIMESTAMP, T.BOOLEAN, T.INTERVAL, T.TIME,
+        T.VARCHAR, T.TEXT, T.CHAR, T.DATE, T.TIMESTAMP, T.TIMESTAMPNTZ, T.BOOLEAN, T.INTERVAL,
+        T.TIME,
     }
 )  # fmt: skip
+# DuckDB's TIMESTAMP (and DATETIME) is sqlglot's TIMESTAMPNTZ; TIMESTAMPTZ stays refused.
 
 
 def function_name(node: exp.Func) -> str:

@@ -372,8 +372,10 @@ def _not_granted(column: exp.Column, policy: Policy) -> Refusal:
 
 
 def _is_output_alias(column: exp.Column) -> bool:
-    order = column.find_ancestor(exp.Order, exp.Select, exp.Window)
-    query = order.parent if isinstance(order, exp.Order) else None
+    """``ORDER BY n`` or ``DISTINCT ON (n)`` naming an output of its own query (qualification
+    leaves those bare, as DuckDB binds them to the output)."""
+    clause = column.find_ancestor(exp.Order, exp.Distinct, exp.Select, exp.Window)
+    query = clause.parent if isinstance(clause, exp.Order | exp.Distinct) else None
     return isinstance(query, exp.Query) and column.name in query.named_selects
 
 

@@ -98,12 +98,21 @@ def _reach(scope: Scope, qualifier: str, name: str, policy: Policy) -> Reach:
 
 
 def _referenced_sources(scope: Scope) -> dict[str, Source]:
-    """The sources a scope's FROM and JOINs name (SEMI/ANTI joins included), by lower-case alias."""
-    return {
-        name.lower(): source
-        for name, _ in scope.references
-        if isinstance(source := scope.sources.get(name), exp.Table | Scope)
+    """The sources a scope's FROM and JOINs name (SEMI/ANTI joins included), by lower-case alias.
+
+    A CTE is matched without regard to case, as DuckDB does: ``WITH W AS ... FROM w`` reads the
+    CTE (sqlglot matches it case-sensitively and takes ``w`` for a table)."""
+    scopes = {
+        key.lower(): source for key, source in scope.sources.items() if isinstance(source, Scope)
     }
+    found: dict[str, Source] = {}
+    for name, _ in scope.references:
+        source = scope.sources.get(name)
+        if not isinstance(source, Scope):
+            source = scopes.get(name.lower(), source)
+        if isinstance(source, exp.Table | Scope):
+            found[name.lower()] = source
+    return found
 
 
 def _through(source: Source, name: str, policy: Policy) -> Reach:

@@ -14,14 +14,23 @@ import pytest
 from custodiet.agreements.model import Mode
 from custodiet.catalog.classes import ColumnClass
 from custodiet.errors import RefusedError
-from custodiet.gateway.check import check_query
+from custodiet.gateway.check import CheckedQuery, check_query
+from custodiet.gateway.contributors import HIDDEN_PREFIX
 from custodiet.gateway.policy import ColumnKind, ColumnView, Policy
-from custodiet.gateway.rewrite import PERSONS_COLUMN
 from tests.unit.gateway.checker_policy import sample_policy
 
 AGG = sample_policy(Mode.AGGREGATE)
 PSEUDO = sample_policy(Mode.PSEUDONYMOUS)
 HINT = "aggregate mode: SELECT <groups>, count/sum/avg FROM ... GROUP BY <groups>"
+
+
+def counted(checked: CheckedQuery) -> list[tuple[str, str, bool]]:
+    """(hidden output, dataset whose persons it counts, zero allowed) of each hidden count."""
+    return [(h.name, h.table, h.zero_allowed) for h in checked.hidden]
+
+
+# The group's own persons of payments: count(*) contributes every row (issue 11).
+GROUP_OF_PAYMENTS = [(f"{HIDDEN_PREFIX}persons_0", "payments", False)]
 
 
 def refusal(sql: str, policy: Policy = AGG) -> RefusedError:
@@ -96,7 +105,7 @@ def test_distinct_on_is_refused_in_aggregate_mode() -> None:
 
 def test_plain_distinct_is_accepted_in_aggregate_mode() -> None:
     checked = check_query("SELECT DISTINCT program, count(*) AS n FROM payments GROUP BY 1", AGG)
-    assert checked.persons_column == PERSONS_COLUMN
+    assert counted(checked) == GROUP_OF_PAYMENTS
 
 
 def test_group_by_all_is_refused_in_aggregate_mode() -> None:
@@ -147,11 +156,18 @@ def test_aggregates_that_release_one_value_are_refused_in_aggregate_mode(functio
     )
 
 
-def test_the_persons_column_name_is_reserved() -> None:
-    error = refusal(f"SELECT program, count(*) AS {PERSONS_COLUMN} FROM payments GROUP BY program")
+@pytest.mark.parametrize(
+    "name", ["_custodiet_persons_0", "_custodiet_others_1", "_custodiet_x", "_CUSTODIET_persons"]
+)
+def test_the_hidden_output_names_are_reserved(name: str) -> None:
+    error = refusal(f"SELECT program, count(*) AS {name} FROM payments GROUP BY program")
     assert (error.code, error.rule) == (
         "CUST344",
-        f"the output name '{PERSONS_COLUMN}' is reserved",
+        f"the output name '{name.lower()}' is reserved (names starting with '_custodiet_' are the "
+        "gateway's)",
+    )
+    assert check_query(
+        f"SELECT program, count(*) AS custodiet_{name} FROM payments GROUP BY 1", AGG
     )
 
 
@@ -174,7 +190,7 @@ def test_group_by_a_category_or_date_is_accepted() -> None:
         "SELECT program, payment_date, count(*) AS n FROM payments GROUP BY program, payment_date",
         AGG,
     )
-    assert checked.aggregate and checked.persons_column == PERSONS_COLUMN
+    assert checked.aggregate and counted(checked) == GROUP_OF_PAYMENTS
 
 
 IDENTIFIER_MISUSE = {
@@ -210,7 +226,7 @@ IDENTIFIER_USES = {
 @pytest.mark.parametrize("case", sorted(IDENTIFIER_USES))
 def test_counting_or_joining_on_an_identifier_is_accepted(case: str) -> None:
     checked = check_query(IDENTIFIER_USES[case], AGG)
-    assert checked.persons_column == PERSONS_COLUMN
+    assert ("payments", False) in {(table, zero) for _, table, zero in counted(checked)}
     assert "payments.payee_tin" in checked.columns
 
 
@@ -219,6 +235,19 @@ def test_a_query_over_datasets_without_persons_is_refused() -> None:
         "SELECT program, count(*) AS n FROM payments GROUP BY program",
         sample_policy(Mode.AGGREGATE, with_persons=False),
     )
+    assert error.code == "CUST343"
+    assert error.rule == (
+        "dataset 'payments' identifies persons by no pseudonymized identifier, so the persons "
+        "contributing to a value cannot be counted"
+    )
+    assert error.hint == (
+        "pseudonymize the dataset's person identifier in the agreement, or leave the dataset "
+        "out of the query"
+    )
+
+
+def test_a_query_over_no_dataset_is_refused() -> None:
+    error = refusal("SELECT count(*) AS n")
     assert error.code == "CUST343"
     assert error.rule == (
         "no dataset in the query identifies persons, so group sizes cannot be checked"
@@ -232,35 +261,43 @@ def _payments_without_persons() -> Policy:
     return replace(AGG, tables=tables)
 
 
-def test_persons_are_counted_in_the_first_dataset_that_identifies_them() -> None:
-    first = check_query(
-        "SELECT d.date_of_death, count(*) AS n FROM deaths d JOIN payments p "
-        "ON p.payee_tin = d.ssn GROUP BY d.date_of_death",
-        AGG,
-    )
-    assert f"COUNT(DISTINCT d.ssn) AS {PERSONS_COLUMN}" in first.executed
-    second = check_query(
-        "SELECT p.program, count(*) AS n FROM payments p JOIN deaths d "
-        "ON p.payee_tin = d.ssn GROUP BY p.program",
-        AGG,
-    )
-    assert f"COUNT(DISTINCT p.payee_tin) AS {PERSONS_COLUMN}" in second.executed
-    joined = check_query(
-        "SELECT p.program, count(*) AS n FROM payments p JOIN deaths d "
-        "ON p.payee_tin = d.ssn GROUP BY p.program",
-        _payments_without_persons(),
-    )
-    assert f"COUNT(DISTINCT d.ssn) AS {PERSONS_COLUMN}" in joined.executed
-    assert "deaths.ssn" in joined.columns
+def test_persons_are_counted_in_every_dataset_of_a_join() -> None:
+    # issue 11: counted in every dataset that feeds the value, by each one's privacy unit (the
+    # old rule counted only the first dataset that identified persons)
+    for sql, first, second in (
+        (
+            "SELECT d.date_of_death, count(*) AS n FROM deaths d JOIN payments p "
+            "ON p.payee_tin = d.ssn GROUP BY d.date_of_death",
+            ("d.ssn", "deaths"),
+            ("p.payee_tin", "payments"),
+        ),
+        (
+            "SELECT p.program, count(*) AS n FROM payments p JOIN deaths d "
+            "ON p.payee_tin = d.ssn GROUP BY p.program",
+            ("p.payee_tin", "payments"),
+            ("d.ssn", "deaths"),
+        ),
+    ):
+        checked = check_query(sql, AGG)
+        assert f"COUNT(DISTINCT {first[0]}) AS {HIDDEN_PREFIX}persons_0" in checked.executed
+        assert f"COUNT(DISTINCT {second[0]}) AS {HIDDEN_PREFIX}persons_1" in checked.executed
+        assert counted(checked) == [
+            (f"{HIDDEN_PREFIX}persons_0", first[1], False),
+            (f"{HIDDEN_PREFIX}persons_1", second[1], False),
+        ]
+        assert {"deaths.ssn", "payments.payee_tin"} <= set(checked.columns)
 
 
-def test_a_join_reaching_persons_only_through_the_second_table_is_accepted() -> None:
-    checked = check_query(
+def test_a_join_with_a_dataset_without_persons_is_refused() -> None:
+    # issue 11: the persons of a dataset without a privacy unit cannot be counted, so the query
+    # is refused rather than counted from the other table (which lent it its persons before)
+    error = refusal(
         "SELECT p.program, count(*) AS n FROM payments p JOIN deaths d ON p.payee_tin = d.ssn "
         "GROUP BY p.program",
         _payments_without_persons(),
     )
-    assert checked.persons_column == PERSONS_COLUMN
+    assert error.code == "CUST343"
+    assert error.rule.startswith("dataset 'payments' identifies persons by no pseudonymized")
 
 
 def test_accepted_aggregate_query_counts_persons_per_group() -> None:
@@ -270,11 +307,20 @@ def test_accepted_aggregate_query_counts_persons_per_group() -> None:
         AGG,
     )
     assert checked.aggregate
-    assert checked.persons_column == PERSONS_COLUMN
+    assert counted(checked) == [
+        (f"{HIDDEN_PREFIX}persons_0", "payments", False),
+        (f"{HIDDEN_PREFIX}persons_1", "payments", False),
+        (f"{HIDDEN_PREFIX}others_2", "payments", True),
+    ]
+    # count(*): every row of the group; sum and avg (one condition): a non-zero amount
     assert checked.executed == (
         "SELECT payments.program AS program, COUNT(*) AS n, SUM(payments.amount) AS total, "
         "AVG(payments.amount) AS mean, "
-        f"COUNT(DISTINCT payments.payee_tin) AS {PERSONS_COLUMN} "
+        f"COUNT(DISTINCT payments.payee_tin) AS {HIDDEN_PREFIX}persons_0, "
+        "COUNT(DISTINCT CASE WHEN TRY_CAST(payments.amount AS DOUBLE) <> 0 "
+        f"THEN payments.payee_tin END) AS {HIDDEN_PREFIX}persons_1, "
+        "COUNT(DISTINCT CASE WHEN NOT COALESCE((TRY_CAST(payments.amount AS DOUBLE) <> 0), FALSE) "
+        f"THEN payments.payee_tin END) AS {HIDDEN_PREFIX}others_2 "
         "FROM payments AS payments GROUP BY payments.program LIMIT 101"
     )
     assert checked.columns == ("payments.amount", "payments.payee_tin", "payments.program")
@@ -282,7 +328,7 @@ def test_accepted_aggregate_query_counts_persons_per_group() -> None:
 
 def test_an_ungrouped_total_is_an_aggregate_query() -> None:
     checked = check_query("SELECT count(*) AS n FROM payments", AGG)
-    assert checked.aggregate and checked.persons_column == PERSONS_COLUMN
+    assert checked.aggregate and counted(checked) == GROUP_OF_PAYMENTS
 
 
 @pytest.mark.parametrize(
@@ -344,4 +390,4 @@ def test_identifiers_keys_and_tokens_are_identifying_whatever_their_other_half(
 def test_other_columns_may_be_grouped(kind: ColumnKind, column_class: ColumnClass) -> None:
     policy = _with_payments_column("extra", kind, column_class)
     checked = check_query("SELECT extra, count(*) AS n FROM payments GROUP BY extra", policy)
-    assert checked.persons_column == PERSONS_COLUMN
+    assert counted(checked) == GROUP_OF_PAYMENTS

@@ -340,6 +340,9 @@ ARG_EXAMPLES: dict[tuple[type[exp.Expr], str], tuple[str, str | None]] = {
     (exp.Count, "big_int"): ("SELECT count(*) AS n FROM payments", None),
     (exp.Cast, "this"): ("SELECT CAST(amount AS INTEGER) AS a FROM payments", None),
     (exp.Cast, "to"): ("SELECT CAST(payment_date AS VARCHAR) AS a FROM payments", None),
+    (exp.TryCast, "this"): ("SELECT TRY_CAST(program AS INTEGER) AS a FROM payments", None),
+    (exp.TryCast, "to"): ("SELECT TRY_CAST(payment_date AS VARCHAR) AS a FROM payments", None),
+    (exp.TryCast, "safe"): ("SELECT TRY_CAST(amount AS INTEGER) AS a FROM payments", None),
     (exp.Ordered, "this"): ("SELECT payment_id FROM payments ORDER BY payment_id", None),
     (exp.Ordered, "desc"): ("SELECT payment_id FROM payments ORDER BY payment_id DESC", None),
     (exp.Ordered, "nulls_first"): (
@@ -352,8 +355,6 @@ ARG_EXAMPLES: dict[tuple[type[exp.Expr], str], tuple[str, str | None]] = {
 # or for symmetry); the coverage test requires them to be named here rather than silently missed.
 UNREACHABLE_ARGS = {
     (exp.Subquery, "with_"),  # a WITH inside parentheses belongs to the inner SELECT
-    (exp.TryCast, "this"),  # a reviewer's TRY_CAST is refused: see the xfail test below
-    (exp.TryCast, "to"),
 }
 
 
@@ -384,31 +385,53 @@ def test_unlisted_table_option_is_refused_by_the_allow_list() -> None:
     assert (error.code, error.rule) == ("CUST335", "TABLE option SAMPLE is not allowed")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="allowlist.ARGS lists TRY_CAST with this/to, but sqlglot sets TryCast.safe, so a "
-    "reviewer's own TRY_CAST is refused as 'TRYCAST option SAFE' (CUST335)",
-)
-def test_a_reviewers_try_cast_is_accepted(engine: duckdb.DuckDBPyConnection) -> None:
-    assert_engine_answer(
-        engine, "SELECT TRY_CAST(amount AS INTEGER) AS a FROM payments", Mode.PSEUDONYMOUS
-    )
+@pytest.mark.parametrize("mode", list(Mode), ids=lambda m: m.value)
+def test_a_reviewers_try_cast_is_accepted(engine: duckdb.DuckDBPyConnection, mode: Mode) -> None:
+    # issue 11: sqlglot marks every TRY_CAST safe, and the allow-list now lists that option
+    expression = "TRY_CAST(program AS INTEGER)"
+    if mode is Mode.PSEUDONYMOUS:
+        sql = f"SELECT payment_id, {expression} AS a FROM payments"
+    else:
+        sql = f"SELECT {expression} AS a, count(*) AS n FROM payments GROUP BY {expression}"
+    assert_engine_answer(engine, sql, mode)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DISTINCT ON (agency) with an unqualified granted column is refused as CUST332 "
-    "'column agency is not in agreement' (DISTINCT ON (payments.agency) is accepted); so is "
-    "DISTINCT ON (payments.program) payments.program ... GROUP BY payments.program",
-)
-def test_distinct_on_an_unqualified_granted_column_is_accepted(
-    engine: duckdb.DuckDBPyConnection,
-) -> None:
-    assert_engine_answer(
-        engine,
+def test_a_try_cast_to_an_unlisted_type_is_refused() -> None:
+    error = refused("SELECT TRY_CAST(amount AS BLOB) AS a FROM payments")
+    assert error.code == "CUST346"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
         "SELECT DISTINCT ON (agency) agency, payment_id FROM payments ORDER BY agency, payment_id",
-        Mode.PSEUDONYMOUS,
-    )
+        "SELECT DISTINCT ON (a) agency AS a, payment_id FROM payments ORDER BY a, payment_id",
+        "SELECT DISTINCT ON (program) agency AS program FROM payments ORDER BY program",
+    ],
+)
+def test_distinct_on_an_unqualified_output_is_accepted(
+    engine: duckdb.DuckDBPyConnection, sql: str
+) -> None:
+    # DuckDB binds DISTINCT ON (n) to the output named n, as ORDER BY n (it was refused, CUST332)
+    assert_engine_answer(engine, sql, Mode.PSEUDONYMOUS)
+
+
+@pytest.mark.parametrize(
+    ("sql", "code"),
+    [
+        ("SELECT DISTINCT ON (zz) agency FROM payments", "CUST332"),
+        ("SELECT DISTINCT ON (method) agency FROM payments", "CUST341"),
+        ("SELECT DISTINCT ON (payee_name) agency AS a FROM payments", "CUST341"),
+        ("SELECT DISTINCT ON (agency) agency, count(*) AS n FROM payments GROUP BY 1", None),
+    ],
+)
+def test_distinct_on_anything_but_an_output_or_a_granted_column_is_refused(
+    sql: str, code: str | None
+) -> None:
+    if code is None:  # aggregate mode refuses DISTINCT ON whatever it names
+        assert refused(sql, Mode.AGGREGATE).code == "CUST344"
+    else:
+        assert refused(sql).code == code
 
 
 # ---- functions, per mode -----------------------------------------------------------------------
@@ -447,6 +470,7 @@ FUNCTION_EXAMPLES: dict[type[exp.Func], tuple[str, str]] = {
     exp.Case: (SCALAR, "CASE WHEN amount > 10 THEN 'big' ELSE 'small' END"),
     exp.If: (SCALAR, "if(amount > 10, 1, 0)"),
     exp.Cast: (SCALAR, "CAST(amount AS INTEGER)"),
+    exp.TryCast: (SCALAR, "TRY_CAST(program AS INTEGER)"),
     exp.StartsWith: (SCALAR, "starts_with(program, 'S')"),
     exp.Count: (AGGREGATE, "count(amount)"),
     exp.Sum: (AGGREGATE, "sum(amount)"),
@@ -469,14 +493,14 @@ ANONYMOUS_EXAMPLES = {
 }
 # sqlglot has a DateSub class, but the DuckDB dialect parses date_sub(...) as an anonymous call
 # (refused), so no DuckDB query reaches the DateSub entry; it is kept for safety.
-UNREACHABLE_FUNCTIONS = {exp.DateSub, exp.TryCast}
+UNREACHABLE_FUNCTIONS = {exp.DateSub}
 
 
 def query_using(kind: str, expression: str, mode: Mode) -> str:
     """A query that uses ``expression`` the way ``mode`` allows."""
     if kind == AGGREGATE:
         return f"SELECT agency, {expression} AS v FROM payments GROUP BY agency"
-    if mode is Mode.AGGREGATE:  # a scalar as a group, counted
+    if mode in (Mode.AGGREGATE, Mode.DP):  # a scalar as a group, counted
         return f"SELECT {expression} AS v, count(*) AS n FROM payments GROUP BY {expression}"
     return f"SELECT payment_id, {expression} AS v FROM payments"
 
@@ -540,7 +564,7 @@ def test_function_is_accepted_in_its_modes_and_refused_in_the_others(
         error = refused(sql, mode)
         assert error.code == "CUST336"
         name = expression.split("(")[0]
-        assert error.rule == f"function '{name}' is not allowed in aggregate mode"
+        assert error.rule == f"function '{name}' is not allowed in {mode.value} mode"
 
 
 REFUSED_FUNCTIONS = {
@@ -631,8 +655,9 @@ CAST_EXAMPLES: dict[object, tuple[str, str]] = {
     T.BOOLEAN: ("BOOLEAN", "date_of_birth > 1955"),
     T.INTERVAL: ("INTERVAL", "'3 days'"),
     T.TIME: ("TIME", "'10:30:00'"),
+    T.TIMESTAMPNTZ: ("TIMESTAMP", "date_of_death"),
 }
-# DuckDB's VARCHAR and CHAR both parse as TEXT; TIMESTAMP parses as TIMESTAMPNTZ (xfail below).
+# DuckDB's VARCHAR and CHAR both parse as TEXT; TIMESTAMP (and DATETIME) as TIMESTAMPNTZ.
 UNREACHABLE_CAST_TYPES = {T.VARCHAR, T.CHAR, T.TIMESTAMP}
 
 
@@ -647,7 +672,7 @@ def test_cast_to_an_allowed_type_is_accepted_with_the_engines_answer(
 ) -> None:
     name, value = CAST_EXAMPLES[type_]
     expression = f"CAST({value} AS {name})"
-    if mode is Mode.AGGREGATE:
+    if mode in (Mode.AGGREGATE, Mode.DP):
         sql = f"SELECT {expression} AS v, count(*) AS n FROM deaths GROUP BY {expression}"
     else:
         sql = f"SELECT ssn, {expression} AS v FROM deaths"
@@ -672,15 +697,20 @@ def test_cast_to_an_unlisted_type_is_refused(name: str) -> None:
     assert error.rule.startswith("cast to ") and error.rule.endswith(" is not allowed")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CAST_TYPES lists TIMESTAMP, but sqlglot 30 parses DuckDB's TIMESTAMP as TIMESTAMPNTZ, "
-    "so CAST(x AS TIMESTAMP) is refused with CUST346",
-)
-def test_cast_to_timestamp_is_accepted(engine: duckdb.DuckDBPyConnection) -> None:
+@pytest.mark.parametrize("name", ["TIMESTAMP", "DATETIME", "TIMESTAMP WITHOUT TIME ZONE"])
+def test_cast_to_timestamp_is_accepted(engine: duckdb.DuckDBPyConnection, name: str) -> None:
+    # sqlglot parses DuckDB's TIMESTAMP as TIMESTAMPNTZ (refused as CUST346 before)
     assert_engine_answer(
-        engine, "SELECT CAST(payment_date AS TIMESTAMP) AS v FROM payments", Mode.PSEUDONYMOUS
+        engine, f"SELECT CAST(payment_date AS {name}) AS v FROM payments", Mode.PSEUDONYMOUS
     )
+
+
+@pytest.mark.parametrize(
+    "name", ["TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_S"]
+)
+def test_cast_to_another_timestamp_type_is_refused(name: str) -> None:
+    error = refused(f"SELECT CAST(payment_date AS {name}) AS v FROM payments")
+    assert error.code == "CUST346"
 
 
 # ---- function names in refusals ----------------------------------------------------------------

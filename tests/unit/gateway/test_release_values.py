@@ -223,7 +223,9 @@ def test_aggregate_groups_at_the_threshold_are_kept_and_below_it_suppressed() ->
     )
     assert released.columns == ("program", "n")
     assert released.rows == [("A", 1), ("D", 4)]
-    assert released.notices == ("3 group(s) suppressed: fewer than 5 distinct persons",)
+    assert released.notices == (
+        "3 group(s) suppressed: a value came from fewer than 5 distinct persons",
+    )
     assert released.truncated is False
     assert released.sha256 == _sha256('{"columns":["program","n"],"rows":[["A",1],["D",4]]}')
 
@@ -238,7 +240,9 @@ def test_aggregate_persons_column_is_dropped_wherever_it_stands() -> None:
     )
     assert released.columns == ("program", "n")
     assert released.rows == [("A", 10)]
-    assert released.notices == ("1 group(s) suppressed: fewer than 2 distinct persons",)
+    assert released.notices == (
+        "1 group(s) suppressed: a value came from fewer than 2 distinct persons",
+    )
 
 
 def test_aggregate_with_nothing_suppressed_has_no_notice() -> None:
@@ -263,7 +267,9 @@ def test_aggregate_persons_column_missing_from_the_result_releases_nothing() -> 
     )
     assert released.columns == ("program", "n")
     assert released.rows == []
-    assert released.notices == ("2 group(s) suppressed: fewer than 5 distinct persons",)
+    assert released.notices == (
+        "2 group(s) suppressed: a value came from fewer than 5 distinct persons",
+    )
 
 
 def test_aggregate_rows_are_suppressed_before_the_row_limit_counts_them() -> None:
@@ -286,7 +292,7 @@ def test_aggregate_rows_are_suppressed_before_the_row_limit_counts_them() -> Non
     )
     assert truncated.rows == [("A",), ("C",)]
     assert truncated.notices == (
-        "2 group(s) suppressed: fewer than 5 distinct persons",
+        "2 group(s) suppressed: a value came from fewer than 5 distinct persons",
         "truncated: only the first 2 rows are released",
         "columns pseudonymized (keyed tokens): payments.payee_tin",
     )
@@ -356,4 +362,47 @@ def test_a_group_whose_persons_count_is_null_counts_as_zero_persons() -> None:
         hidden=(HiddenCount("_p", zero_allowed=False),),
     )
     assert released.rows == [("B",)]
-    assert released.notices == ("2 group(s) suppressed: fewer than 1 distinct persons",)
+    assert released.notices == (
+        "2 group(s) suppressed: a value came from fewer than 1 distinct persons",
+    )
+
+
+def test_a_non_contributor_count_of_zero_is_allowed_but_one_below_the_threshold_is_not() -> None:
+    # issue 11: the non-contributors of a value (zero_allowed) may be none at all, never a few
+    released = release(
+        _policy(Mode.AGGREGATE, max_rows=10, min_group_size=3),
+        ("program", "_p", "_q"),
+        [("A", 3, 0), ("B", 3, 1), ("C", 3, 2), ("D", 3, 3), ("E", 3, None), ("F", 2, 0)],
+        touched=[],
+        hidden=(HiddenCount("_p", zero_allowed=False), HiddenCount("_q", zero_allowed=True)),
+    )
+    assert released.columns == ("program",)
+    assert released.rows == [("A",), ("D",), ("E",)]
+    assert released.notices == (
+        "3 group(s) suppressed: a value came from fewer than 3 distinct persons",
+    )
+
+
+def test_every_hidden_count_must_reach_the_threshold() -> None:
+    released = release(
+        _policy(Mode.AGGREGATE, max_rows=10, min_group_size=2),
+        ("_a", "program", "_b"),
+        [(2, "A", 2), (2, "B", 1), (1, "C", 2)],
+        touched=[],
+        hidden=(HiddenCount("_a", zero_allowed=False), HiddenCount("_b", zero_allowed=False)),
+    )
+    assert (released.columns, released.rows) == (("program",), [("A",)])
+
+
+def test_one_hidden_count_missing_from_the_result_releases_nothing() -> None:
+    released = release(
+        _policy(Mode.AGGREGATE, max_rows=10, min_group_size=2),
+        ("program", "_a"),
+        [("A", 50), ("B", 60)],
+        touched=[],
+        hidden=(HiddenCount("_a", zero_allowed=False), HiddenCount("_b", zero_allowed=False)),
+    )
+    assert (released.columns, released.rows) == (("program",), [])
+    assert released.notices == (
+        "2 group(s) suppressed: a value came from fewer than 2 distinct persons",
+    )
