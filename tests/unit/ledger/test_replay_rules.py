@@ -89,7 +89,9 @@ def test_a_reid_request_without_fields_or_reason_breaks_a_rule(world: Any) -> No
             args = {"agreement": "ssa-deceased", "tokens": [token], "fields": fields,
                     "reason": reason}  # fmt: skip
             entry = entries.action(Kit().sign(rt, "rev", "reid.request", args))
-            assert _violation(rt.state, entry, rt).code == "CUST514"
+            violation = _violation(rt.state, entry, rt)
+            assert violation.code == "CUST514"
+            assert violation.rule == "a request names its fields and a reason"
 
 
 def test_a_revocation_survives_the_state_cache(tmp_path: Path) -> None:
