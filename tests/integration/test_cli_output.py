@@ -231,3 +231,24 @@ def test_screen_run_shows_one_line_per_case_unless_wide(built: Built) -> None:
     rows = [line for line in wide.stdout.split("Cases")[1].splitlines() if line.startswith("│")]
     assert len(rows) > 4
     assert "months after death" in wide.stdout
+
+
+def test_screen_run_cases_come_flat_as_csv_and_parquet_with_their_ledger_entries(
+    built: Built,
+) -> None:
+    args = ("screen", "run", "paid_after_death", "--agreement", AGREEMENT, *built.kit.as_("rev"))
+    report = built.json(*args, "--format", "json")
+    flat = built.ok(*args, "--format", "csv").stdout.splitlines()
+    header = flat[0].split(",")
+    assert header[:5] == ["record_table", "record_id", "pattern", "payee", "amount_at_risk"]
+    assert "date_of_death" in header  # the evidence, in columns
+    assert len(flat) - 1 == sum(len(case["patterns"]) for case in report["cases"])
+    out = built.root / "cases.parquet"
+    built.ok(*args, "--format", "parquet", "--out", str(out))
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(out).num_rows == len(flat) - 1
+    link = json.loads((built.root / "cases.parquet.ledger.json").read_text(encoding="utf-8"))
+    assert set(link["ledger_index"]) == {"paid_after_death"}
+    refused = built.run(*args, "--format", "parquet")
+    assert refused.status == 2 and "--out" in refused.stderr
