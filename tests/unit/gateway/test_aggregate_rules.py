@@ -317,9 +317,9 @@ def test_accepted_aggregate_query_counts_persons_per_group() -> None:
         "SELECT payments.program AS program, COUNT(*) AS n, SUM(payments.amount) AS total, "
         "AVG(payments.amount) AS mean, "
         f"COUNT(DISTINCT payments.payee_tin) AS {HIDDEN_PREFIX}persons_0, "
-        "COUNT(DISTINCT CASE WHEN TRY_CAST(payments.amount AS DOUBLE) <> 0 "
+        "COUNT(DISTINCT CASE WHEN payments.amount <> 0 "
         f"THEN payments.payee_tin END) AS {HIDDEN_PREFIX}persons_1, "
-        "COUNT(DISTINCT CASE WHEN NOT COALESCE((TRY_CAST(payments.amount AS DOUBLE) <> 0), FALSE) "
+        "COUNT(DISTINCT CASE WHEN NOT COALESCE((payments.amount <> 0), FALSE) "
         f"THEN payments.payee_tin END) AS {HIDDEN_PREFIX}others_2 "
         "FROM payments AS payments GROUP BY payments.program LIMIT 101"
     )

@@ -35,7 +35,7 @@ def test_an_aggregate_that_only_orders_the_groups_has_its_contributors_counted()
         (f"{HIDDEN_PREFIX}persons_1", False),
         (f"{HIDDEN_PREFIX}others_2", True),
     ]
-    assert "CASE WHEN TRY_CAST(payments.amount AS DOUBLE) <> 0" in checked.executed
+    assert "CASE WHEN payments.amount <> 0" in checked.executed
 
 
 def test_one_dataset_bounds_its_own_persons_rows() -> None:
