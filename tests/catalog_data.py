@@ -1,4 +1,4 @@
-"""Tiny canonical federal tables (CONTRACT.md §1) with valid identifiers, and a ready workspace.
+"""Tiny canonical federal tables (docs/schema.md) with valid identifiers, and a ready workspace.
 
 SSNs follow SSA's rules, routing numbers carry a valid ABA check digit and EINs use valid
 prefixes, so classification from values is tested on realistic input.

@@ -38,7 +38,7 @@ AGREEMENT_OF_MODE = {"pseudonymous": PSEUDONYMOUS, "aggregate": AGGREGATE}
 
 
 def _contract_agreement(agreement_id: str, mode: str, **limits: Any) -> dict[str, Any]:
-    """CONTRACT.md §3's example, with payments.program and payments.agency also granted."""
+    """docs/agreements.md's example, with payments.program and payments.agency also granted."""
     document = agreement_document(agreement_id, mode=mode)
     document["datasets"]["payments"]["columns"]["agency"] = "allow"
     document["limits"] = {"max_rows": 1000, "min_group_size": 5, "timeout_seconds": 5, **limits}

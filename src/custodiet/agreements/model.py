@@ -1,4 +1,4 @@
-"""The agreement as the rest of custodiet sees it: frozen, validated, hashed (CONTRACT.md §3).
+"""The agreement as the rest of custodiet sees it: frozen, validated, hashed (docs/agreements.md).
 
 ``load`` (in ``agreements.load``) turns YAML into this; the gateway compiles it into a protected
 projection; the ledger records its id, version and hash.

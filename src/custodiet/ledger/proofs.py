@@ -1,4 +1,4 @@
-"""The proofs a ledger serves, as the JSON documents CONTRACT.md §4 gives (hashes in base64)."""
+"""The proofs a ledger serves, as the JSON documents docs/ledger.md §4 gives (hashes in base64)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Synthetic federal data: the canonical tables of CONTRACT.md with planted, labelled cases."""
+"""Synthetic federal data: the canonical tables of docs/schema.md with planted, labelled cases."""
 
 from __future__ import annotations
 

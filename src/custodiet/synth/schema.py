@@ -1,4 +1,4 @@
-"""The canonical federal schema of CONTRACT.md section 1, as Arrow schemas."""
+"""The canonical federal schema of docs/schema.md, as Arrow schemas."""
 
 from __future__ import annotations
 

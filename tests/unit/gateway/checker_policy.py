@@ -1,6 +1,6 @@
 """A hand-built Policy over the canonical schema, shared by the checker's tests.
 
-payments and deaths as the CONTRACT.md section 3 example agreement (ssa-deceased-payees) projects
+payments and deaths as the docs/agreements.md example agreement (ssa-deceased-payees) projects
 them, plus payments.program and payments.agency granted: tokens for identifiers, payee_name,
 method and the deaths names denied, date_of_birth generalized; max_rows 100, min_group_size 11.
 """

@@ -1,4 +1,4 @@
-"""Hand-made canonical tables (CONTRACT.md §1) in which every screen's rule, edge and decoy appear.
+"""Hand-made canonical tables (docs/schema.md) in which every screen's rule, edge and decoy appear.
 
 Each scenario below says which records a screen must flag; the tests assert exactly those.
 Identifiers are valid (python-stdnum) so the catalog classifies them as a real file would be.
