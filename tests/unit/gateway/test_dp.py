@@ -238,3 +238,36 @@ def test_each_person_counts_at_most_max_contributions_rows(tmp_path, keep: int) 
     }
     for program, n in result.rows:
         assert abs(n - expected[program]) <= 2  # noise scale about 0.25 at this budget
+
+
+def test_two_concurrent_queries_cannot_both_spend_the_last_share(tmp_path) -> None:
+    """The budget allows one query; four processes ask at once: exactly one is answered."""
+    import subprocess
+    import sys
+
+    world = make_world(tmp_path, people=60, agreements=(dp_document(queries=1),))
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from custodiet.errors import RefusedError\n"
+        "from custodiet.workspace import Workspace\n"
+        "from tests.gateway_data import run_query\n"
+        "try:\n"
+        "    run_query(Workspace(Path(sys.argv[1])), sys.argv[2], 'rev', sys.argv[3])\n"
+        "except RefusedError as exc:\n"
+        "    print(exc.code)\n"
+        "else:\n"
+        "    print('answered')\n"
+    )
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(world.ws.root), DP,
+             f"SELECT count(*) AS n FROM payments WHERE amount > {floor}"],
+            stdout=subprocess.PIPE, text=True,
+        )
+        for floor in range(4)
+    ]  # fmt: skip
+    outcomes = sorted(proc.communicate(timeout=300)[0].strip() for proc in racers)
+    assert outcomes == ["CUST380", "CUST380", "CUST380", "answered"]
+    spends = [e.get("rho_spent", 0) for e in entries(world.ws) if e["action"] == "query"]
+    assert sum(1 for rho in spends if rho) == 1
