@@ -250,7 +250,6 @@ class State:
     reid: dict[int, ReidRecord] = field(default_factory=dict)
     nonces: dict[str, dt.datetime] = field(default_factory=dict)
     intents: dict[int, Intent] = field(default_factory=dict)
-    spent: dict[str, int] = field(default_factory=dict)  # agreement -> epsilon spent (micro)
     pruned_at: dt.datetime | None = None  # when old nonces were last forgotten
 
     # --- reading -------------------------------------------------------------------------------
@@ -1085,7 +1084,6 @@ def state_document(state: State) -> dict[str, Any]:
         },
         "nonces": {k: when(t) for k, t in state.nonces.items()},
         "intents": {str(i.index): i.__dict__ for i in state.intents.values()},
-        "spent": state.spent,
     }
 
 
@@ -1100,7 +1098,6 @@ def state_from_document(doc: Mapping[str, Any]) -> State:
         datasets=dict(doc["datasets"]),
         projections={k: dict(v) for k, v in doc["projections"].items()},
         nonces={k: parse_time(t) for k, t in doc["nonces"].items()},
-        spent=dict(doc["spent"]),
     )
     for name, (role, pubkey) in doc["principals"].items():
         state.principals[name] = Principal(name, role, pubkey, ssh_ed25519_key(pubkey))
