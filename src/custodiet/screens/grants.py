@@ -31,7 +31,7 @@ def agreement_document(
     max_rows: int = 1_000_000,
     purpose: str = "Screen federal payments for improper ones (Do-Not-Pay-style screens)",
 ) -> dict[str, Any]:
-    """An agreement (docs/agreements.md, as a YAML-ready mapping) granting exactly what screens read.
+    """An agreement (docs/agreements.md; a YAML-ready mapping) granting exactly what screens read.
 
     Every other column of a granted dataset is listed as ``deny`` so the file says so in words.
     A dataset whose needed columns include a quasi-identifier (a beneficiary's date of birth, for
