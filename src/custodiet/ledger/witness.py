@@ -39,6 +39,7 @@ from custodiet.ledger import note
 from custodiet.ledger.pin import write_atomically
 from custodiet.ledger.verify import (
     COSIGNATURE_TYPE,
+    ED25519_TYPE,
     Checkpoint,
     VerificationError,
     b64,
@@ -183,7 +184,8 @@ class Witness:
     def pin_log(self, log_vkey: str) -> None:
         """Trust ``log_vkey`` from now on (the first time), or check it is the pinned one."""
         try:
-            parse_vkey(log_vkey)
+            if parse_vkey(log_vkey).key_type != ED25519_TYPE:
+                raise VerificationError("not a log key")
         except VerificationError:
             raise InputError(
                 "--log-vkey: not a log verifier key (name+keyid+base64)",

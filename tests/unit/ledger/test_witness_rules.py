@@ -152,6 +152,9 @@ def test_witness_cli_refuses_a_missing_or_other_log_key(tmp_path: Path) -> None:
     assert other.exit_code == 2 and "another log key" in other.stderr
     garbage = runner.invoke(app, ["witness", "init", "--dir", directory, "--log-vkey", "x"])
     assert garbage.exit_code == 2
+    witness_key = note.vkey(ORIGIN, Ed25519PrivateKey.generate(), COSIGNATURE_TYPE)
+    fresh = ["witness", "init", "--dir", str(tmp_path / "w2"), "--log-vkey", witness_key]
+    assert runner.invoke(app, fresh).exit_code == 2  # a witness key is not a log key
     shown = runner.invoke(app, ["witness", "key", "--dir", directory])
     assert shown.stdout == made.stdout
     missing = runner.invoke(app, ["witness", "key", "--dir", str(tmp_path / "none")])
