@@ -81,6 +81,11 @@ class Workspace:
     def log_pin_path(self) -> Path:
         return self.root / PIN_FILE
 
+    @property
+    def witnesses_path(self) -> Path:
+        """The witnesses the log asks for cosignatures (``custodiet.ledger.cosigning``)."""
+        return self.root / "witnesses.json"
+
     def manifest(self) -> dict[str, Any]:
         try:
             data: dict[str, Any] = json.loads(self.manifest_path.read_text(encoding="utf-8"))

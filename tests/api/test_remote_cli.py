@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import uvicorn
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 from custodiet.api.app import create_app
@@ -22,6 +23,7 @@ from custodiet.api.limits import Limits
 from custodiet.cli.app import app
 from custodiet.cli.commands import register
 from custodiet.client import ROUTES
+from custodiet.ledger import note
 from tests.api.world import ROUTES as API_ROUTES
 from tests.gateway_data import agreement_document, write_canonical
 from tests.kit import Kit
@@ -252,7 +254,20 @@ def test_ledger_reads_print_the_same_over_the_server(world: World, args: tuple[s
     assert (remote.exit_code, remote.stdout) == (local.exit_code, local.stdout)
 
 
-def test_ledger_verify_and_audit_need_the_workspace(world: World) -> None:
-    for args in (("ledger", "verify"), ("ledger", "audit")):
+def test_ledger_audit_and_witnessing_need_the_workspace(world: World) -> None:
+    for args in (("ledger", "audit"), ("ledger", "cosign"), ("ledger", "witnesses", "list")):
         done = world.remote(*args)
         assert done.exit_code == 2 and "does not run against a server" in done.stderr
+
+
+def test_ledger_verify_over_the_server_rehashes_the_served_entries(world: World) -> None:
+    size = int(world.ok("ledger", "checkpoint").split("\n")[1])
+    done = world.remote("ledger", "verify", "--key", world.local("ledger", "key").stdout.strip())
+    assert done.exit_code == 0, done.stderr
+    assert done.stdout.startswith(f"verified: {size} entries")
+    origin = world.local("ledger", "key").stdout.split("+")[0]
+    stranger = note.vkey(origin, Ed25519PrivateKey.generate())  # the log's name, another key
+    done = world.remote("ledger", "verify", "--key", stranger)
+    assert done.exit_code == 1 and "the served checkpoint does not verify" in done.stderr
+    malformed = world.remote("ledger", "verify", "--key", "not-a-key")
+    assert malformed.exit_code == 2

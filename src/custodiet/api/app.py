@@ -27,6 +27,7 @@ from custodiet.api.actions import ACTIONS, Action
 from custodiet.api.limits import Governor, Limits
 from custodiet.errors import CustodietError, InputError, RefusedError
 from custodiet.identity import SignedRequest
+from custodiet.ledger.cosigning import Cosigner
 from custodiet.runtime import Runtime, refused
 from custodiet.workspace import Workspace
 
@@ -56,19 +57,24 @@ def package_version() -> str:
 
 
 class Server:
-    """What one app holds for its life: the workspace, its runtime and the limits' state."""
+    """What one app holds for its life: the workspace, its runtime, the limits' state and the
+    thread asking the workspace's witnesses to cosign (``custodiet.ledger.cosigning``)."""
 
     def __init__(self, workspace: Workspace, limits: Limits) -> None:
         self.workspace = workspace
         self.limits = limits
         self.governor = Governor(limits)
         self._runtime: Runtime | None = None
+        self.cosigner = Cosigner(lambda: self.runtime.ledger, workspace.witnesses_path)
 
     def open(self) -> None:
         self.workspace.manifest()
         self._runtime = Runtime(self.workspace)
+        self.cosigner.start()
+        self.cosigner.poke()
 
     def close(self) -> None:
+        self.cosigner.stop()
         runtime, self._runtime = self._runtime, None
         if runtime is not None:
             runtime.close()
@@ -241,6 +247,7 @@ def _add_action(app: FastAPI, server: Server, action: Action) -> None:
             return error_response(exc)
         client = request.client.host if request.client else "unknown"
         result = await answered(lambda: perform(server, action, document, client))
+        server.cosigner.poke()  # a new checkpoint was signed (an answer or a refusal)
         return result if isinstance(result, Response) else JSONResponse(result)
 
     app.add_api_route(

@@ -19,6 +19,7 @@ MODULES = (
     "custodiet.cli.reid",
     "custodiet.cli.ledger",
     "custodiet.cli.serve",
+    "custodiet.cli.witness",
 )
 
 

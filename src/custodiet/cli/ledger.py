@@ -26,6 +26,7 @@ from custodiet.errors import InputError, TamperedError
 
 if TYPE_CHECKING:
     from custodiet.client import Remote
+    from custodiet.ledger.verify import VerifierKey
     from custodiet.ledger.writer import Ledger
 
 # Below this many entries, starting worker processes costs more than the audit itself.
@@ -45,7 +46,8 @@ def local_only() -> None:
         raise InputError(
             "this ledger command reads the workspace itself and does not run against a server",
             hint="over a server, read the log with `ledger checkpoint | key | entries | proof | "
-            "consistency`, or as C2SP tlog-tiles (docs/deploy.md); run the rest on the workspace",
+            "consistency | verify`, or as C2SP tlog-tiles (docs/deploy.md); run the rest on the "
+            "workspace",
             code="CUST612",
         )
 
@@ -202,6 +204,24 @@ def register(app: typer.Typer) -> None:
             typer.Option("--from-checkpoint", help="An earlier checkpoint note you kept."),
         ] = None,
         vkey: VkeyOption = None,
+        witness: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--witness",
+                metavar="VKEY",
+                help="A witness whose valid cosignature the latest checkpoint must carry "
+                "(its vkey, or a file holding it; repeatable).",
+            ),
+        ] = None,
+        witnesses_required: Annotated[
+            int | None,
+            typer.Option(
+                "--witnesses-required",
+                min=1,
+                metavar="N",
+                help="How many of the --witness keys must have cosigned (default: all).",
+            ),
+        ] = None,
         jobs: Annotated[
             int | None,
             typer.Option(
@@ -214,22 +234,62 @@ def register(app: typer.Typer) -> None:
         ] = None,
         workspace: WorkspacePath = None,
     ) -> None:
-        """Re-hash every entry and stored node, check every checkpoint; exit 1 if tampered."""
+        """Re-hash every entry and stored node, check every checkpoint; exit 1 if tampered.
+
+        With --server: the served checkpoint and every entry it covers, read over HTTP."""
         from custodiet.ledger.audit import audit, key_history, log_key
         from custodiet.ledger.pin import LogPin
 
+        witnesses = [_witness_key(value) for value in witness or []]
+        required = len(witnesses) if witnesses_required is None else witnesses_required
+        if required > len(witnesses):
+            raise InputError(
+                f"--witnesses-required {required} is more than the {len(witnesses)} --witness "
+                "keys given",
+                hint="give at least N --witness keys",
+                code="CUST294",
+            )
         earlier = read_note(from_checkpoint) if from_checkpoint else None
-        with opened(workspace) as ledger:
-            pinned = LogPin(workspace_from(workspace).log_pin_path).read()
-            workers = jobs or (os.cpu_count() or 1 if ledger.size() >= PARALLEL_AUDIT_MIN else 1)
-            notes = [pinned.checkpoint, *([earlier] if earlier else [])]
-            keys = log_key(vkey) if vkey else key_history(pinned.history)
-            report = audit(ledger, keys, notes, workers)
+        checkpoints = ""
+        if (remote := _remote()) is not None:
+            with closing(remote):
+                size, note = _verify_remote(remote, vkey, earlier)
+        else:
+            with opened(workspace) as ledger:
+                pinned = LogPin(workspace_from(workspace).log_pin_path).read()
+                workers = jobs or (
+                    os.cpu_count() or 1 if ledger.size() >= PARALLEL_AUDIT_MIN else 1
+                )
+                notes = [pinned.checkpoint, *([earlier] if earlier else [])]
+                keys = log_key(vkey) if vkey else key_history(pinned.history)
+                report = audit(ledger, keys, notes, workers)
+                size, note = report.size, ledger.checkpoint()
+                checkpoints = f", {report.checkpoints} signed checkpoints"
+        cosigned = _check_cosigned(note, witnesses, required)
         out_console().print(
-            f"verified: {report.size} entries, {report.checkpoints} signed checkpoints"
-            + (", consistent with the earlier checkpoint" if earlier else ""),
+            f"verified: {size} entries"
+            + checkpoints
+            + (", consistent with the earlier checkpoint" if earlier else "")
+            + (f", cosigned by {', '.join(cosigned)}" if cosigned else ""),
             markup=False,
         )
+
+    @group.command("cosign")
+    @reports_errors
+    def cosign(workspace: WorkspacePath = None) -> None:
+        """Ask every configured witness (`ledger witnesses`) to cosign the latest checkpoint
+        (C2SP tlog-witness) and keep their cosignatures; `serve` does this by itself."""
+        from custodiet.ledger.cosigning import Cosigner
+
+        path = workspace_from(workspace).witnesses_path
+        with opened(workspace) as ledger:
+            outcomes = Cosigner(lambda: ledger, path).round()
+        if not outcomes:
+            out_console().print("no witnesses configured (`ledger witnesses add`)", markup=False)
+        for name, outcome in outcomes.items():
+            out_console().print(f"{name}: {outcome}", markup=False)
+
+    register_witnesses(group)
 
     @group.command("witness")
     @reports_errors
@@ -268,21 +328,151 @@ def _remote() -> Remote | None:
     return Remote(url)
 
 
-def _remote_entries(remote: Remote, start: int, end: int | None) -> None:
+def _remote_pages(remote: Remote, start: int, end: int | None) -> Iterator[bytes]:
     """The entries [start, end] from the server, page by page (it answers at most a page)."""
+    while end is None or start <= end:
+        bounds = {"from": start} if end is None else {"from": start, "to": end}
+        lines = remote.text("/v1/entries", **bounds).encode().splitlines()
+        if not lines:
+            break
+        yield from lines
+        start += len(lines)
+
+
+def _remote_entries(remote: Remote, start: int, end: int | None) -> None:
     try:
-        while end is None or start <= end:
-            bounds = {"from": start} if end is None else {"from": start, "to": end}
-            page = remote.text("/v1/entries", **bounds)
-            lines = page.encode().splitlines()
-            if not lines:
-                break
-            for line in lines:
-                sys.stdout.buffer.write(line + b"\n")
-            start += len(lines)
+        for line in _remote_pages(remote, start, end):
+            sys.stdout.buffer.write(line + b"\n")
         sys.stdout.buffer.flush()
     finally:
         remote.close()
+
+
+def _verify_remote(remote: Remote, vkey: str | None, earlier: str | None) -> tuple[int, str]:
+    """The served checkpoint verified under ``vkey`` (else the key the server names), the
+    entries it covers re-hashed to its root, and consistency with ``earlier``."""
+    from custodiet.ledger.audit import log_key
+    from custodiet.ledger.verify import (
+        VerificationError,
+        parse_vkey,
+        unb64,
+        verify_checkpoint,
+        verify_consistency,
+        verify_entries,
+    )
+
+    key = log_key(vkey) if vkey else parse_vkey(remote.state.vkey)
+    note = remote.text("/checkpoint")
+    try:
+        cp = verify_checkpoint(note, key)
+    except VerificationError as exc:
+        raise TamperedError(
+            f"the served checkpoint does not verify: {exc}",
+            hint="check --key is the log's key (`ledger key` on the log's side)",
+            code="CUST114",
+        ) from None
+    try:
+        verify_entries(_remote_pages(remote, 0, cp.size - 1) if cp.size else iter(()), cp)
+    except VerificationError as exc:
+        raise TamperedError(
+            f"the served entries do not rebuild the signed root: {exc}",
+            hint="keep the checkpoint and the entries as evidence and report it",
+            code="CUST116",
+        ) from None
+    if earlier is not None:
+        try:
+            old = verify_checkpoint(earlier, key)
+            proof = remote.get(f"/v1/consistency/{old.size}/{cp.size}")
+            hashes = [unb64(str(h), "proof hash", 32) for h in proof["proof"]]
+            verify_consistency(old.size, cp.size, hashes, old.root, cp.root)
+        except VerificationError as exc:
+            raise TamperedError(
+                f"not consistent with the earlier checkpoint: {exc}",
+                hint="keep both checkpoints as evidence and report it",
+                code="CUST117",
+            ) from None
+    return cp.size, note
+
+
+def _witness_key(value: str) -> VerifierKey:
+    from custodiet.ledger.verify import key_argument
+
+    try:
+        return key_argument(value)
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"--witness: {exc}"
+            if isinstance(exc, ValueError)
+            else f"--witness: cannot read the file ({type(exc).__name__})",
+            hint="give the witness's vkey (`custodiet witness key` on its side) or its file",
+            code="CUST228",
+        ) from None
+
+
+def _check_cosigned(note: str, witnesses: list[VerifierKey], required: int) -> list[str]:
+    """The required witnesses that cosigned ``note``; TamperedError CUST119 if too few did."""
+    from custodiet.ledger.verify import cosigners, parse_checkpoint, split_note
+
+    if not witnesses:
+        return []
+    cosigned = cosigners(note, witnesses)
+    if len(cosigned) < required:
+        size = parse_checkpoint(split_note(note)[0]).size
+        missing = [w.name for w in witnesses if w.name not in cosigned]
+        raise TamperedError(
+            f"the latest checkpoint (size {size}) lacks valid cosignatures by "
+            f"{', '.join(missing)} ({len(cosigned)} of {required} required)",
+            hint="the witnesses may be down or may have refused a fork: see their logs, run "
+            "`custodiet ledger cosign`, and verify again",
+            code="CUST119",
+        )
+    return cosigned
+
+
+def register_witnesses(group: typer.Typer) -> None:
+    witnesses = typer.Typer(
+        help="The witnesses the log asks to cosign its checkpoints (DIR/witnesses.json)."
+    )
+    group.add_typer(witnesses, name="witnesses")
+
+    @witnesses.command("add")
+    @reports_errors
+    def add(
+        vkey: Annotated[str, typer.Argument(help="The witness's vkey (`witness key`).")],
+        url: Annotated[str, typer.Argument(help="Its URL prefix (POST URL/add-checkpoint).")],
+        workspace: WorkspacePath = None,
+    ) -> None:
+        """Add a witness (or change its URL): the log asks it after every new checkpoint."""
+        from custodiet.ledger.cosigning import add_witness
+
+        local_only()
+        ws = workspace_from(workspace)
+        ws.manifest()
+        added = add_witness(ws.witnesses_path, vkey, url)
+        out_console().print(f"witness {added.name} at {added.url}", markup=False)
+
+    @witnesses.command("list")
+    @reports_errors
+    def list_(workspace: WorkspacePath = None) -> None:
+        """Print NAME URL VKEY for every configured witness."""
+        from custodiet.ledger.cosigning import load_witnesses
+
+        local_only()
+        for w in load_witnesses(workspace_from(workspace).witnesses_path):
+            typer.echo(f"{w.name} {w.url} {w.vkey}")
+
+    @witnesses.command("remove")
+    @reports_errors
+    def remove(
+        name: Annotated[str, typer.Argument(help="The witness's name.")],
+        workspace: WorkspacePath = None,
+    ) -> None:
+        """Stop asking a witness (its cosignatures already held stay)."""
+        from custodiet.ledger.cosigning import remove_witness
+
+        local_only()
+        remove_witness(workspace_from(workspace).witnesses_path, name)
+        out_console().print(f"witness {name} removed", markup=False)
 
 
 def read_note(path: Path) -> str:

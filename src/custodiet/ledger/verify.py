@@ -238,16 +238,50 @@ def _signature_valid(key: VerifierKey, raw: bytes, body: str) -> bool:
     return True
 
 
-def verify_checkpoint(
-    text: str, log_key: VerifierKey, witnesses: Sequence[VerifierKey] = ()
-) -> Checkpoint:
-    """A checkpoint signed by the log, and cosigned by every witness given; unknown keys ignored."""
-    body, signatures = split_note(text)
+def parse_checkpoint(body: str) -> Checkpoint:
+    """A checkpoint note's body (origin, size, root lines, each ending in a newline) parsed,
+    its signatures not checked."""
     lines = body.split("\n")
     origin, size = lines[0], lines[1] if len(lines) >= 4 else ""
     if not origin or not (size.isascii() and size.isdigit()) or size != str(int(size)):
         raise VerificationError("checkpoint body is not origin, size, root")
     root = unb64(lines[2], "checkpoint root", HASH_SIZE)
+    return Checkpoint(origin, int(size), root, body)
+
+
+def cosignature_valid(body: str, line: str, witness: VerifierKey) -> bool:
+    """Whether ``line`` (one signature line) is ``witness``'s valid cosignature of ``body``."""
+    try:
+        _, signatures = split_note(f"{body}\n{line}")
+        if len(signatures) != 1 or witness.key_type != COSIGNATURE_TYPE:
+            return False
+        name, raw = signatures[0]
+        return (name, raw[:4]) == (witness.name, witness.key_id) and _signature_valid(
+            witness, raw, body
+        )
+    except VerificationError:
+        return False
+
+
+def cosigners(text: str, witnesses: Sequence[VerifierKey]) -> list[str]:
+    """The names of the ``witnesses`` whose valid cosignature ``text`` (a note) carries; the
+    log's own signature is not checked here."""
+    body, _ = split_note(text)
+    lines = text[len(body) + 1 :].splitlines(keepends=True)
+    return [w.name for w in witnesses if any(cosignature_valid(body, x, w) for x in lines)]
+
+
+def verify_checkpoint(
+    text: str,
+    log_key: VerifierKey,
+    witnesses: Sequence[VerifierKey] = (),
+    required: int | None = None,
+) -> Checkpoint:
+    """A checkpoint signed by the log, and cosigned by ``required`` of the witnesses given
+    (default: every one); signatures by unknown keys are ignored."""
+    body, signatures = split_note(text)
+    cp = parse_checkpoint(body)
+    origin = cp.origin
     if origin != log_key.name:
         raise VerificationError(f"checkpoint origin {origin!r} is not the key's {log_key.name!r}")
     known = {(k.name, k.key_id): k for k in (log_key, *witnesses)}
@@ -259,9 +293,14 @@ def verify_checkpoint(
                 raise VerificationError(f"invalid signature by {name}")
             valid.add(name)
     missing = [k.name for k in (log_key, *witnesses) if k.name not in valid]
-    if missing:
-        raise VerificationError(f"checkpoint lacks a valid signature by {', '.join(missing)}")
-    return Checkpoint(origin, int(size), root, body)
+    need = len(witnesses) if required is None else required
+    cosigned = len(witnesses) - len([name for name in missing if name != log_key.name])
+    if log_key.name in missing or cosigned < need:
+        counted = f" ({cosigned} of the {need} witnesses required)" if need < len(witnesses) else ""
+        raise VerificationError(
+            f"checkpoint lacks a valid signature by {', '.join(missing)}{counted}"
+        )
+    return cp
 
 
 def verify_entries(lines: Iterable[bytes], checkpoint: Checkpoint) -> None:
@@ -323,7 +362,7 @@ def _run(args: argparse.Namespace, note: str | None) -> str:
     cp = None
     if text is not None:
         assert log_key is not None  # main() asks for --vkey whenever there is a checkpoint
-        cp = verify_checkpoint(text, log_key, witnesses)
+        cp = verify_checkpoint(text, log_key, witnesses, args.witnesses_required)
     if cp and args.command == "checkpoint":
         return f"checkpoint verified: {cp.origin} size {cp.size} root {b64(cp.root)}"
     if cp and args.command == "entries":
@@ -351,6 +390,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--witness", action="append", default=[], help="a required witness's vkey, or its file"
     )
+    parser.add_argument(
+        "--witnesses-required",
+        type=int,
+        metavar="N",
+        help="how many of the --witness keys must have cosigned (default: every one)",
+    )
     parser.add_argument("--checkpoint", help="a signed checkpoint the proof or entries must match")
     parser.add_argument("--entry", help="inclusion: the entry's canonical JSON, hashed as the leaf")
     return parser
@@ -362,6 +407,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     missing = "--checkpoint" if args.command == "entries" and not note else "--vkey"
     if missing == "--checkpoint" or (note and not args.vkey):
         print(f"error: {args.command} needs {missing}", file=sys.stderr)
+        return 2
+    required = args.witnesses_required
+    if required is not None and not 1 <= required <= len(args.witness):
+        print(
+            "error: --witnesses-required must be between 1 and the --witness count", file=sys.stderr
+        )
         return 2
     try:
         print(_run(args, note))
