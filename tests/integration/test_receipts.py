@@ -319,3 +319,20 @@ def test_a_request_for_an_unknown_output_format_is_refused_on_the_ledger(world: 
         "CUST530",
         "xlsx",
     )
+
+
+def test_witness_cosignatures_are_checked_when_asked_for(world: World) -> None:
+    out = world.query_out(world.root / "witnessed.csv")
+    cosigned = world.ok("ledger", "witness", "--dir", str(world.root / "w"), "--name", "ig.test")
+    witness = cosigned.stdout.strip().rsplit(" as ", 1)[1]
+    missing = world.verify(out, "--witness", witness)
+    assert missing.status == 1 and "lacks a valid signature by ig.test" in missing.stderr
+    receipt = _receipt(out)
+    note = world.ok("ledger", "checkpoint").stdout
+    assert note.startswith(receipt["checkpoint"].split("\n\n")[0] + "\n\n")  # same size
+    receipt["checkpoint"] = note  # the same checkpoint, now with the witness's cosignature
+    edited = str(_write_receipt(out, receipt))
+    done = world.verify(out, "--receipt", edited, "--witness", witness)
+    assert done.status == 0, done.stderr
+    bad = world.verify(out, "--receipt", edited, "--witness", "nope")
+    assert bad.status == 2 and "--witness" in bad.stderr

@@ -75,6 +75,16 @@ def register(app: typer.Typer) -> None:
                 show_default=False,
             ),
         ] = None,
+        witness: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--witness",
+                metavar="KEY",
+                help="A witness whose cosignature the checkpoint must carry: its vkey, or a file "
+                "holding it (repeatable).",
+                show_default=False,
+            ),
+        ] = None,
         workspace: WorkspacePath = None,
     ) -> None:
         """Check that FILE is exactly what the gateway released and that the release is on the log.
@@ -92,7 +102,8 @@ def register(app: typer.Typer) -> None:
         data = _read(file, "the file").read_bytes()
         parsed = receipts.parse(_read(sidecar, "the receipt").read_bytes(), str(sidecar))
         key, trusted = _trusted_key(vkey, workspace, parsed)
-        verified = receipts.verify(parsed, data, key, str(file))
+        witnesses = [_key(w, "--witness") for w in witness or ()]
+        verified = receipts.verify(parsed, data, key, str(file), witnesses)
         consistent = _consistent_with_server(verified, key, str(file))
         entry = verified.entry
         what = f"{entry['action']} by {entry.get('actor')} under {entry.get('agreement')}"
@@ -122,13 +133,10 @@ def _read(path: Path, what: str) -> Path:
 def _trusted_key(vkey: str | None, workspace: Path | None, receipt: Receipt) -> tuple[Any, str]:
     """The log key to trust and where it came from: --vkey, else the server's, else the
     workspace's pinned key in force at the receipt's checkpoint. Never the receipt's own."""
-    from custodiet.ledger.verify import VerificationError, key_argument, parse_vkey
+    from custodiet.ledger.verify import VerificationError, parse_vkey
 
     if vkey is not None:
-        try:
-            key = key_argument(vkey)
-        except (ValueError, OSError):
-            raise _no_key("--vkey is not a log verifier key (nor a file holding one)") from None
+        key = _key(vkey, "--vkey")
         return key, f"{_vkey_text(key)} (from --vkey)"
     url = server_url()
     if url is not None:
@@ -154,6 +162,15 @@ def _trusted_key(vkey: str | None, workspace: Path | None, receipt: Receipt) -> 
     except VerificationError:
         found = pinned.vkey  # the checkpoint's own check names what is wrong with it
     return parse_vkey(found), f"{found} (pinned in workspace {root})"
+
+
+def _key(value: str, option: str) -> VerifierKey:
+    from custodiet.ledger.verify import key_argument
+
+    try:
+        return key_argument(value)
+    except (ValueError, OSError):
+        raise _no_key(f"{option} is not a verifier key (nor a file holding one)") from None
 
 
 def _vkey_text(key: VerifierKey) -> str:

@@ -15,7 +15,7 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,12 +156,18 @@ def _fault(name: str, message: str, code: str) -> TamperedError:
     )
 
 
-def verify(receipt: Receipt, data: bytes, log_key: VerifierKey, name: str) -> Verified:
+def verify(
+    receipt: Receipt,
+    data: bytes,
+    log_key: VerifierKey,
+    name: str,
+    witnesses: Sequence[VerifierKey] = (),
+) -> Verified:
     """FILE's bytes are the output the receipt's entry recorded, the entry is in the log under
-    the receipt's checkpoint, and that checkpoint is signed by ``log_key``. TamperedError
-    (exit 1) names the first check that fails."""
+    the receipt's checkpoint, and that checkpoint is signed by ``log_key`` (and cosigned by
+    every one of ``witnesses``). TamperedError (exit 1) names the first check that fails."""
     try:
-        signed = verify_checkpoint(receipt.checkpoint, log_key)
+        signed = verify_checkpoint(receipt.checkpoint, log_key, witnesses)
     except VerificationError as exc:
         raise _fault(
             name, f"the receipt's checkpoint is not signed by the trusted log key ({exc})",
