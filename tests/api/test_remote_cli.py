@@ -311,3 +311,27 @@ def test_a_screen_run_written_over_the_server_verifies(receipted: World, tmp_pat
     done = world.runner.invoke(app, ["--server", world.url, "verify-result", str(out)])
     assert done.exit_code == 0, done.stderr
     assert "is the parquet file" in done.stdout and "screen.run by rae" in done.stdout
+
+
+def test_a_receipt_from_a_fork_of_the_servers_log_is_caught_with_server(
+    receipted: World, tmp_path: Path
+) -> None:
+    """A copy of the vault (same log key) that goes on appending on its own is a fork: its
+    receipts verify under the key, but not against the server's log (CUST153)."""
+    import shutil
+
+    world = receipted
+    fork = tmp_path / "fork"
+    shutil.copytree(world.ws, fork)
+    sql = "SELECT count(*) AS n FROM payments"
+    out = tmp_path / "forked.csv"
+    args = ["query", "--agreement", RECEIPTED, "--out", str(out), "--workspace", str(fork)]
+    done = world.runner.invoke(app, [*args, *world.kit.as_("rae"), sql])
+    assert done.exit_code == 0, done.stderr
+    world.ok("query", "--agreement", RECEIPTED, sql, as_="rae")  # the server's own history
+    vkey = world.ok("ledger", "key").strip()
+    alone = world.runner.invoke(app, ["verify-result", str(out), "--vkey", vkey])
+    assert alone.exit_code == 0, alone.stderr  # the key alone cannot tell a fork
+    served = world.runner.invoke(app, ["--server", world.url, "verify-result", str(out)])
+    assert served.exit_code == 1, served.stdout
+    assert "not consistent with the server's current log" in served.stderr
