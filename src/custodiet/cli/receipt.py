@@ -111,7 +111,7 @@ def register(app: typer.Typer) -> None:
         out_console().print(
             f"VERIFIED {file}: sha256 {verified.sha256}\n"
             f"  is the {entry.get('output_format')} file ledger entry {verified.index} released "
-            f"({what}{f' v{version}' if version is not None else ''}, {entry['time']})\n"
+            f"({what}{f' v{version}' if version is not None else ''}, {entry.get('time')})\n"
             f"  included in checkpoint {verified.checkpoint.origin} size "
             f"{verified.checkpoint.size}{consistent}\n"
             f"  trusted log key: {trusted}",
