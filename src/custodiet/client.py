@@ -10,6 +10,7 @@ raised in-process.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -122,7 +123,7 @@ class Remote:
 
 
 def _cell(value: Any, kind: str) -> Any:
-    """A typed JSON cell back as the value the gateway released (see custodiet.cli.output)."""
+    """A typed JSON cell back as the value the gateway released (custodiet.gateway.rendering)."""
     if value is None:
         return None
     if kind == "decimal":
@@ -146,7 +147,23 @@ def _query(doc: Mapping[str, Any]) -> Any:
         int(doc["ledger_index"]),
         tuple(doc["notices"]),
         False,
+        _output(doc),
     )
+
+
+def _output(doc: Mapping[str, Any]) -> bytes | None:
+    """The file the server rendered for ``--out`` (base64 in ``output``), if any."""
+    encoded = doc.get("output")
+    if encoded is None:
+        return None
+    try:
+        return base64.b64decode(str(encoded), validate=True)
+    except ValueError:
+        raise SystemFailure(
+            "the server's answer holds an output that is not base64",
+            hint="check that --server names a custodiet server",
+            code="CUST611",
+        ) from None
 
 
 def _change(doc: Mapping[str, Any]) -> Any:
@@ -271,7 +288,15 @@ def _report(doc: Mapping[str, Any]) -> Any:
     refusals = tuple(
         ScreenRefusal(r["screen"], r["rule"], r["hint"], r["ledger_index"]) for r in doc["refused"]
     )
-    return Report(doc["agreement"], doc["agreement_version"], cases, summaries, refusals)
+    return Report(
+        doc["agreement"],
+        doc["agreement_version"],
+        cases,
+        summaries,
+        refusals,
+        int(doc.get("ledger_index", -1)),
+        _output(doc),
+    )
 
 
 DECODERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {

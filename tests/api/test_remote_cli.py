@@ -271,3 +271,82 @@ def test_ledger_verify_over_the_server_rehashes_the_served_entries(world: World)
     assert done.exit_code == 1 and "the served checkpoint does not verify" in done.stderr
     malformed = world.remote("ledger", "verify", "--key", "not-a-key")
     assert malformed.exit_code == 2
+
+
+RECEIPTED = "receipted"
+
+
+@pytest.fixture(scope="module")
+def receipted(world: World, tmp_path_factory: pytest.TempPathFactory) -> World:
+    """The world with an active agreement of its own (other tests revoke theirs)."""
+    path = tmp_path_factory.mktemp("receipted") / "agreement.yaml"
+    document = agreement_document(RECEIPTED, reviewer="rae")
+    document["datasets"]["payments"]["columns"]["agency"] = "allow"  # paid_after_death reads it
+    path.write_text(yaml.safe_dump(document))
+    world.ok("agreement", "apply", str(path), as_="rae")
+    _approve(world, RECEIPTED)
+    return world
+
+
+@pytest.mark.parametrize("name", ["remote.csv", "remote.json", "remote.parquet"])
+def test_a_result_written_over_the_server_verifies_from_its_receipt(
+    receipted: World, tmp_path: Path, name: str
+) -> None:
+    import hashlib
+    import json
+
+    world = receipted
+    out = tmp_path / name
+    world.ok("query", "--agreement", RECEIPTED, "--out", str(out),
+             "SELECT payee_tin, amount FROM payments ORDER BY payment_id", as_="rae")  # fmt: skip
+    receipt = json.loads((tmp_path / f"{name}.receipt.json").read_text(encoding="utf-8"))
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    assert receipt["file"]["sha256"] == digest
+    served = world.runner.invoke(app, ["--server", world.url, "verify-result", str(out)])
+    assert served.exit_code == 0, served.stderr
+    assert f"sha256 {digest}" in served.stdout and f"the server's, {world.url}" in served.stdout
+    assert "consistent with the server's checkpoint" in served.stdout
+    vkey = world.ok("ledger", "key").strip()
+    outsider = world.runner.invoke(app, ["verify-result", str(out), "--vkey", vkey])
+    assert outsider.exit_code == 0, outsider.stderr
+    out.write_bytes(out.read_bytes()[:-1])
+    changed = world.runner.invoke(app, ["--server", world.url, "verify-result", str(out)])
+    assert changed.exit_code == 1 and "NOT VERIFIED" in changed.stderr
+
+
+def test_a_screen_run_written_over_the_server_verifies(receipted: World, tmp_path: Path) -> None:
+    import json
+
+    world = receipted
+    out = tmp_path / "cases.parquet"
+    world.ok("screen", "run", "paid_after_death", "--agreement", RECEIPTED, "--out", str(out),
+             as_="rae")  # fmt: skip
+    receipt = json.loads((tmp_path / "cases.parquet.receipt.json").read_text(encoding="utf-8"))
+    assert set(receipt["screens"]) == {"paid_after_death"}
+    done = world.runner.invoke(app, ["--server", world.url, "verify-result", str(out)])
+    assert done.exit_code == 0, done.stderr
+    assert "is the parquet file" in done.stdout and "screen.run by rae" in done.stdout
+
+
+def test_a_receipt_from_a_fork_of_the_servers_log_is_caught_with_server(
+    receipted: World, tmp_path: Path
+) -> None:
+    """A copy of the vault (same log key) that goes on appending on its own is a fork: its
+    receipts verify under the key, but not against the server's log (CUST153)."""
+    import shutil
+
+    world = receipted
+    fork = tmp_path / "fork"
+    shutil.copytree(world.ws, fork)
+    sql = "SELECT count(*) AS n FROM payments"
+    out = tmp_path / "forked.csv"
+    args = ["query", "--agreement", RECEIPTED, "--out", str(out), "--workspace", str(fork)]
+    done = world.runner.invoke(app, [*args, *world.kit.as_("rae"), sql])
+    assert done.exit_code == 0, done.stderr
+    world.ok("query", "--agreement", RECEIPTED, sql, as_="rae")  # the server's own history
+    vkey = world.ok("ledger", "key").strip()
+    alone = world.runner.invoke(app, ["verify-result", str(out), "--vkey", vkey])
+    assert alone.exit_code == 0, alone.stderr  # the key alone cannot tell a fork
+    served = world.runner.invoke(app, ["--server", world.url, "verify-result", str(out)])
+    assert served.exit_code == 1, served.stdout
+    assert "not consistent with the server's current log" in served.stderr

@@ -41,3 +41,6 @@ def test_quickstart_runs_as_one_path(tmp_path: Path) -> None:
     assert "improper-payments v1: 2 of 2 approvals; active" in out
     assert "authorized:" in out and "every access was authorized" in out
     assert "released " in out and "record(s)" in out
+    verified = [line for line in out.splitlines() if line.startswith("VERIFIED by-program.csv")]
+    assert len(verified) == 2, out  # the reviewer's check, then the outsider's
+    assert "(from --vkey)" in out and "pinned in workspace ws" in out

@@ -56,3 +56,4 @@ def test_readme_tour_runs_and_its_refusal_is_on_the_ledger(tmp_path: Path) -> No
     assert "entries verified against root" in proc.stdout
     assert "every access was authorized" in proc.stdout  # custodiet ledger audit
     assert "entries replayed, every access authorized" in proc.stdout  # the standalone replay
+    assert "VERIFIED by-program.csv" in proc.stdout and "(from --vkey)" in proc.stdout

@@ -71,7 +71,8 @@ def _screens(rt: Runtime, signed: SignedRequest) -> dict[str, Any]:
     from custodiet.screens.render import report_document
     from custodiet.screens.run import run_screens
 
-    return report_document(run_screens(rt, signed))
+    report = run_screens(rt, signed)
+    return {**report_document(report), **documents.run(report)}
 
 
 def _reid_request(rt: Runtime, signed: SignedRequest) -> dict[str, Any]:

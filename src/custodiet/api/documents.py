@@ -5,6 +5,7 @@ No web framework here: the CLI and the remote client import these too.
 
 from __future__ import annotations
 
+import base64
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -16,22 +17,34 @@ if TYPE_CHECKING:
     from custodiet.ledger.replay import ReidRecord
     from custodiet.principals import Change, Principal
     from custodiet.reid.service import Release
+    from custodiet.screens.model import Report
 
 Document = dict[str, Any]
 
 
 def query(result: QueryResult) -> Document:
-    """Rows as typed JSON (see custodiet.cli.output): ``types`` names each column's type."""
-    from custodiet.cli.output import column_types, json_rows
+    """``rows`` and the ledger entry that released them; with ``output``, the file the gateway
+    rendered for ``--out`` (base64), whose SHA-256 that entry records."""
+    from custodiet.gateway.rendering import rows_document
 
-    types = column_types(result.columns, result.rows)
-    return {
-        "columns": list(result.columns),
-        "types": types,
-        "rows": json_rows(result.columns, result.rows, types),
+    document = rows_document(result.columns, result.rows, result.notices)
+    document = {
+        **{k: document[k] for k in ("columns", "types", "rows")},
         "ledger_index": result.ledger_index,
-        "notices": list(result.notices),
+        "notices": document["notices"],
     }
+    if result.output is not None:
+        document["output"] = base64.b64encode(result.output).decode("ascii")
+    return document
+
+
+def run(report: Report) -> Document:
+    """What a screen run's answer adds to its report: the run's outcome entry and, with
+    ``output``, the cases file the gateway rendered (base64), whose SHA-256 it records."""
+    document: Document = {"ledger_index": report.ledger_index}
+    if report.output is not None:
+        document["output"] = base64.b64encode(report.output).decode("ascii")
+    return document
 
 
 def principal(p: Principal) -> Document:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from custodiet.catalog.model import Dataset
     from custodiet.cli.options import Session
     from custodiet.identity import SignedRequest
+    from custodiet.ledger.receipts import LogProof
     from custodiet.ledger.replay import ReidRecord
     from custodiet.principals import Principal
     from custodiet.runtime import Runtime
@@ -34,6 +35,25 @@ def call(rt: Session, service: Callable[[Runtime, SignedRequest], T], request: S
     from custodiet.client import perform
 
     return cast(T, perform(remote, request))
+
+
+def log_proof(rt: Session, index: int) -> LogProof:
+    """Entry ``index``, its inclusion proof and the latest signed checkpoint it leads to, from
+    the workspace's ledger (checked as `ledger proof` checks it) or from the server's log."""
+    from custodiet.ledger.receipts import LogProof, checkpoint_size
+
+    remote = _remote(rt)
+    if remote is None:
+        from custodiet.ledger.serving import checked_inclusion_proof
+
+        ledger = cast("Runtime", rt).ledger
+        note = ledger.checkpoint()
+        proof = checked_inclusion_proof(ledger, index, checkpoint_size(note))
+        return LogProof(ledger.entry(index), proof.to_json(), note, ledger.vkey())
+    note = remote.text("/checkpoint")
+    proof = remote.get(f"/v1/proof/{index}", size=checkpoint_size(note))
+    entry = remote.text("/v1/entries", **{"from": index, "to": index}).encode()
+    return LogProof(entry.removesuffix(b"\n"), proof, note, remote.state.vkey)
 
 
 def principals(rt: Session) -> list[Principal]:

@@ -16,6 +16,7 @@ MODULES = (
     "custodiet.cli.agreement",
     "custodiet.cli.query",
     "custodiet.cli.screen",
+    "custodiet.cli.receipt",
     "custodiet.cli.reid",
     "custodiet.cli.ledger",
     "custodiet.cli.serve",
@@ -23,7 +24,7 @@ MODULES = (
 )
 
 
-ALIASES = {"key": "keys", "init": "workspace", "doctor": "serve"}
+ALIASES = {"key": "keys", "init": "workspace", "doctor": "serve", "verify-result": "receipt"}
 
 
 def register(app: typer.Typer, command: str | None = None) -> None:

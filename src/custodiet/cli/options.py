@@ -66,6 +66,10 @@ class OutputFormat(StrEnum):
     PARQUET = "parquet"
 
 
+# `--out FILE` without --format: the format from FILE's suffix, else csv
+FILE_SUFFIXES = {".json": OutputFormat.JSON, ".parquet": OutputFormat.PARQUET}
+
+
 @dataclass(frozen=True)
 class GlobalOptions:
     """Options given before the subcommand (`custodiet -w ws principal list`); the same option

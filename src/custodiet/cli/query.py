@@ -6,8 +6,6 @@ the other commands do not pay for sqlglot and DuckDB.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from pathlib import Path
@@ -18,6 +16,7 @@ import typer
 from custodiet.cli.app import err_console, out_console, reports_errors
 from custodiet.cli.backend import call
 from custodiet.cli.options import (
+    FILE_SUFFIXES,
     Actor,
     KeyPath,
     OutputFormat,
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
     from custodiet.gateway.service import QueryResult
 
 DISPLAY_ROWS = 100
-SUFFIXES = {".json": OutputFormat.JSON, ".parquet": OutputFormat.PARQUET}
 
 
 def register(app: typer.Typer) -> None:
@@ -63,7 +61,7 @@ def register(app: typer.Typer) -> None:
                 "--out",
                 metavar="FILE",
                 help="Write the rows to FILE (format from --format, else from its suffix: "
-                ".json, .parquet, else csv) and the ledger link to FILE.ledger.json.",
+                ".json, .parquet, else csv) and its receipt to FILE.receipt.json.",
                 show_default=False,
             ),
         ] = None,
@@ -95,13 +93,16 @@ def register(app: typer.Typer) -> None:
         decimal, boolean, date, timestamp, time, interval, uuid, blob (base64), list, struct, or
         null when every value is null.
 
-        With --out FILE the rows go to FILE and FILE.ledger.json holds {"ledger_index": N,
-        "notices": [...]}, so a saved result keeps its link to the ledger entry that released
-        it. Notices and "ledger entry N" are printed on stderr in every format.
+        With --out FILE the gateway renders the file itself and records its sha256 in the
+        ledger entry that releases it; FILE (as JSON, the document above without
+        "ledger_index") is written with FILE.receipt.json: {"ledger_index": N, "notices": [...],
+        the entry, its inclusion proof and the signed checkpoint}, so anyone can check it with
+        `custodiet verify-result FILE`. Notices and "ledger entry N" are printed on stderr in
+        every format.
         """
         chosen = output_format(format_, OutputFormat)
         if out is not None and format_ is None and global_options().format is None:
-            chosen = SUFFIXES.get(out.suffix.lower(), OutputFormat.CSV)
+            chosen = FILE_SUFFIXES.get(out.suffix.lower(), OutputFormat.CSV)
         if chosen is OutputFormat.TABLE and out is not None:
             raise typer.BadParameter("a table is for the terminal", param_hint="'--out'")
         if chosen is OutputFormat.PARQUET and out is None:
@@ -112,15 +113,18 @@ def register(app: typer.Typer) -> None:
 
         with runtime(workspace) as rt:
             args = {"agreement": agreement, "sql": sql, **({"dry_run": True} if dry_run else {})}
+            if out is not None:
+                args["output"] = chosen.value
             result = call(rt, run_query, signed(rt, as_, key, "query", args))
+            if out is not None:
+                from custodiet.cli.receipt import write_with_receipt
+
+                link = {"ledger_index": result.ledger_index, "notices": list(result.notices)}
+                write_with_receipt(rt, out, chosen.value, result.output, link)
         if chosen is OutputFormat.TABLE:
             print_table(result, limit_display)
-        elif out is not None:
-            write_file(result, chosen, out)
-        elif chosen is OutputFormat.JSON:
-            sys.stdout.write(json_text(result))
-        else:
-            sys.stdout.write(csv_text(result))
+        elif out is None:
+            sys.stdout.write(json_text(result) if chosen is OutputFormat.JSON else csv_text(result))
         _print_notices(result)
 
 
@@ -131,34 +135,16 @@ def json_text(result: QueryResult) -> str:
 
 
 def csv_text(result: QueryResult) -> str:
-    from custodiet.cli.output import cell_text
+    from custodiet.gateway.rendering import rows_csv
 
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(result.columns)
-    writer.writerows([cell_text(v) for v in row] for row in result.rows)
-    return buffer.getvalue()
-
-
-def write_file(result: QueryResult, chosen: OutputFormat, out: Path) -> None:
-    """The rows in FILE, and FILE.ledger.json linking them to their ledger entry."""
-    from custodiet.cli.output import write_parquet
-
-    if chosen is OutputFormat.PARQUET:
-        write_parquet(out, result.columns, result.rows)
-    else:
-        text = json_text(result) if chosen is OutputFormat.JSON else csv_text(result)
-        out.write_text(text, encoding="utf-8")
-    link = {"ledger_index": result.ledger_index, "notices": list(result.notices)}
-    sidecar = out.with_name(out.name + ".ledger.json")
-    sidecar.write_text(json.dumps(link, ensure_ascii=False) + "\n", encoding="utf-8")
-    err_console().print(f"wrote {out} and {sidecar.name}", markup=False)
+    return rows_csv(result.columns, result.rows)
 
 
 def print_table(result: QueryResult, limit: int) -> None:
     from rich.table import Table
 
-    from custodiet.cli.output import NUMERIC, column_types, grouped, table_cell
+    from custodiet.cli.output import grouped, table_cell
+    from custodiet.gateway.rendering import NUMERIC, column_types
 
     types = column_types(result.columns, result.rows)
     table = Table(show_lines=False)

@@ -12,12 +12,14 @@ import typer
 from custodiet.cli.app import err_console, out_console, reports_errors
 from custodiet.cli.backend import call
 from custodiet.cli.options import (
+    FILE_SUFFIXES,
     Actor,
     FormatOption,
     KeyPath,
     OutputFormat,
     TableOrJson,
     WorkspacePath,
+    global_options,
     output_format,
     runtime,
     signed,
@@ -85,8 +87,8 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--out",
                 metavar="FILE",
-                help="Write the cases to FILE (csv, json or parquet) and the screens' ledger "
-                "entries to FILE.ledger.json.",
+                help="Write the cases to FILE (csv, json or parquet; from --format, else from "
+                "its suffix) and its receipt to FILE.receipt.json.",
                 show_default=False,
             ),
         ] = None,
@@ -112,8 +114,15 @@ def register(app: typer.Typer) -> None:
         "patterns", "payee", "amount_at_risk", "evidence"}], "summary": [{"screen", "cases",
         "amount_at_risk", "ledger_index", "truncated"}], "total": {"cases", "amount_at_risk"},
         "refused": [{"screen", "rule", "hint", "ledger_index"}]}; amounts are numbers.
+
+        With --out FILE the gateway renders the cases file itself and records its sha256 in the
+        run's screen.run entry; FILE.receipt.json holds {"ledger_index": N (that entry),
+        "screens": {"SCREEN": N}, the entry, its inclusion proof and the signed checkpoint}:
+        check it with `custodiet verify-result FILE`.
         """
         chosen = output_format(format_, OutputFormat)
+        if out is not None and format_ is None and global_options().format is None:
+            chosen = FILE_SUFFIXES.get(out.suffix.lower(), OutputFormat.CSV)
         if chosen is OutputFormat.PARQUET and out is None:
             raise typer.BadParameter(
                 "parquet is written to a file: add --out FILE", param_hint="'--format'"
@@ -124,17 +133,20 @@ def register(app: typer.Typer) -> None:
         from custodiet.screens.run import run_screens
 
         with runtime(workspace) as rt:
-            request = signed(
-                rt, as_, key, "screen.run", {"agreement": agreement, "screens": list(names or ())}
-            )
-            report = call(rt, run_screens, request)  # fmt: skip
-        if out is not None:
-            _write_cases(report, chosen, out)
-        elif chosen is OutputFormat.JSON:
+            args = {"agreement": agreement, "screens": list(names or ()),
+                    **({"output": chosen.value} if out is not None else {})}  # fmt: skip
+            report = call(rt, run_screens, signed(rt, as_, key, "screen.run", args))
+            if out is not None:
+                from custodiet.cli.receipt import write_with_receipt
+
+                screens = {s.screen: s.ledger_index for s in report.summaries}
+                link = {"ledger_index": report.ledger_index, "screens": screens}
+                write_with_receipt(rt, out, chosen.value, report.output, link)
+        if chosen is OutputFormat.JSON and out is None:
             sys.stdout.write(json.dumps(report_document(report), ensure_ascii=False) + "\n")
-        elif chosen is OutputFormat.CSV:
+        elif chosen is OutputFormat.CSV and out is None:
             sys.stdout.write(_cases_csv(report))
-        else:
+        elif chosen is OutputFormat.TABLE:
             out_console().print(summary_table(report))
             if show and report.cases:
                 out_console().print(
@@ -158,45 +170,8 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(3)
 
 
-def case_rows(report: Report) -> tuple[list[str], list[list[object]]]:
-    """The cases flat: one row per (record, pattern), the evidence keys as columns."""
-    keys = sorted({k for case in report.cases for f in case.findings for k in f.evidence})
-    columns = ["record_table", "record_id", "pattern", "payee", "amount_at_risk", *keys]
-    rows = [
-        [case.record_table, case.record_id, finding.pattern, case.payee, case.amount_at_risk,
-         *(finding.evidence.get(k) for k in keys)]
-        for case in report.cases
-        for finding in case.findings
-    ]  # fmt: skip
-    return columns, rows
-
-
 def _cases_csv(report: Report) -> str:
-    import csv
-    import io
+    from custodiet.gateway.rendering import rows_csv
+    from custodiet.screens.render import case_rows
 
-    from custodiet.cli.output import cell_text
-
-    columns, rows = case_rows(report)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows([cell_text(v) for v in row] for row in rows)
-    return buffer.getvalue()
-
-
-def _write_cases(report: Report, chosen: OutputFormat, out: Path) -> None:
-    """The cases in FILE, and FILE.ledger.json naming the ledger entry of each screen."""
-    from custodiet.cli.output import write_parquet
-    from custodiet.screens.render import report_document
-
-    if chosen is OutputFormat.PARQUET:
-        write_parquet(out, *case_rows(report))
-    elif chosen is OutputFormat.JSON:
-        out.write_text(json.dumps(report_document(report), ensure_ascii=False) + "\n")
-    else:
-        out.write_text(_cases_csv(report), encoding="utf-8")
-    link = {s.screen: s.ledger_index for s in report.summaries}
-    sidecar = out.with_name(out.name + ".ledger.json")
-    sidecar.write_text(json.dumps({"ledger_index": link}) + "\n", encoding="utf-8")
-    err_console().print(f"wrote {out} and {sidecar.name}", markup=False)
+    return rows_csv(*case_rows(report))

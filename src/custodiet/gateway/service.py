@@ -23,6 +23,7 @@ from custodiet.errors import CustodietError, InputError, SystemFailure
 from custodiet.gateway.dp import release_with_budget
 from custodiet.gateway.execute import Executed, execute, open_engine
 from custodiet.gateway.release import Released, release
+from custodiet.gateway.rendering import recorded, requested_output, rows_file
 from custodiet.identity import SignedRequest
 from custodiet.runtime import Runtime
 
@@ -43,6 +44,7 @@ class QueryResult:
     ledger_index: int
     notices: tuple[str, ...]
     truncated: bool
+    output: bytes | None = None  # the file asked for (args.output), as its entry records it
 
 
 def text_args(
@@ -82,6 +84,7 @@ def run_query(rt: Runtime, signed: SignedRequest) -> QueryResult:
     from custodiet.gateway.projection import load_policy, projection_path
 
     agreement_id, sql = text_args(rt, signed, "agreement", "sql")
+    output = requested_output(rt, signed)
     active = authorized(rt, signed, agreement_id)
     about = {
         "agreement": agreement_id,
@@ -103,7 +106,7 @@ def run_query(rt: Runtime, signed: SignedRequest) -> QueryResult:
     dry_run = signed.args.get("dry_run") is True
     intent = rt.commit(entries.intent(signed, **about, **touched), refuse_as=signed)
     return execute_under(rt, intent.index, signed.principal, active, policy, projection, checked,
-                         {**about, **touched}, dry_run=dry_run)  # fmt: skip
+                         {**about, **touched}, dry_run=dry_run, output=output)  # fmt: skip
 
 
 def execute_under(
@@ -118,8 +121,10 @@ def execute_under(
     what: str = "query",
     *,
     dry_run: bool = False,
+    output: str | None = None,
 ) -> QueryResult:
     """Run a checked query announced by ``intent_index``; record its outcome or its failure.
+    With ``output``, the released rows are rendered as that file and its digest recorded.
 
     A dp-mode query holds the workspace's write lock from its budget check to its outcome
     entry, so two queries can never both spend the last of a budget."""
@@ -128,6 +133,8 @@ def execute_under(
         try:
             released, spend = _released_with_budget(rt, active, policy, projection, checked,
                                                     dry_run)  # fmt: skip
+            rendered = None if output is None else rows_file(
+                output, released.columns, released.rows, released.notices)  # fmt: skip
         except CustodietError as exc:
             rt.refuse(exc, attempted=what, actor=actor, context=context)
         except Exception as exc:  # fail closed: an unexpected error is recorded, never shown raw
@@ -148,13 +155,15 @@ def execute_under(
                 rows_returned=len(released.rows),
                 result_sha256=released.sha256,
                 **spend,
+                **({} if rendered is None or output is None else recorded(output, rendered)),
                 rule=f"agreement '{active.agreement.id}' (v{active.version}), "
                 f"mode {policy.mode.value}",
             )
         )
     return QueryResult(
-        released.columns, released.rows, done.index, released.notices, released.truncated
-    )
+        released.columns, released.rows, done.index, released.notices, released.truncated,
+        rendered,
+    )  # fmt: skip
 
 
 def _released_with_budget(

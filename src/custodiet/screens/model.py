@@ -77,6 +77,8 @@ class Report:
     cases: tuple[Case, ...]
     summaries: tuple[ScreenSummary, ...]
     refusals: tuple[ScreenRefusal, ...] = field(default_factory=tuple)
+    ledger_index: int = -1  # the run's ``screen.run`` outcome entry
+    output: bytes | None = None  # the cases file asked for (args.output), as that entry records it
 
     @property
     def total_cases(self) -> int:

@@ -63,6 +63,27 @@ def report_document(report: Report) -> dict[str, Any]:
     }
 
 
+def case_rows(report: Report) -> tuple[list[str], list[list[object]]]:
+    """The cases flat: one row per (record, pattern), the evidence keys as columns."""
+    keys = sorted({k for case in report.cases for f in case.findings for k in f.evidence})
+    columns = ["record_table", "record_id", "pattern", "payee", "amount_at_risk", *keys]
+    rows = [
+        [case.record_table, case.record_id, finding.pattern, case.payee, case.amount_at_risk,
+         *(finding.evidence.get(k) for k in keys)]
+        for case in report.cases
+        for finding in case.findings
+    ]  # fmt: skip
+    return columns, rows
+
+
+def cases_file(kind: str, report: Report) -> bytes:
+    """The cases as the bytes of a file: flat rows (csv, parquet) or the report (json)."""
+    from custodiet.gateway.rendering import file_bytes
+
+    columns, rows = case_rows(report)
+    return file_bytes(kind, columns, rows, report_document(report))
+
+
 def _case_document(case: Case) -> dict[str, Any]:
     evidence: dict[str, list[dict[str, Any]]] = {}
     for finding in case.findings:

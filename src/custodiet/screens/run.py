@@ -8,10 +8,13 @@ agreement does not grant is refused, and the refusal is on the ledger too; the o
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 from custodiet import entries
-from custodiet.errors import CustodietError, InputError, RefusedError
+from custodiet.errors import CustodietError, InputError, RefusedError, SystemFailure
+from custodiet.gateway.rendering import recorded, requested_output
 from custodiet.gateway.service import QueryResult, authorized, execute_under, text_args
 from custodiet.identity import SignedRequest
 from custodiet.runtime import Runtime
@@ -47,6 +50,7 @@ def run_screens(rt: Runtime, signed: SignedRequest) -> Report:
         screens = select_screens(names)
     except InputError as exc:
         rt.refuse(exc, attempted=signed.action, actor=signed.principal, signed=signed)
+    output = requested_output(rt, signed)
     active = authorized(rt, signed, agreement_id)
     about = {"agreement": agreement_id, "agreement_version": active.version,
              "agreement_sha256": active.sha256}  # fmt: skip
@@ -84,14 +88,35 @@ def run_screens(rt: Runtime, signed: SignedRequest) -> Report:
         summaries.append(_summarize(screen, result, _collect(screen, result, merged)))
     cases = tuple(merged[key].case() for key in sorted(merged))
     report = Report(agreement_id, active.version, cases, tuple(summaries), tuple(refusals))
-    rt.commit(
+    rendered = (
+        None
+        if output is None
+        else _rendered(rt, output, report, signed.principal, {**about, "intent": intent.index})
+    )
+    done = rt.commit(
         entries.outcome(
             "screen.run", intent.index, signed.principal, agreement_id,
             agreement_version=active.version, screens=[s.name for s in screens],
             cases=len(cases), refused=[r.screen for r in refusals],
+            **(recorded(output, rendered) if output and rendered is not None else {}),
         )
     )  # fmt: skip
-    return report
+    return replace(report, ledger_index=done.index, output=rendered)
+
+
+def _rendered(rt: Runtime, kind: str, report: Report, actor: str, context: dict[str, Any]) -> bytes:
+    """The cases file the request asked for; a failure to render it is recorded."""
+    from custodiet.screens.render import cases_file
+
+    try:
+        return cases_file(kind, report)
+    except Exception as exc:  # fail closed: recorded, never shown raw
+        failure = SystemFailure(
+            f"internal error while writing the cases file ({type(exc).__name__})",
+            hint="tell a custodian; the failure is on the ledger",
+            code="CUST148",
+        )
+        rt.refuse(failure, attempted="screen.run", actor=actor, context=context)
 
 
 class _Merging:
