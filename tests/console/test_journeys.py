@@ -112,7 +112,29 @@ def test_the_reviewer_runs_the_screens_and_exports_the_cases(world: World) -> No
     page.wait_for_selector("#query-out.ok")
     assert page.locator("#results tbody tr").count() > 0
     page.screenshot(path=str(world.shots / "workbench.png"), full_page=True)
+    token = page.locator("#cases tbody tr td:nth-child(4)").first.inner_text()
+    page.fill("#reid-tokens", token)
+    page.fill("#reid-reason", "confirm before referral")
+    page.click("#reid")
+    page.wait_for_selector("#reid-out.ok")
+    pending = httpx.get(f"{world.url}/v1/reid/pending").json()
+    assert [(r["requester"], r["tokens"]) for r in pending] == [("rita", [token])]
     assert page.errors == []
+
+
+def test_a_custodian_denies_a_reidentification_with_a_reason(world: World) -> None:
+    page = world.page("/desk")
+    card = page.locator("article[data-reid]")
+    assert card.count() == 1 and "confirm before referral" in card.inner_text()
+    world.load_key(page, "carol")
+    card.get_by_role("button", name="Deny").click()
+    assert "Say why" in card.locator("[role=status]").inner_text()  # no reason, nothing signed
+    card.get_by_label("Reason to deny").fill("not enough evidence yet")
+    card.get_by_role("button", name="Deny").click()
+    page.wait_for_selector("#reid-status:has-text('0 pending')")
+    assert httpx.get(f"{world.url}/v1/reid/pending").json() == []
+    last = httpx.get(f"{world.url}/v1/entries").text.strip().splitlines()[-1]
+    assert '"action":"reid.deny"' in last and '"principal":"carol"' in last
 
 
 def test_an_overseer_verifies_every_entry_in_the_browser(world: World) -> None:
@@ -181,3 +203,39 @@ def test_a_checkpoint_inconsistent_with_one_seen_before_raises_the_alarm(world: 
     page.reload()
     page.wait_for_selector("body[data-ready]")
     assert "Rollback" in page.locator("#alarm").inner_text()
+
+
+@pytest.mark.parametrize("width,height", [(1280, 800), (390, 844)], ids=["desktop", "phone"])
+def test_every_page_passes_axe_and_fits_the_screen(world: World, width: int, height: int) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+    for path in ("/ledger", "/desk", "/workbench"):
+        page = world.browser.new_context(viewport={"width": width, "height": height}).new_page()
+        page.goto(world.url + path)
+        page.wait_for_selector("body[data-ready]", timeout=60_000)
+        if path == "/ledger":
+            page.locator("button.verify").first.click()
+            page.wait_for_selector("#verdict.ok")
+        violations = axe.run(page).response["violations"]
+        serious = [
+            (v["id"], v["impact"]) for v in violations if v["impact"] in ("serious", "critical")
+        ]
+        assert serious == [], path
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at {width}px"
+        page.screenshot(path=str(world.shots / f"{path[1:]}-{width}.png"), full_page=True)
+        page.context.close()
+
+
+def test_the_explorer_works_from_the_keyboard(world: World) -> None:
+    page = world.page("/ledger")
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('verify')"):
+            break
+    else:
+        pytest.fail("no Verify button is reachable with Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#verdict.ok")
+    assert page.evaluate("document.activeElement.id") == "detail-heading"

@@ -15,14 +15,15 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// A table in its own horizontally scrolling box (narrow screens scroll the table, not the page).
 export function table(columns, rows, caption) {
-  return el(
+  return el("div", { class: "scroll" }, el(
     "table",
     {},
     caption ? el("caption", {}, caption) : null,
     el("thead", {}, el("tr", {}, columns.map((c) => el("th", { scope: "col" }, c)))),
     el("tbody", {}, rows.map((r) => el("tr", {}, r.map((v) => el("td", {}, v ?? ""))))),
-  );
+  ));
 }
 
 export function say(node, text, kind = "") {
