@@ -7,6 +7,7 @@ the module's temporary directory."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 from collections.abc import Iterator
@@ -58,6 +59,30 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             proxy.stop()
 
 
+def serious_violations(page: Any) -> list[tuple[str, str]]:
+    """axe-core's serious and critical violations on the page as it is now."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page).response["violations"]
+    return [(v["id"], v["impact"]) for v in found if v["impact"] in ("serious", "critical")]
+
+
+def _secrets(kit: Kit, who: str) -> list[bytes]:
+    """What would betray ``who``'s private key in a request: the file, its base64 body, the seed
+    in standard, URL-safe and hex forms."""
+    text = kit.key_file(who).read_text()
+    body = "".join(line for line in text.splitlines() if "-----" not in line)
+    seed = private_key(who).private_bytes_raw()
+    return [
+        text.encode(),
+        body.encode(),
+        body[:40].encode(),
+        base64.b64encode(seed).rstrip(b"="),
+        base64.urlsafe_b64encode(seed).rstrip(b"="),
+        seed.hex().encode(),
+    ]
+
+
 def _agreement(url: str) -> dict[str, Any]:
     found: dict[str, Any] = httpx.get(f"{url}/v1/agreements/{AGREEMENT}").json()
     return found
@@ -71,11 +96,18 @@ def test_two_custodians_sign_the_agreement_in_the_browser_and_it_is_active(world
         assert "payee_tin" in card.inner_text() and "pseudonymize" in card.inner_text()
         signs = card.locator("pre.signs").inner_text()
         assert _agreement(world.url)["sha256"] in signs
+        if who == "carol":
+            assert serious_violations(page) == []  # the desk with an agreement to review
+        sent: list[bytes] = []
+        page.on("request", lambda r: sent.append((r.url + (r.post_data or "")).encode()))
         world.load_key(page, who)
         card.locator("button.approve").click()
-        page.wait_for_selector(f'article[data-agreement="{AGREEMENT}"] .ok, #agreements-status')
+        page.wait_for_selector("#desk-out.ok")
+        assert "agreement.approve" in page.inner_text("#desk-out")
         page.screenshot(path=str(world.shots / f"desk-{who}.png"), full_page=True)
         assert page.errors == []
+        assert any(b"/v1/agreements/approve" in s for s in sent)
+        assert not any(secret in s for s in sent for secret in _secrets(world.kit, who))
     shown = _agreement(world.url)
     assert shown["status"] == "active" and sorted(shown["approvals"]) == ["carol", "dave"]
     page = world.page("/desk")
@@ -111,6 +143,7 @@ def test_the_reviewer_runs_the_screens_and_exports_the_cases(world: World) -> No
     page.click("#run")
     page.wait_for_selector("#query-out.ok")
     assert page.locator("#results tbody tr").count() > 0
+    assert serious_violations(page) == []  # the workbench with results, cases and a chart
     page.screenshot(path=str(world.shots / "workbench.png"), full_page=True)
     token = page.locator("#cases tbody tr td:nth-child(4)").first.inner_text()
     page.fill("#reid-tokens", token)
@@ -207,9 +240,6 @@ def test_a_checkpoint_inconsistent_with_one_seen_before_raises_the_alarm(world: 
 
 @pytest.mark.parametrize("width,height", [(1280, 800), (390, 844)], ids=["desktop", "phone"])
 def test_every_page_passes_axe_and_fits_the_screen(world: World, width: int, height: int) -> None:
-    from axe_playwright_python.sync_playwright import Axe
-
-    axe = Axe()
     for path in ("/ledger", "/desk", "/workbench"):
         page = world.browser.new_context(viewport={"width": width, "height": height}).new_page()
         page.goto(world.url + path)
@@ -217,11 +247,7 @@ def test_every_page_passes_axe_and_fits_the_screen(world: World, width: int, hei
         if path == "/ledger":
             page.locator("button.verify").first.click()
             page.wait_for_selector("#verdict.ok")
-        violations = axe.run(page).response["violations"]
-        serious = [
-            (v["id"], v["impact"]) for v in violations if v["impact"] in ("serious", "critical")
-        ]
-        assert serious == [], path
+        assert serious_violations(page) == [], path
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at {width}px"
         page.screenshot(path=str(world.shots / f"{path[1:]}-{width}.png"), full_page=True)

@@ -15,10 +15,14 @@ async function signAndSend(action, args, out) {
   const document = await sign(me.key, requestObject(me.origin, me.principal, action, args));
   try {
     const result = await act(document);
+    const what = `${action} ${JSON.stringify(args)}`;
     say(out, `Signed by ${me.principal} and recorded at ledger entry ${result.ledger_index ?? "?"}.`, "ok");
+    say($("#desk-out"), `Last action: ${what}, signed by ${me.principal}; recorded at ledger entry ${result.ledger_index ?? "?"}.`, "ok");
     return result;
   } catch (error) {
-    say(out, `Refused (${error.code}): ${error.message}${error.hint ? ` — ${error.hint}` : ""}`, "bad");
+    const text = `Refused (${error.code}): ${error.message}${error.hint ? ` — ${error.hint}` : ""}`;
+    say(out, text, "bad");
+    say($("#desk-out"), text, "bad");
     return null;
   }
 }
