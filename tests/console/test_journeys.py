@@ -187,6 +187,10 @@ def test_an_overseer_verifies_every_entry_in_the_browser(world: World) -> None:
     page.select_option("#f-decision", "refused")
     decisions = page.locator("#entries tbody tr td:nth-child(6)").all_inner_texts()
     assert decisions and set(decisions) == {"refused"}  # the denied query, at least
+    page.select_option("#f-decision", "")
+    page.fill("#f-actor", "dave")
+    actions = page.locator("#entries tbody tr td:nth-child(4)").all_inner_texts()
+    assert actions == ["agreement.approve"]  # dave did one thing: approve
     page.screenshot(path=str(world.shots / "ledger.png"), full_page=True)
     assert page.errors == []
 
