@@ -242,6 +242,18 @@ def test_a_checkpoint_inconsistent_with_one_seen_before_raises_the_alarm(world: 
     assert "Rollback" in page.locator("#alarm").inner_text()
 
 
+def test_a_server_that_renames_its_log_gets_no_clean_slate(world: World) -> None:
+    page = world.page("/ledger", via_proxy=True)
+    assert page.locator("#alarm").is_hidden()
+    world.proxy.rename = "custodiet.local/another-log"
+    try:
+        page.reload()
+        page.wait_for_selector("body[data-ready]")
+        assert "now names another log" in page.locator("#alarm").inner_text()
+    finally:
+        world.proxy.rename = None
+
+
 @pytest.mark.parametrize("width,height", [(1280, 800), (390, 844)], ids=["desktop", "phone"])
 def test_every_page_passes_axe_and_fits_the_screen(world: World, width: int, height: int) -> None:
     for path in ("/ledger", "/desk", "/workbench"):

@@ -7,6 +7,7 @@ example agreement proposed by rita and not yet approved."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -112,10 +113,12 @@ def served(workspace: Path) -> Iterator[str]:
 @dataclass
 class Proxy:
     """Forwards every request to ``upstream``; while ``tamper`` is set, flips one bit of every
-    level-0 hash tile it serves (what a compromised server or mirror could do)."""
+    level-0 hash tile it serves, and while ``rename`` is set, /v1/info names that log origin
+    instead (what a compromised server or mirror could do)."""
 
     upstream: str
     tamper: bool = False
+    rename: str | None = None
     url: str = ""
     _server: ThreadingHTTPServer | None = field(default=None, repr=False)
 
@@ -135,6 +138,8 @@ class Proxy:
                 content = reply.content
                 if proxy.tamper and self.path.startswith("/tile/0/") and content:
                     content = bytes([content[0] ^ 1]) + content[1:]
+                if proxy.rename and self.path == "/v1/info":
+                    content = json.dumps({**json.loads(content), "origin": proxy.rename}).encode()
                 self.send_response(reply.status_code)
                 for name, value in reply.headers.items():
                     if name.lower() not in ("content-length", "transfer-encoding", "connection"):

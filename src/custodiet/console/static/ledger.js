@@ -16,18 +16,20 @@ const CHUNK = 10000; // what one /v1/entries call returns at most
 const ACCESSES = new Set(["intent"]);
 const encoder = new TextEncoder();
 
-const state = { checkpoint: null, tiles: null, entries: [], shown: [], page: 0, origin: "" };
+const state = { checkpoint: null, tiles: null, entries: [], shown: [], page: 0 };
 
+// What this browser remembers about the log served here, keyed by the server's address (never
+// by what the server says about itself: a server renaming its log must not get a clean slate).
 const store = {
   get(name) {
     try {
-      return JSON.parse(localStorage.getItem(`custodiet.${state.origin}.${name}`) || "null");
+      return JSON.parse(localStorage.getItem(`custodiet.${location.origin}.${name}`) || "null");
     } catch {
       return null;
     }
   },
   set(name, value) {
-    localStorage.setItem(`custodiet.${state.origin}.${name}`, JSON.stringify(value));
+    localStorage.setItem(`custodiet.${location.origin}.${name}`, JSON.stringify(value));
   },
 };
 
@@ -80,7 +82,11 @@ async function checkHistory(cp) {
 
 async function loadCheckpoint() {
   const info = await getJSON("/v1/info");
-  state.origin = info.origin;
+  const known = store.get("origin");
+  if (known && known !== info.origin) {
+    alarm(`This server served the log ${known} before; it now names another log, ${info.origin}.`);
+  }
+  if (!known) store.set("origin", info.origin);
   const keys = await trustedKeys(info);
   const note = await getText("/checkpoint");
   const cp = await verifyCheckpoint(note, keys.log, keys.witnesses);
