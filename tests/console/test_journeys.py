@@ -195,6 +195,25 @@ def test_an_overseer_verifies_every_entry_in_the_browser(world: World) -> None:
     assert page.errors == []
 
 
+def test_the_explorer_pages_and_filters_by_time(world: World) -> None:
+    page = world.page("/ledger?per=10")
+    total = page.evaluate("window.custodietLedger.state.entries.length")
+    first = page.locator("#entries tbody tr td:nth-child(1)").all_inner_texts()
+    assert first == [str(i) for i in range(total - 1, total - 11, -1)]  # newest first
+    assert page.inner_text("#page") == f"Page 1 of {-(-total // 10)}"
+    assert page.locator("#prev").is_disabled()
+    page.click("#next")
+    second = page.locator("#entries tbody tr td:nth-child(1)").all_inner_texts()
+    assert second == [str(i) for i in range(total - 11, total - 21, -1)]
+    page.fill("#f-from", "2999-01-01T00:00")
+    assert page.inner_text("#count") == f"0 of {total} entries match."
+    page.fill("#f-from", "2000-01-01T00:00")
+    page.fill("#f-to", "2000-01-02T00:00")
+    assert page.locator("#entries tbody tr").count() == 0
+    page.fill("#f-to", "")
+    assert page.inner_text("#count") == f"{total} of {total} entries match."
+
+
 def test_a_tampered_tile_fails_verification_in_the_browser(world: World) -> None:
     world.proxy.tamper = True
     try:

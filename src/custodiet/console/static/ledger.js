@@ -11,7 +11,8 @@ import { b64decode, b64encode, hex, leafHash, verifyConsistency, verifyInclusion
 import { parseVkey, verifyCheckpoint } from "./note.js";
 import { TileLog } from "./tiles.js";
 
-const PAGE = 50;
+const PER = Number(new URLSearchParams(location.search).get("per"));
+const PAGE = Number.isInteger(PER) && PER >= 5 && PER <= 500 ? PER : 50; // entries a page (?per=N)
 const CHUNK = 10000; // what one /v1/entries call returns at most
 const ACCESSES = new Set(["intent"]);
 const encoder = new TextEncoder();
