@@ -4,9 +4,9 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 # Debian packages the tests need (Go's reference sumdb/note for the ledger interop tests,
-# ssh-keygen for the key-format tests);
+# ssh-keygen for the key-format tests, chromium for the console's browser tests);
 # `make system-deps` (as root; .ci/run does it) installs the missing ones. One line to extend.
-DEBIAN_PACKAGES := golang-go golang-golang-x-mod-dev openssh-client
+DEBIAN_PACKAGES := golang-go golang-golang-x-mod-dev openssh-client chromium
 RUN := $(UV) run --frozen --no-sync
 
 .PHONY: demo test check lint types pytest bench env clean mutate system-deps

@@ -26,6 +26,7 @@ FULL: tuple[tuple[str, ...], ...] = (
     ("dp.py", "--runs", "5"),
     ("cold_start.py",),
     ("screens.py", "--people", "100000", "1000000"),
+    ("console.py", "--runs", "3"),
 )
 QUICK: tuple[tuple[str, ...], ...] = (
     ("synth.py", "--people", "20000"),
@@ -35,6 +36,7 @@ QUICK: tuple[tuple[str, ...], ...] = (
     ("dp.py", "--payments", "200000", "--deaths", "10000", "--runs", "2"),
     ("cold_start.py",),
     ("screens.py", "--people", "10000", "--runs", "1"),
+    ("console.py", "--runs", "1"),
 )
 
 

@@ -235,6 +235,9 @@ def create_app(workspace: Path | None = None, limits: Limits | None = None) -> F
 
     add_reads(app, server)
     add_tlog(app, server)
+    from custodiet.console import add_console
+
+    add_console(app)
     _strip_default_422(app)
     return app
 

@@ -32,14 +32,21 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("custodiet.gateway",),
     ("custodiet.screens", "custodiet.reid", "custodiet.synth"),
     ("custodiet.demo",),
-    ("custodiet.api", "custodiet.web", "custodiet.client", "custodiet.cli", "custodiet.__main__"),
+    (
+        "custodiet.api",
+        "custodiet.web",
+        "custodiet.console",
+        "custodiet.client",
+        "custodiet.cli",
+        "custodiet.__main__",
+    ),
 )
 
 # Third-party imports confined to a few places.
 CONFINED = {
     "duckdb": ("custodiet.catalog", "custodiet.gateway"),
     "typer": ("custodiet.cli",),
-    "fastapi": ("custodiet.api", "custodiet.web"),
+    "fastapi": ("custodiet.api", "custodiet.web", "custodiet.console"),
 }
 
 
