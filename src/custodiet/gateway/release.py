@@ -60,6 +60,50 @@ def json_value(value: Any) -> Any:
     return str(value)
 
 
+_FIXED_BYTES: dict[type, int] = {
+    type(None): 1,
+    bool: 1,
+    int: 8,
+    float: 8,
+    decimal.Decimal: 16,
+    dt.date: 8,
+    dt.time: 8,
+    dt.datetime: 8,
+    dt.timedelta: 16,
+    uuid.UUID: 16,
+}
+
+
+def rows_bytes(rows: Sequence[Sequence[Any]]) -> int:
+    """What ``rows`` count against a query's ``max_result_bytes``: 8 per value slot, plus each
+    value's size: a string or blob its length, a number, date or time 8 (16 for decimals,
+    intervals and UUIDs), NULL 1, a list or struct its members'. Counted as rows are fetched."""
+    fixed = _FIXED_BYTES
+    total = 0
+    for row in rows:
+        total += 8 * len(row)
+        for value in row:
+            size = fixed.get(type(value))
+            total += size if size is not None else value_bytes(value)
+    return total
+
+
+def value_bytes(value: Any) -> int:
+    """One value's size for ``rows_bytes``."""
+    size = _FIXED_BYTES.get(type(value))
+    if size is not None:
+        return size
+    if isinstance(value, str | bytes | bytearray):
+        return len(value)
+    if isinstance(value, memoryview):
+        return value.nbytes
+    if isinstance(value, list | tuple):
+        return 8 + sum(value_bytes(v) for v in value)
+    if isinstance(value, dict):
+        return 8 + sum(value_bytes(k) + value_bytes(v) for k, v in value.items())
+    return 16
+
+
 def result_sha256(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """SHA-256 (hex) of the RFC 8785 canonical JSON ``{"columns": [...], "rows": [[...], ...]}``."""
     document: Any = {"columns": list(columns), "rows": [[json_value(v) for v in r] for r in rows]}
