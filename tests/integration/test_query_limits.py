@@ -8,8 +8,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from custodiet.client import error_from
+from custodiet.errors import InputError, RefusedError
 from custodiet.gateway.bounds import MAX_NODES
 from custodiet.gateway.service import MAX_SQL_CHARS
 from custodiet.workspace import Workspace
@@ -122,3 +125,15 @@ def test_api_limits_have_their_status_and_code_and_are_on_the_ledger(
         args = {"agreement": world.agreement_id, "sql": SMALL}
         ok = caller.post(caller.sign("rev", "query", args))
         assert ok.status_code == 200, ok.text
+
+
+def test_a_remote_refusal_with_413_exits_as_the_local_one() -> None:
+    def response(code: str, message: str) -> httpx.Response:
+        body = {"code": code, "message": message, "hint": "shorten it", "status": 413}
+        return httpx.Response(413, json={"error": body})
+
+    too_long = error_from(response("CUST373", "refused: the query is too long to check"))
+    assert isinstance(too_long, RefusedError) and too_long.exit_status == 3
+    assert too_long.code == "CUST373" and too_long.render().startswith("refused: the query")
+    body = error_from(response("CUST601", "the request body is larger than 1024 bytes"))
+    assert isinstance(body, InputError) and body.exit_status == 2

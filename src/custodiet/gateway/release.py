@@ -74,17 +74,27 @@ _FIXED_BYTES: dict[type, int] = {
 }
 
 
+_NULL = type(None)
+
+
 def rows_bytes(rows: Sequence[Sequence[Any]]) -> int:
     """What ``rows`` count against a query's ``max_result_bytes``: 8 per value slot, plus each
     value's size: a string or blob its length, a number, date or time 8 (16 for decimals,
-    intervals and UUIDs), NULL 1, a list or struct its members'. Counted as rows are fetched."""
-    fixed = _FIXED_BYTES
+    intervals and UUIDs), NULL 1, a list or struct its members'. Counted as rows are fetched,
+    column by column (the common columns, all strings or all of fixed width, at C speed)."""
     total = 0
-    for row in rows:
-        total += 8 * len(row)
-        for value in row:
-            size = fixed.get(type(value))
-            total += size if size is not None else value_bytes(value)
+    for column in zip(*rows, strict=True):
+        kinds = set(map(type, column))
+        nulls = column.count(None) if _NULL in kinds else 0
+        kinds.discard(_NULL)
+        kind = next(iter(kinds)) if len(kinds) == 1 else None
+        total += 8 * len(column) + nulls
+        if kind is str:
+            total += sum(map(len, filter(None, column)))
+        elif kind in _FIXED_BYTES:
+            total += _FIXED_BYTES[kind] * (len(column) - nulls)
+        elif kinds:
+            total += sum(value_bytes(value) for value in column if value is not None)
     return total
 
 
