@@ -26,6 +26,8 @@ FULL: tuple[tuple[str, ...], ...] = (
     ("dp.py", "--runs", "5"),
     ("cold_start.py",),
     ("screens.py", "--people", "100000", "1000000"),
+    ("check_bounds.py", "--runs", "3"),
+    ("result_bytes.py", "--rows", "250000"),
 )
 QUICK: tuple[tuple[str, ...], ...] = (
     ("synth.py", "--people", "20000"),
@@ -35,6 +37,7 @@ QUICK: tuple[tuple[str, ...], ...] = (
     ("dp.py", "--payments", "200000", "--deaths", "10000", "--runs", "2"),
     ("cold_start.py",),
     ("screens.py", "--people", "10000", "--runs", "1"),
+    ("check_bounds.py", "--runs", "1"),
 )
 
 

@@ -24,7 +24,7 @@ CAP = 4096  # bytes: a few rows of payments, far less than all of them
 WIDE = "SELECT * FROM payments"  # 180 rows of 9 columns
 SMALL = "SELECT program, count(*) AS n FROM payments GROUP BY program ORDER BY program"
 LONG_CHAIN = "SELECT " + "+".join(["1"] * ((MAX_SQL_CHARS - 7) // 2))
-MANY_NODES = "SELECT " + ", ".join(["p.amount"] * (MAX_NODES // 3 + 10)) + " FROM payments p"
+MANY_NODES = "SELECT " + ", ".join(["amount"] * (MAX_NODES // 2 + 10)) + " FROM payments"
 
 
 @pytest.fixture(scope="module")

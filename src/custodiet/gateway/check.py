@@ -3,8 +3,9 @@
     scan -> parse -> tree_within -> RULES (syntax) -> qualify -> SCOPE_RULES
          -> AGGREGATE_RULES (aggregate mode) -> rewrite
 
-``scan`` and ``tree_within`` (``bounds.py``) bound what checking may cost before the passes run,
-and a query's ``Deadline`` is tested between passes.
+``scan`` and ``tree_within`` (``bounds.py``) bound what checking may cost before the passes run
+(and again once qualification has expanded every star), and a query's ``Deadline`` is tested
+between passes.
 
 Every rule is a small named pass ``rule(tree, policy) -> None`` that raises ``Refusal`` naming the
 node at fault; ``check_query`` turns that into a ``RefusedError`` with the node underlined.
@@ -15,6 +16,7 @@ The denied-column rule lives in ``denied.py`` and the aggregate-mode rules in ``
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -23,7 +25,7 @@ from custodiet.agreements.model import Mode
 from custodiet.errors import RefusedError
 from custodiet.gateway import allowlist
 from custodiet.gateway.aggregate import AGGREGATE_RULES, is_aggregate
-from custodiet.gateway.bounds import Deadline, scan, tree_within
+from custodiet.gateway.bounds import MAX_EXPANDED_NODES, Deadline, scan, tree_within
 from custodiet.gateway.contributors import HiddenCount, contribution_counts
 from custodiet.gateway.denied import denied_columns
 from custodiet.gateway.parse import DUCKDB, parse_statement, too_deep, underline
@@ -100,6 +102,7 @@ def _check_once(sql: str, key: _PolicyKey) -> CheckedQuery:
             rule(tree, policy)
             on_time()
         tree = qualified(output_names(tree), policy, sql)
+        tree_within(tree, MAX_EXPANDED_NODES)
         on_time()
         for rule in SCOPE_RULES:
             rule(tree, policy)
@@ -108,7 +111,7 @@ def _check_once(sql: str, key: _PolicyKey) -> CheckedQuery:
             for rule in AGGREGATE_RULES:
                 rule(tree, policy)
                 on_time()
-        checked = _checked(sql, tree, policy)
+        checked = _checked(sql, tree, policy, on_time)
         on_time()
         return checked
     except Refusal as refusal:
@@ -124,7 +127,9 @@ def _always() -> None:
     """No deadline to test."""
 
 
-def _checked(sql: str, tree: exp.Expr, policy: Policy) -> CheckedQuery:
+def _checked(
+    sql: str, tree: exp.Expr, policy: Policy, on_time: Callable[[], None] = _always
+) -> CheckedQuery:
     assert isinstance(tree, exp.Query)
     tables = sorted({table.name for table in dataset_tables(tree)})
     columns = {
@@ -144,6 +149,7 @@ def _checked(sql: str, tree: exp.Expr, policy: Policy) -> CheckedQuery:
             columns.add(f"{table.name}.{person}")
         fast_tree, _ = contribution_counts(tree.copy(), policy, fast=True)
         fast = row_limited(fast_tree, policy.max_rows + 1).sql(dialect=DUCKDB, comments=False)
+        on_time()
         if not tree.args.get("joins"):
             rows_tree, _ = contribution_counts(
                 tree.copy(), policy, fast=True, every_row_a_person=True
@@ -151,6 +157,7 @@ def _checked(sql: str, tree: exp.Expr, policy: Policy) -> CheckedQuery:
             fast_rows = row_limited(rows_tree, policy.max_rows + 1).sql(
                 dialect=DUCKDB, comments=False
             )
+            on_time()
         tree, hidden = contribution_counts(tree, policy)
     row_limit = policy.max_rows + 1
     tree = row_limited(tree, row_limit)

@@ -6,7 +6,15 @@ from __future__ import annotations
 import pytest
 
 from custodiet.errors import CustodietError, InputError, RefusedError
-from custodiet.gateway.bounds import MAX_DEPTH, MAX_NODES, MAX_TOKENS, Deadline, scan
+from custodiet.gateway.bounds import (
+    MAX_DEPTH,
+    MAX_EXPANDED_NODES,
+    MAX_NODES,
+    MAX_TOKENS,
+    Deadline,
+    scan,
+    tree_within,
+)
 from custodiet.gateway.check import check_query
 from custodiet.gateway.parse import parse_statement
 from custodiet.gateway.service import MAX_SQL_CHARS
@@ -47,6 +55,11 @@ def test_a_chain_just_inside_the_token_cap_passes_the_scan_and_one_past_it_does_
     assert caught.value.code == "CUST373"
 
 
+def test_a_dotted_chain_counts_its_dots() -> None:
+    sql = "SELECT " + ".".join(["a"] * (MAX_SQL_CHARS // 2 - 10))
+    assert _code(sql) == "CUST373"
+
+
 @pytest.mark.parametrize(
     "sql",
     [
@@ -73,9 +86,9 @@ def test_a_chain_of_half_the_depth_cap_is_checked() -> None:
 
 
 def test_more_nodes_than_the_cap_within_the_token_cap_is_refused() -> None:
-    # p.amount scans as one token and parses as three nodes (column, table, name)
-    columns = MAX_NODES // 3 + 10
-    sql = "SELECT " + ", ".join(["p.amount"] * columns) + " FROM payments p"
+    # each ", amount" is two tokens and two nodes (column, name): past the node cap first
+    columns = MAX_NODES // 2 + 10
+    sql = "SELECT " + ", ".join(["amount"] * columns) + " FROM payments"
     scan(sql)
     assert len(parse_statement(sql).named_selects) == columns
     assert _code(sql) == "CUST374"
@@ -92,3 +105,14 @@ def test_every_screen_is_far_inside_the_caps() -> None:
         scan(screen.sql)
         nodes = sum(1 for _ in parse_statement(screen.sql).walk())
         assert nodes * 10 < MAX_NODES, screen.name
+
+
+def test_stars_that_expand_past_the_expanded_cap_are_refused() -> None:
+    tables = 400  # about 2,000 nodes as written, over 10,000 once each * is expanded
+    sql = "SELECT * FROM " + ", ".join(f"payments p{i}" for i in range(tables))
+    scan(sql)
+    tree_within(parse_statement(sql))
+    with pytest.raises(RefusedError) as caught:
+        check_query(sql, PSEUDO)
+    assert caught.value.code == "CUST374"
+    assert f"more than {MAX_EXPANDED_NODES:,} syntax nodes once every *" in caught.value.message
