@@ -90,7 +90,8 @@ def execute(
 ) -> Executed:
     """Run ``sql`` with a wall-clock deadline ``timeout_seconds`` away; fetch at most
     ``row_limit`` rows and at most ``max_bytes`` (``release.rows_bytes``). ``time_limit`` is the
-    limit a timeout names (default: ``timeout_seconds``; less when part was spent checking)."""
+    limit a timeout names (default ``timeout_seconds``; the whole limit when part of it was
+    spent before, checking the query or running its other statements)."""
     import duckdb
 
     limit = timeout_seconds if time_limit is None else time_limit
