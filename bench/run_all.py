@@ -27,6 +27,8 @@ FULL: tuple[tuple[str, ...], ...] = (
     ("cold_start.py",),
     ("screens.py", "--people", "100000", "1000000"),
     ("console.py", "--runs", "3"),
+    ("check_bounds.py", "--runs", "3"),
+    ("result_bytes.py", "--rows", "250000"),
 )
 QUICK: tuple[tuple[str, ...], ...] = (
     ("synth.py", "--people", "20000"),
@@ -37,6 +39,7 @@ QUICK: tuple[tuple[str, ...], ...] = (
     ("cold_start.py",),
     ("screens.py", "--people", "10000", "--runs", "1"),
     ("console.py", "--runs", "1"),
+    ("check_bounds.py", "--runs", "1"),
 )
 
 

@@ -62,7 +62,7 @@ def error_from(response: httpx.Response) -> CustodietError:
             code="CUST611",
         )
     status = response.status_code
-    if status in (401, 403, 409, 429):
+    if status in (401, 403, 409, 429) or message.startswith("refused: "):
         return RefusedError(message.removeprefix("refused: "), hint=hint, code=code)
     if status >= 500:
         return SystemFailure(message, hint=hint, code=code)

@@ -43,6 +43,8 @@ TEMPORARY_NAME = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp(\.wal)?$")
 or ``log.json`` is written; renamed into place when complete."""
 SWEEP_GRACE = 5.0
 """Seconds a temporary file must predate this process before a sweep removes it."""
+DEFAULT_MAX_RESULT_BYTES = 64 << 20
+"""The manifest's ``max_result_bytes`` when absent: what one query may fetch from its engine."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,20 @@ class Workspace:
     @property
     def origin(self) -> str:
         return str(self.manifest()["origin"])
+
+    @property
+    def max_result_bytes(self) -> int:
+        """The manifest's ``max_result_bytes`` (default 64 MiB): a query whose result grows past
+        it while it is fetched is refused (CUST376). A value that is not a positive integer
+        fails closed (CUST202)."""
+        value = self.manifest().get("max_result_bytes", DEFAULT_MAX_RESULT_BYTES)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(
+                f"{self.manifest_path}: max_result_bytes must be a positive whole number of bytes",
+                hint=f"set it to a number of bytes (the default is {DEFAULT_MAX_RESULT_BYTES})",
+                code="CUST202",
+            )
+        return value
 
     @property
     def ledger_store_url(self) -> str:

@@ -4,8 +4,9 @@
 
 Statuses: InputError 400; RefusedError 403, but 401 when the signature or the identity fails
 (CUST310, CUST501-505) and 404 for an unknown id; 409 for a replayed or conflicting request;
-413, 429 for the server's own limits; SystemFailure and TamperedError 500. Any other exception
-is 500 CUST148 without its text: no traceback and no engine message reaches a client.
+413 (a body, or a query too large to check: CUST373-375) and 429 for the server's own limits;
+SystemFailure and TamperedError 500. Any other exception is 500 CUST148 without its text: no
+traceback and no engine message reaches a client.
 """
 
 from __future__ import annotations
@@ -26,7 +27,16 @@ NOT_FOUND = frozenset({"CUST223", "CUST237", "CUST250", "CUST317", "CUST403", "C
 CONFLICT = frozenset(
     {"CUST231", "CUST236", "CUST320", "CUST322", "CUST414", "CUST506", "CUST517", "CUST524"}
 )
-OWN_STATUS = {"CUST601": 413, "CUST602": 429, "CUST603": 429, "CUST605": 405}
+# The server's own limits: a body, or a query too large to check (CUST373-375), is 413.
+OWN_STATUS = {
+    "CUST373": 413,
+    "CUST374": 413,
+    "CUST375": 413,
+    "CUST601": 413,
+    "CUST602": 429,
+    "CUST603": 429,
+    "CUST605": 405,
+}
 
 
 def status_of(error: CustodietError) -> int:

@@ -1,6 +1,11 @@
 """Check a reviewer's SQL against a Policy and produce the SQL that will actually run.
 
-    parse -> RULES (syntax) -> qualify -> SCOPE_RULES -> AGGREGATE_RULES (aggregate mode) -> rewrite
+    scan -> parse -> tree_within -> RULES (syntax) -> qualify -> SCOPE_RULES
+         -> AGGREGATE_RULES (aggregate mode) -> rewrite
+
+``scan`` and ``tree_within`` (``bounds.py``) bound what checking may cost before the passes run
+(and again once qualification has expanded every star), and a query's ``Deadline`` is tested
+between passes.
 
 Every rule is a small named pass ``rule(tree, policy) -> None`` that raises ``Refusal`` naming the
 node at fault; ``check_query`` turns that into a ``RefusedError`` with the node underlined.
@@ -11,6 +16,7 @@ The denied-column rule lives in ``denied.py`` and the aggregate-mode rules in ``
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -19,6 +25,7 @@ from custodiet.agreements.model import Mode
 from custodiet.errors import RefusedError
 from custodiet.gateway import allowlist
 from custodiet.gateway.aggregate import AGGREGATE_RULES, is_aggregate
+from custodiet.gateway.bounds import MAX_EXPANDED_NODES, Deadline, scan, tree_within
 from custodiet.gateway.contributors import HiddenCount, contribution_counts
 from custodiet.gateway.denied import denied_columns
 from custodiet.gateway.parse import DUCKDB, parse_statement, too_deep, underline
@@ -43,17 +50,21 @@ READ_QUERIES = (exp.Select, exp.Union, exp.Intersect, exp.Except)
 PLAIN_JOIN_KINDS = frozenset({"", "INNER", "OUTER", "CROSS", "SEMI", "ANTI"})
 
 
-def check_query(sql: str, policy: Policy) -> CheckedQuery:
-    """The checked, rewritten query; RefusedError for anything the policy does not allow."""
-    return _check_once(sql, _PolicyKey(policy, _fingerprint(policy)))
+def check_query(sql: str, policy: Policy, deadline: Deadline | None = None) -> CheckedQuery:
+    """The checked, rewritten query; RefusedError for anything the policy does not allow, or
+    for a query too large to check (``bounds``) or not checked by ``deadline``."""
+    scan(sql)
+    return _check_once(sql, _PolicyKey(policy, _fingerprint(policy), deadline))
 
 
 @dataclass(frozen=True)
 class _PolicyKey:
-    """A Policy made hashable by its content, so identical checks are computed once."""
+    """A Policy made hashable by its content, so identical checks are computed once (the
+    deadline of the check in progress rides along, outside the key)."""
 
     policy: Policy = field(compare=False, hash=False)
     fingerprint: tuple[object, ...]
+    deadline: Deadline | None = field(default=None, compare=False, hash=False)
 
 
 def _fingerprint(policy: Policy) -> tuple[object, ...]:
@@ -81,17 +92,28 @@ def _fingerprint(policy: Policy) -> tuple[object, ...]:
 @functools.lru_cache(maxsize=256)
 def _check_once(sql: str, key: _PolicyKey) -> CheckedQuery:
     policy = key.policy
-    tree = hoisted_joins(without_main_qualifier(parse_statement(sql)))
+    on_time = key.deadline.check if key.deadline is not None else _always
+    parsed = parse_statement(sql)
+    tree_within(parsed)
+    on_time()
+    tree = hoisted_joins(without_main_qualifier(parsed))
     try:
         for rule in RULES:
             rule(tree, policy)
+            on_time()
         tree = qualified(output_names(tree), policy, sql)
+        tree_within(tree, MAX_EXPANDED_NODES)
+        on_time()
         for rule in SCOPE_RULES:
             rule(tree, policy)
+            on_time()
         if policy.mode in (Mode.AGGREGATE, Mode.DP):  # dp: then gateway/dp.py bounds it
             for rule in AGGREGATE_RULES:
                 rule(tree, policy)
-        return _checked(sql, tree, policy)
+                on_time()
+        checked = _checked(sql, tree, policy, on_time)
+        on_time()
+        return checked
     except Refusal as refusal:
         excerpt = underline(sql, refusal.node) if refusal.node is not None else None
         raise RefusedError(
@@ -101,7 +123,13 @@ def _check_once(sql: str, key: _PolicyKey) -> CheckedQuery:
         raise too_deep() from None
 
 
-def _checked(sql: str, tree: exp.Expr, policy: Policy) -> CheckedQuery:
+def _always() -> None:
+    """No deadline to test."""
+
+
+def _checked(
+    sql: str, tree: exp.Expr, policy: Policy, on_time: Callable[[], None] = _always
+) -> CheckedQuery:
     assert isinstance(tree, exp.Query)
     tables = sorted({table.name for table in dataset_tables(tree)})
     columns = {
@@ -121,6 +149,7 @@ def _checked(sql: str, tree: exp.Expr, policy: Policy) -> CheckedQuery:
             columns.add(f"{table.name}.{person}")
         fast_tree, _ = contribution_counts(tree.copy(), policy, fast=True)
         fast = row_limited(fast_tree, policy.max_rows + 1).sql(dialect=DUCKDB, comments=False)
+        on_time()
         if not tree.args.get("joins"):
             rows_tree, _ = contribution_counts(
                 tree.copy(), policy, fast=True, every_row_a_person=True
@@ -128,6 +157,7 @@ def _checked(sql: str, tree: exp.Expr, policy: Policy) -> CheckedQuery:
             fast_rows = row_limited(rows_tree, policy.max_rows + 1).sql(
                 dialect=DUCKDB, comments=False
             )
+            on_time()
         tree, hidden = contribution_counts(tree, policy)
     row_limit = policy.max_rows + 1
     tree = row_limited(tree, row_limit)

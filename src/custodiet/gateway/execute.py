@@ -1,10 +1,13 @@
 """The reviewer's engine: a locked-down, read-only DuckDB on one projection file.
 
 Second wall behind the checker: even a query the checker wrongly let through finds no files, no
-network, no extensions, no Python objects and no settings to change; a deadline interrupts it and at
-most ``row_limit`` rows are fetched. This module is **the one boundary where engine errors become
-ours**: a DuckDB message can quote a value from the data, so it is never shown, logged or recorded;
-only the error's class decides our message.
+network, no extensions, no Python objects and no settings to change; a deadline interrupts it, at
+most ``row_limit`` rows are fetched, and they are fetched in chunks whose size is counted as they
+come: a result that grows past ``max_bytes`` is refused (CUST376) before the next chunk.
+
+This module is **the one boundary where engine errors become ours**: a DuckDB message can quote
+a value from the data, so it is never shown, logged or recorded; only the error's class decides
+our message.
 
 A query that outlives the deadline is *refused* (exit 3, ``refused: query exceeded the time
 limit …``): the limit is the agreement's (``limits.timeout_seconds``), the refusal goes on the
@@ -21,6 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from custodiet.errors import CustodietError, InputError, RefusedError, SystemFailure
+from custodiet.gateway.release import rows_bytes
+from custodiet.workspace import DEFAULT_MAX_RESULT_BYTES
 
 if TYPE_CHECKING:
     import duckdb
@@ -71,12 +76,27 @@ def open_engine(projection: Path, limits: EngineLimits | None = None) -> duckdb.
         ) from None
 
 
+CHUNK_VALUES = 1 << 16  # values fetched from the engine at a time (rows: this / columns)
+
+
 def execute(
-    con: duckdb.DuckDBPyConnection, sql: str, *, row_limit: int, timeout_seconds: float
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    *,
+    row_limit: int,
+    timeout_seconds: float,
+    max_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+    time_limit: float | None = None,
 ) -> Executed:
-    """Run ``sql`` with a wall-clock deadline; fetch at most ``row_limit`` rows."""
+    """Run ``sql`` with a wall-clock deadline ``timeout_seconds`` away; fetch at most
+    ``row_limit`` rows and at most ``max_bytes`` (``release.rows_bytes``). ``time_limit`` is the
+    limit a timeout names (default ``timeout_seconds``; the whole limit when part of it was
+    spent before, checking the query or running its other statements)."""
     import duckdb
 
+    limit = timeout_seconds if time_limit is None else time_limit
+    if timeout_seconds <= 0:
+        raise _timeout(limit)
     timed_out = threading.Event()
 
     def interrupt() -> None:
@@ -89,16 +109,41 @@ def execute(
     try:
         cursor = con.execute(sql)
         columns = tuple(d[0] for d in cursor.description or ())
-        rows = cursor.fetchmany(row_limit)
+        rows = _fetched(cursor, row_limit, max(len(columns), 1), max_bytes)
     except duckdb.Error as exc:
-        raise translate(
-            exc, timed_out=timed_out.is_set(), timeout_seconds=timeout_seconds
-        ) from None
+        raise translate(exc, timed_out=timed_out.is_set(), timeout_seconds=limit) from None
     finally:
         timer.cancel()
     if timed_out.is_set():
-        raise _timeout(timeout_seconds)
+        raise _timeout(limit)
     return Executed(columns, rows)
+
+
+def _fetched(
+    cursor: duckdb.DuckDBPyConnection, row_limit: int, width: int, max_bytes: int
+) -> list[tuple[Any, ...]]:
+    """At most ``row_limit`` rows, chunk by chunk, counting their bytes as they come."""
+    rows: list[tuple[Any, ...]] = []
+    size = 0
+    chunk = max(1, CHUNK_VALUES // width)
+    while len(rows) < row_limit:
+        got = cursor.fetchmany(min(chunk, row_limit - len(rows)))
+        size += rows_bytes(got)
+        if size > max_bytes:
+            raise result_too_large(max_bytes)
+        rows.extend(got)
+        if len(got) < chunk:
+            break
+    return rows
+
+
+def result_too_large(max_bytes: int) -> RefusedError:
+    return RefusedError(
+        f"the result is larger than this vault's limit of {max_bytes:,} bytes; nothing released",
+        hint="select fewer columns or rows, or aggregate (the limit is the workspace's "
+        "max_result_bytes)",
+        code="CUST376",
+    )
 
 
 def _timeout(seconds: float) -> RefusedError:

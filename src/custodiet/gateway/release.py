@@ -60,6 +60,60 @@ def json_value(value: Any) -> Any:
     return str(value)
 
 
+_FIXED_BYTES: dict[type, int] = {
+    type(None): 1,
+    bool: 1,
+    int: 8,
+    float: 8,
+    decimal.Decimal: 16,
+    dt.date: 8,
+    dt.time: 8,
+    dt.datetime: 8,
+    dt.timedelta: 16,
+    uuid.UUID: 16,
+}
+
+
+_NULL = type(None)
+
+
+def rows_bytes(rows: Sequence[Sequence[Any]]) -> int:
+    """What ``rows`` count against a query's ``max_result_bytes``: 8 per value slot, plus each
+    value's size: a string or blob its length, a number, date or time 8 (16 for decimals,
+    intervals and UUIDs), NULL 1, a list or struct its members'. Counted as rows are fetched,
+    column by column (the common columns, all strings or all of fixed width, at C speed)."""
+    total = 0
+    for column in zip(*rows, strict=True):
+        kinds = set(map(type, column))
+        nulls = column.count(None) if _NULL in kinds else 0
+        kinds.discard(_NULL)
+        kind = next(iter(kinds)) if len(kinds) == 1 else None
+        total += 8 * len(column) + nulls
+        if kind is str:
+            total += sum(map(len, filter(None, column)))
+        elif kind in _FIXED_BYTES:
+            total += _FIXED_BYTES[kind] * (len(column) - nulls)
+        elif kinds:
+            total += sum(value_bytes(value) for value in column if value is not None)
+    return total
+
+
+def value_bytes(value: Any) -> int:
+    """One value's size for ``rows_bytes``."""
+    size = _FIXED_BYTES.get(type(value))
+    if size is not None:
+        return size
+    if isinstance(value, str | bytes | bytearray):
+        return len(value)
+    if isinstance(value, memoryview):
+        return value.nbytes
+    if isinstance(value, list | tuple):
+        return 8 + sum(value_bytes(v) for v in value)
+    if isinstance(value, dict):
+        return 8 + sum(value_bytes(k) + value_bytes(v) for k, v in value.items())
+    return 16
+
+
 def result_sha256(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """SHA-256 (hex) of the RFC 8785 canonical JSON ``{"columns": [...], "rows": [[...], ...]}``."""
     document: Any = {"columns": list(columns), "rows": [[json_value(v) for v in r] for r in rows]}

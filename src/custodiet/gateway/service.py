@@ -7,6 +7,11 @@ registered sources) and goes on the ledger as an ``intent`` before the query run
 entry carrying the request. If the ledger cannot record, the caller gets ``SystemFailure`` and no
 data. Entries carry the SQL and what the query touched, the result's row count and digest; never
 a value from the data.
+
+The agreement's ``timeout_seconds`` is one deadline for the whole request: it starts before the
+check (which tests it between passes, ``bounds.Deadline``) and every engine run gets what is left
+of it. A result that grows past the workspace's ``max_result_bytes`` while it is fetched is
+refused as the intent's outcome, and nothing is released.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from custodiet import entries
 from custodiet.agreements.model import Mode
 from custodiet.errors import CustodietError, InputError, SystemFailure
+from custodiet.gateway.bounds import Deadline
 from custodiet.gateway.dp import release_with_budget
 from custodiet.gateway.execute import Executed, execute, open_engine
 from custodiet.gateway.release import Released, release
@@ -86,6 +92,7 @@ def run_query(rt: Runtime, signed: SignedRequest) -> QueryResult:
     agreement_id, sql = text_args(rt, signed, "agreement", "sql")
     output = requested_output(rt, signed)
     active = authorized(rt, signed, agreement_id)
+    deadline = Deadline(active.agreement.limits.timeout_seconds)
     about = {
         "agreement": agreement_id,
         "agreement_version": active.version,
@@ -95,7 +102,7 @@ def run_query(rt: Runtime, signed: SignedRequest) -> QueryResult:
     try:
         policy = load_policy(rt.ws, active)
         projection = projection_path(rt.ws, active)
-        checked = check_query(sql, policy)
+        checked = check_query(sql, policy, deadline)
     except CustodietError as exc:
         rt.refuse(exc, attempted="query", actor=signed.principal, signed=signed, context=about)
     touched = {
@@ -106,7 +113,8 @@ def run_query(rt: Runtime, signed: SignedRequest) -> QueryResult:
     dry_run = signed.args.get("dry_run") is True
     intent = rt.commit(entries.intent(signed, **about, **touched), refuse_as=signed)
     return execute_under(rt, intent.index, signed.principal, active, policy, projection, checked,
-                         {**about, **touched}, dry_run=dry_run, output=output)  # fmt: skip
+                         {**about, **touched}, dry_run=dry_run, output=output,
+                         deadline=deadline)  # fmt: skip
 
 
 def execute_under(
@@ -122,17 +130,21 @@ def execute_under(
     *,
     dry_run: bool = False,
     output: str | None = None,
+    deadline: Deadline | None = None,
 ) -> QueryResult:
     """Run a checked query announced by ``intent_index``; record its outcome or its failure.
     With ``output``, the released rows are rendered as that file and its digest recorded.
 
-    A dp-mode query holds the workspace's write lock from its budget check to its outcome
-    entry, so two queries can never both spend the last of a budget."""
+    Every engine run gets what is left of ``deadline`` (default: the agreement's
+    ``timeout_seconds`` from now). A dp-mode query holds the workspace's write lock from its
+    budget check to its outcome entry, so two queries can never both spend the last of a
+    budget."""
     context = {**about, "intent": intent_index}
+    deadline = deadline or Deadline(active.agreement.limits.timeout_seconds)
     with rt.exclusive() if policy.mode is Mode.DP else nullcontext():
         try:
             released, spend = _released_with_budget(rt, active, policy, projection, checked,
-                                                    dry_run)  # fmt: skip
+                                                    dry_run, deadline)  # fmt: skip
             rendered = None if output is None else rows_file(
                 output, released.columns, released.rows, released.notices)  # fmt: skip
         except CustodietError as exc:
@@ -173,39 +185,46 @@ def _released_with_budget(
     projection: Path,
     checked: CheckedQuery,
     dry_run: bool,
+    deadline: Deadline,
 ) -> tuple[Released, dict[str, Any]]:
     """The mode's release (gateway/dp.py: noise and the budget in dp mode, contribution-based
     suppression in aggregate mode) and what the outcome entry adds (the spend)."""
-    timeout = active.agreement.limits.timeout_seconds
     return release_with_budget(
         rt.ws,
         active,
         policy,
         checked,
         dry_run=dry_run,
-        run=lambda sql: _executed(rt, projection, sql, checked.row_limit, timeout),
-        plain=lambda: _released(rt, projection, policy, checked, active.agreement.limits),
+        run=lambda sql: _executed(rt, projection, sql, checked.row_limit, deadline),
+        plain=lambda: _released(rt, projection, policy, checked, deadline),
     )
 
 
 def _executed(
-    rt: Runtime, projection: Path, sql: str, row_limit: int, timeout_seconds: float
+    rt: Runtime, projection: Path, sql: str, row_limit: int, deadline: Deadline
 ) -> Executed:
-    """Execute checked SQL on its own cursor of the projection's engine."""
+    """Execute checked SQL on its own cursor of the projection's engine, within what is left of
+    ``deadline`` and the workspace's ``max_result_bytes``."""
+    max_bytes = rt.ws.max_result_bytes
     cursor = engine(rt, projection).cursor()
     try:
-        return execute(cursor, sql, row_limit=row_limit, timeout_seconds=timeout_seconds)
+        return execute(
+            cursor,
+            sql,
+            row_limit=row_limit,
+            timeout_seconds=deadline.remaining(),
+            max_bytes=max_bytes,
+            time_limit=deadline.seconds,
+        )
     finally:
         cursor.close()
 
 
 def _released(
-    rt: Runtime, projection: Path, policy: Policy, checked: CheckedQuery, limits: Any
+    rt: Runtime, projection: Path, policy: Policy, checked: CheckedQuery, deadline: Deadline
 ) -> Released:
     """Execute the checked SQL on its own cursor of the projection's engine; apply the mode."""
-    executed = _executed(
-        rt, projection, checked.executed, checked.row_limit, limits.timeout_seconds
-    )
+    executed = _executed(rt, projection, checked.executed, checked.row_limit, deadline)
     return release(
         policy,
         executed.columns,

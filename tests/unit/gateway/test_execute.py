@@ -168,3 +168,32 @@ def test_cursors_share_the_locked_configuration(engine) -> None:
     assert cursor.execute("SELECT current_setting('enable_external_access')").fetchone() == (False,)
     cursor.close()
     del leaked
+
+
+def test_a_result_over_the_byte_cap_is_refused_while_it_is_fetched(engine) -> None:
+    # 50 rows of an 8-byte id and a ~17-character name: ~1,650 bytes counted, plus 8 per value
+    sql = "SELECT id, name FROM people"
+    whole = execute(engine, sql, row_limit=100, timeout_seconds=10, max_bytes=10_000)
+    assert len(whole.rows) == 50
+    with pytest.raises(RefusedError) as caught:
+        execute(engine, sql, row_limit=100, timeout_seconds=10, max_bytes=1_000)
+    assert caught.value.code == "CUST376"
+    assert SECRET_VALUE not in caught.value.render()
+
+
+def test_the_byte_cap_counts_every_chunk(engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from custodiet.gateway import execute as module
+
+    monkeypatch.setattr(module, "CHUNK_VALUES", 2)  # one row per fetch
+    sql = "SELECT id, name FROM people ORDER BY id"
+    assert len(execute(engine, sql, row_limit=7, timeout_seconds=10, max_bytes=10_000).rows) == 7
+    with pytest.raises(RefusedError) as caught:
+        execute(engine, sql, row_limit=100, timeout_seconds=10, max_bytes=1_000)
+    assert caught.value.code == "CUST376"
+
+
+def test_no_time_left_is_a_timeout_naming_the_whole_limit(engine) -> None:
+    with pytest.raises(RefusedError) as caught:
+        execute(engine, "SELECT 1", row_limit=1, timeout_seconds=0, time_limit=30)
+    assert caught.value.code == "CUST370"
+    assert "30 s" in caught.value.message

@@ -9,7 +9,7 @@ from custodiet.agreements.model import Mode
 from custodiet.catalog.classes import ColumnClass
 from custodiet.gateway.contributors import HiddenCount
 from custodiet.gateway.policy import ColumnKind, ColumnView, Policy, TableView
-from custodiet.gateway.release import json_value, release, result_sha256
+from custodiet.gateway.release import json_value, release, result_sha256, rows_bytes
 
 
 def _policy(mode: Mode, *, max_rows: int = 3, min_group_size: int = 5) -> Policy:
@@ -102,3 +102,11 @@ def test_json_values_are_exact_and_json_safe() -> None:
     assert json_value(b"\x00\x01") == "AAE="
     assert json_value(dt.datetime(2024, 1, 2, 3, 4, 5)) == "2024-01-02T03:04:05"
     assert json_value([1, {"k": dt.date(2024, 1, 1)}]) == [1, {"k": "2024-01-01"}]
+
+
+def test_rows_bytes_counts_strings_by_length_and_fixed_types_by_width() -> None:
+    when = dt.date(2024, 1, 1)
+    row = ("abcd", 7, 1.5, decimal.Decimal("2.50"), when, None, [1, "xy"], {"k": "v"})
+    # 8 per value, then 4 + 8 + 8 + 16 + 8 + 1 + (8 + 8 + 2) + (8 + 1 + 1)
+    assert rows_bytes([row]) == 8 * len(row) + 4 + 8 + 8 + 16 + 8 + 1 + 18 + 10
+    assert rows_bytes([row, row]) == 2 * rows_bytes([row])
