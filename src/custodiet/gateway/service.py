@@ -169,7 +169,7 @@ def _released_with_budget(
     suppression in aggregate mode) and what the outcome entry adds (the spend)."""
     timeout = active.agreement.limits.timeout_seconds
     return release_with_budget(
-        rt.ws,
+        rt,
         active,
         policy,
         checked,
