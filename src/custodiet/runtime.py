@@ -48,7 +48,7 @@ from custodiet.ledger.replay import (
     state_document,
     state_from_document,
 )
-from custodiet.ledger.writer import Ledger, Ticket
+from custodiet.ledger.writer import Ledger, Ticket, time_text
 from custodiet.workspace import Workspace
 
 CACHE_FILE = "state.json"
@@ -61,7 +61,6 @@ LEASE = 0.25
 """Seconds this process keeps the file lock while entries stay in flight; then it lets every
 entry in flight settle and lets go, so another process on the workspace gets its turn."""
 GIVE_WAY = 0.002
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # as the writer's utc_now
 
 
 @dataclass(frozen=True)
@@ -83,12 +82,8 @@ class _FileLock:
     sees that (it cannot lock that file exclusively) and, after LEASE seconds, gives way."""
 
     def __init__(self, path: str) -> None:
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            self._wait_fd = os.open(f"{path}.wait", os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError:
-            os.close(self._fd)
-            raise
+        self._path = path
+        self._fd = self._wait_fd = -1  # opened at the first acquire (a reader never locks)
         self._mutex = threading.Lock()
         self._idle = threading.Condition(self._mutex)
         self._holders = 0
@@ -111,6 +106,7 @@ class _FileLock:
         with self._mutex:
             taken = not self._holders
             if taken:
+                self._open()
                 fcntl.flock(self._wait_fd, fcntl.LOCK_SH)  # "waiting": the holder gives way
                 try:
                     fcntl.flock(self._fd, fcntl.LOCK_EX)
@@ -119,6 +115,12 @@ class _FileLock:
                 self._since = clock.monotonic()
             self._holders += 1
             return taken
+
+    def _open(self) -> None:
+        if self._fd < 0:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        if self._wait_fd < 0:
+            self._wait_fd = os.open(f"{self._path}.wait", os.O_RDWR | os.O_CREAT, 0o600)
 
     def _others_waiting(self) -> bool:
         try:
@@ -148,8 +150,10 @@ class _FileLock:
                 self._idle.wait()
 
     def close(self) -> None:
-        os.close(self._wait_fd)
-        os.close(self._fd)
+        for fd in (self._wait_fd, self._fd):
+            if fd >= 0:
+                os.close(fd)
+        self._fd = self._wait_fd = -1
 
 
 class Runtime:
@@ -304,7 +308,7 @@ class Runtime:
         (``_settle`` then waits for it to be durable; every reservation must be settled)."""
         index = self.state.size
         try:
-            data, ticket = self.ledger.reserve(entry, index, at.strftime(TIME_FORMAT))
+            data, ticket = self.ledger.reserve(entry, index, time_text(at))
         except CustodietError:
             raise
         except Exception as exc:

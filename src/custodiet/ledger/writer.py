@@ -84,8 +84,13 @@ def canonical_entry(parts: Member, index: int, time: bytes) -> bytes:
     return b"{" + b",".join(filter(None, members)) + b"}"
 
 
+def time_text(moment: datetime) -> str:
+    """An entry's ``time``: UTC, RFC 3339 with microseconds."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return time_text(datetime.now(UTC))
 
 
 class _Waiter:
@@ -156,8 +161,8 @@ class Ledger:
         return self.settle(self._enqueue(waiter))
 
     def reserve(self, entry: Mapping[str, Any], index: int, time: str) -> Reservation:
-        """Queue ``entry`` to be recorded at exactly ``index`` with ``time`` (RFC 3339, as
-        ``utc_now`` writes it); its finished bytes and a ticket for ``settle``. Queue order is
+        """Queue ``entry`` to be recorded at exactly ``index`` with ``time`` (as ``time_text``
+        writes it); its finished bytes and a ticket for ``settle``. Queue order is
         index order: the caller reserves consecutive indexes in the order it calls this. If the
         ledger does not hold exactly ``index`` entries when the entry's batch is committed, the
         batch fails (CUST138) and nothing of it is recorded."""
