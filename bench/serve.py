@@ -3,10 +3,10 @@ measured in the same run.
 
     .venv/bin/python bench/serve.py [--clients 32] [--seconds 60] [--people 2000]
 
-1. In process: the small signed query through `run_query` on one long-lived runtime in a
-   fresh interpreter, p50 over QUERIES runs (the server is not running then).
-2. One client over HTTP: the same query, QUERIES times, p50 (what the HTTP layer adds).
-3. The mix: CLIENTS threads, each with its own HTTP connection, for SECONDS; each request is,
+1. One client: the small signed query through `run_query` on one long-lived runtime in a
+   fresh interpreter (in process), and the same query over HTTP, QUERIES times each, in
+   alternating blocks (so that other load on the machine weighs on both alike); both p50s.
+2. The mix: CLIENTS threads, each with its own HTTP connection, for SECONDS; each request is,
    at random, a small signed query (MIX "query"), a signed screen run (duplicate_payment), a
    signed query the agreement refuses (an intended refusal: 403 CUST341, on the ledger), or a
    ledger read (/checkpoint, a hash tile, an inclusion proof). Reported: p50/p99 per kind,
@@ -54,6 +54,7 @@ SQL = "SELECT program, count(*) AS n FROM payments GROUP BY program ORDER BY pro
 REFUSED_SQL = "SELECT payee_name FROM payments"  # a denied column: refused, on the ledger
 SCREENS = ["duplicate_payment"]
 QUERIES = 200
+ROUNDS = 4  # blocks of QUERIES / ROUNDS, alternating in process and over HTTP
 MIX = (("query", 0.80), ("read", 0.14), ("screen", 0.03), ("refused", 0.03))
 SIGNED = ("query", "screen")  # what "signed queries per second" counts
 
@@ -77,7 +78,7 @@ def _workspace(root: Path, people: int) -> Path:
     return ws.root
 
 
-def _in_process(ws: Path) -> float:
+def _in_process(ws: Path, queries: int = QUERIES) -> list[float]:
     from custodiet.gateway.service import run_query
     from custodiet.workspace import Workspace
 
@@ -85,7 +86,7 @@ def _in_process(ws: Path) -> float:
     try:
         times = []
         key = private_key("rae")
-        for _ in range(QUERIES):
+        for _ in range(queries):
             signed = sign_request(
                 key, "rae", rt.state.origin, "query", {"agreement": AGREEMENT, "sql": SQL}
             )
@@ -94,18 +95,19 @@ def _in_process(ws: Path) -> float:
             times.append(time.perf_counter() - start)
     finally:
         rt.close()
-    return statistics.median(times)
+    return times
 
 
-def _in_fresh_process(ws: Path) -> float:
+def _in_fresh_process(ws: Path, queries: int) -> list[float]:
     """``_in_process`` in a new interpreter, as the server runs in one (this process holds the
-    data generator's heap, which would slow the baseline down)."""
+    data generator's heap, which would slow the baseline down). The idle server has the same
+    workspace open meanwhile: the two processes share it through its lock."""
     code = f"import sys; sys.path.insert(0, {str(ROOT / 'bench')!r}); import serve; "
-    code += f"print(serve._in_process(serve.Path({str(ws)!r})))"
+    code += f"print(serve._in_process(serve.Path({str(ws)!r}), {queries}))"
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=600
     )
-    return float(done.stdout.split()[-1])
+    return [float(t) for t in done.stdout.strip().splitlines()[-1].strip("[]").split(",")]
 
 
 def _free_port() -> int:
@@ -219,18 +221,29 @@ def _client(url: str, origin: str, until: float, seed: int, out: Results) -> Non
                 out.errors.append(f"{kind}: {type(exc).__name__}")
 
 
-def _single_client(url: str, origin: str) -> float:
+def _single_client(url: str, origin: str, queries: int) -> list[float]:
     key = private_key("rae")
     times = []
     with httpx.Client(base_url=url, timeout=60) as http:
-        for _ in range(QUERIES):
+        for _ in range(queries):
             response, _, elapsed = _signed_post(
                 http, key, origin, "query", "/v1/query", {"agreement": AGREEMENT, "sql": SQL}
             )
             if response.status_code != 200:
                 raise SystemExit(f"single client: {response.status_code} {response.text[:200]}")
             times.append(elapsed)
-    return statistics.median(times)
+    return times
+
+
+def _one_client(ws: Path, url: str, origin: str) -> tuple[float, float]:
+    """p50 of the small query in process and over HTTP, measured in alternating blocks (the
+    machine's load then weighs on both alike)."""
+    inside: list[float] = []
+    served: list[float] = []
+    for _ in range(ROUNDS):
+        inside += _in_fresh_process(ws, QUERIES // ROUNDS)
+        served += _single_client(url, origin, QUERIES // ROUNDS)
+    return statistics.median(inside), statistics.median(served)
 
 
 def _unproven(url: str, out: Results) -> list[str]:
@@ -289,13 +302,12 @@ def main() -> int:
     os.umask(0o077)  # the workspace stays private (serve refuses one that is not)
     with tempfile.TemporaryDirectory() as tmp:
         ws = _workspace(Path(tmp), args.people)
-        baseline = _in_fresh_process(ws)
         port = _free_port()
         proc = _serve(ws, port)
         url = f"http://127.0.0.1:{port}"
         try:
             origin = httpx.get(f"{url}/v1/info").json()["origin"]
-            single = _single_client(url, origin)
+            baseline, single = _one_client(ws, url, origin)
             out = Results()
             until = time.monotonic() + args.seconds
             threads = [
