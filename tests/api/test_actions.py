@@ -5,6 +5,7 @@ another log's request) answered with its code and status and recorded on the led
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -253,6 +254,29 @@ def test_a_replayed_signature_is_409_on_the_ledger(active: Caller) -> None:
     signed = active.sign("rae", "query", {"agreement": AGREEMENT, "sql": "SELECT 1 AS one"})
     assert active.post(signed).status_code == 200
     _refused(active, active.post(SignedRequest(signed.request, signed.signature)), 409, "CUST506")
+
+
+def test_a_signature_replayed_concurrently_is_answered_once(active: Caller) -> None:
+    """Four copies of one signed query at once (a principal's limit in flight): the server
+    checks intents under its lock but waits for the ledger outside it, and still answers exactly
+    one (its nonce is used when the intent is checked, not when it is durable); the others are
+    409 CUST506, on the ledger."""
+    signed = active.sign("rae", "query", {"agreement": AGREEMENT, "sql": "SELECT 1 AS one"})
+    responses: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda: responses.append(active.post(signed))) for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] + [409] * 3, [r.text for r in responses]
+    assert {r.json()["error"]["code"] for r in responses if r.status_code == 409} == {"CUST506"}
+    nonce = signed.request["nonce"]
+    mine = [e for e in active.entries() if e.get("request", {}).get("nonce") == nonce]
+    assert [e["action"] for e in mine].count("intent") == 1
+    assert [e.get("code") for e in mine if e["action"] == "refusal"] == ["CUST506"] * 3
 
 
 def test_a_refused_query_is_403_with_its_rule(active: Caller) -> None:

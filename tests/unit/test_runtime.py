@@ -186,6 +186,9 @@ class FailingAppend:
     def append(self, entry: object) -> int:
         raise OSError("ledger store unavailable")
 
+    def reserve(self, entry: object, index: int, time: str) -> Any:
+        raise OSError("ledger store unavailable")
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 

@@ -5,8 +5,8 @@ Every dp query's ledger entry carries ``rho_spent`` (zCDP, what the budget is ke
 queries do not add up, rhos do). The spend of an agreement is the sum of ``rho_spent`` over its
 entries, and the spend of a dataset the sum over every entry that touched it, whatever the
 agreement: there is no separate budget table that could disagree with the ledger. The sums are
-cached per ledger (keyed by its size: an append invalidates them) and only the new entries are
-read on the next call.
+cached in the runtime's resources (keyed by the ledger's size: an append invalidates them) and
+only the new entries are read on the next call.
 
 Budgets are hard: an agreement's total never refreshes (a new version of the agreement is a new
 agreement id only if its author names it so; versions of one id share one budget). The cap per
@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from custodiet.workspace import Workspace
+
+if TYPE_CHECKING:
+    from custodiet.runtime import Runtime
 
 __all__ = [
     "DEFAULT_DATASET_RHO_CAP",
@@ -84,34 +86,25 @@ def spent(entries: Iterable[dict[str, Any]], agreement_id: str) -> float:
     return totals.agreements.get(agreement_id, 0.0)
 
 
-_CACHE: dict[str, Spent] = {}
-_CACHE_LOCK = threading.Lock()
-
-
-def ledger_spends(ws: Workspace) -> Spent:
-    """Spends over the whole ledger, read incrementally from the last cached size."""
-    ledger = ws.ledger()
-    try:
-        with _CACHE_LOCK:
-            key = ws.ledger_store_url
-            cached = _CACHE.get(key)
-            size = ledger.size()
-            if cached is None or cached.size > size:  # a shorter ledger: start over
-                cached = Spent()
-            updated = Spent(
-                cached.size,
-                dict(cached.agreements),
-                dict(cached.datasets),
-                set(cached.answers),
-            )
-            for index, data in ledger.entries(cached.size, size):
-                updated.add(json.loads(data))
-                updated.size = index + 1
-            updated.size = size
-            _CACHE[key] = updated
-            return updated
-    finally:
-        ledger.close()
+def ledger_spends(rt: Runtime) -> Spent:
+    """Spends over the runtime's ledger, read incrementally from the size last summed (the
+    sums live in the runtime's resources, for as long as it runs)."""
+    ledger = rt.ledger
+    holder: dict[str, Spent] = rt.resources.setdefault("budget", {})
+    with rt.resource_lock:
+        cached = holder.get("spent")
+        size = ledger.size()
+        if cached is None or cached.size > size:  # a shorter ledger: start over
+            cached = Spent()
+        updated = Spent(
+            cached.size, dict(cached.agreements), dict(cached.datasets), set(cached.answers)
+        )
+        for index, data in ledger.entries(cached.size, size):
+            updated.add(json.loads(data))
+            updated.size = index + 1
+        updated.size = size
+        holder["spent"] = updated
+        return updated
 
 
 def dataset_rho_cap(ws: Workspace) -> float:

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from custodiet.gateway.policy import Policy
     from custodiet.gateway.projection import ActiveVersion
     from custodiet.gateway.rewrite import CheckedQuery
+    from custodiet.runtime import Runtime
 
 __all__ = ["DEFAULT_DELTA", "DEFAULT_QUERIES", "DPPlan", "gaussian", "plan", "release_with_budget"]
 
@@ -245,7 +246,7 @@ def gaussian(values: Sequence[int], sensitivity: int, rho: float) -> tuple[list[
 
 
 def release_with_budget(
-    ws: Workspace,
+    rt: Runtime,
     active: ActiveVersion,
     policy: Policy,
     checked: CheckedQuery,
@@ -260,7 +261,7 @@ def release_with_budget(
     person counts only where row counts do not settle a group), pseudonymous mode as usual
     (``plain``); ``dry_run`` executes nothing in any mode and says what the query would cost.
     """
-    agreement = active.agreement
+    ws, agreement = rt.ws, active.agreement
     if policy.mode is not Mode.DP:
         if dry_run:
             notice = f"dry run: checked, not executed; mode {policy.mode.value} spends no budget"
@@ -270,7 +271,7 @@ def release_with_budget(
         return plain(), {"epsilon_spent": 0}
     query_plan = plan(agreement, policy, checked)
     total, delta, _ = budget_of(agreement)
-    spends = ledger_spends(ws)
+    spends = ledger_spends(rt)
     used = spends.agreements.get(agreement.id, 0.0)
     cost = _cost_notice(query_plan, used, total)
     cache = _Cache(ws, agreement.id, active.version, checked.executed)

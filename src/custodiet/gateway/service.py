@@ -190,7 +190,7 @@ def _released_with_budget(
     """The mode's release (gateway/dp.py: noise and the budget in dp mode, contribution-based
     suppression in aggregate mode) and what the outcome entry adds (the spend)."""
     return release_with_budget(
-        rt.ws,
+        rt,
         active,
         policy,
         checked,

@@ -9,6 +9,11 @@ on the GIL the others hold, and that churn costs more than the whole append.
 Across processes the store's lock orders the transactions, and each transaction re-reads the
 size, so indexes stay consecutive.
 
+``reserve`` queues an entry already checked at a given index and time (the runtime checks under
+its own lock, then waits with ``settle`` outside it): its batch fails, recording nothing, unless
+the entry lands exactly at that index (CUST138), so an entry is never recorded at a place other
+than the one it was checked at, and one whose predecessor failed is never recorded at all.
+
 Every batch is committed with the checkpoint that covers it, signed inside the same transaction
 after proving it consistent with the previous one (``sealing``); the signing key must match the
 pinned verifier key. Checkpoints signed before a key rotation are checked under the key in
@@ -79,25 +84,37 @@ def canonical_entry(parts: Member, index: int, time: bytes) -> bytes:
     return b"{" + b",".join(filter(None, members)) + b"}"
 
 
+def time_text(moment: datetime) -> str:
+    """An entry's ``time``: UTC, RFC 3339 with microseconds."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return time_text(datetime.now(UTC))
 
 
 class _Waiter:
     """One append call: its entries and a lock held until they are committed (or failed), or
     until the caller is handed the committer's role; each waiter is woken exactly once, then
-    wakes ``next``, or hands the role on if it is the last of its batch."""
+    wakes ``next``, or hands the role on if it is the last of its batch. A reserved entry
+    (``Ledger.reserve``) carries its finished bytes and the index it was checked at."""
 
-    __slots__ = ("error", "indexes", "lead", "members", "next", "wake")
+    __slots__ = ("error", "expect", "fixed", "indexes", "lead", "members", "next", "wake")
 
-    def __init__(self, members: list[Member]) -> None:
+    def __init__(self, members: list[Member], fixed: bytes | None = None, expect: int = -1) -> None:
         self.members = members
+        self.fixed, self.expect = fixed, expect
         self.indexes: list[int] = []
         self.error: CustodietError | None = None
         self.lead = False
         self.next: _Waiter | None = None
         self.wake = threading.Lock()
         self.wake.acquire()
+
+
+Ticket = tuple[_Waiter, bool]
+"""A queued append and whether its caller leads the next commit (``Ledger.settle``)."""
+Reservation = tuple[bytes, Ticket]
 
 
 class Ledger:
@@ -141,9 +158,29 @@ class Ledger:
         waiter = _Waiter([canonical_members(entry) for entry in entries])
         if not waiter.members:
             return []
+        return self.settle(self._enqueue(waiter))
+
+    def reserve(self, entry: Mapping[str, Any], index: int, time: str) -> Reservation:
+        """Queue ``entry`` to be recorded at exactly ``index`` with ``time`` (as ``time_text``
+        writes it); its finished bytes and a ticket for ``settle``. Queue order is
+        index order: the caller reserves consecutive indexes in the order it calls this. If the
+        ledger does not hold exactly ``index`` entries when the entry's batch is committed, the
+        batch fails (CUST138) and nothing of it is recorded."""
+        members = canonical_members(entry)
+        data = canonical_entry(members, index, canonical.dumps(time))
+        return data, self._enqueue(_Waiter([members], data, index))
+
+    def _enqueue(self, waiter: _Waiter) -> Ticket:
         with self._queue_lock:
             self._queue.append(waiter)
             lead, self._leading = not self._leading, True
+        return waiter, lead
+
+    def settle(self, ticket: Ticket) -> list[int]:
+        """Wait until the ticket's entries are durable (committing them, and whatever is queued
+        with them, if this caller leads); their indexes. Raises why not, and then nothing of
+        them was recorded."""
+        waiter, lead = ticket
         if not lead:
             waiter.wake.acquire()
             lead = waiter.lead
@@ -245,7 +282,12 @@ class Ledger:
         time, index, data = canonical.dumps(utc_now()), size, list[bytes]()
         for waiter in batch:
             waiter.indexes = list(range(index, index + len(waiter.members)))
-            data += map(canonical_entry, waiter.members, waiter.indexes, repeat(time))
+            if waiter.fixed is None:
+                data += map(canonical_entry, waiter.members, waiter.indexes, repeat(time))
+            elif waiter.expect == index:
+                data.append(waiter.fixed)
+            else:
+                raise _misplaced(waiter.expect, index)
             index += len(waiter.members)
         written = tree.grow(size, partial, leaf_hashes(data))
         signed.append(sealing.seal(self.origin, key, index, {**partial, **written}))
@@ -431,6 +473,15 @@ def _append_failure(exc: Exception | None) -> SystemFailure:
         f"cannot record the ledger entry ({type(exc).__name__ if exc else 'interrupted'})",
         hint="nothing was recorded; check the ledger store and retry",
         code="CUST132",
+    )
+
+
+def _misplaced(expected: int, index: int) -> SystemFailure:
+    return SystemFailure(
+        f"the ledger entry was checked for index {expected} but would land at {index}",
+        hint="nothing was recorded (an earlier append failed, or the ledger changed under"
+        " the writer); retry",
+        code="CUST138",
     )
 
 

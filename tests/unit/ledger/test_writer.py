@@ -352,3 +352,48 @@ def test_any_sequence_of_appends_verifies(tmp_path_factory, batch) -> None:
             verify_consistency(old.size, latest.size, proof.proof, old.root, latest.root)
     finally:
         ledger.close()
+
+
+def test_a_reserved_entry_lands_at_its_index_with_its_time_or_not_at_all(ledger: Ledger) -> None:
+    """``reserve`` queues finished bytes for one index: recorded byte for byte there; queued
+    for an index the ledger is not at (an earlier entry failed, or another writer appended),
+    its whole batch fails with CUST138 and nothing is recorded."""
+    ledger.append({"n": 0})
+    time = "2026-11-28T12:00:00.000001Z"
+    data, ticket = ledger.reserve({"n": 1}, 1, time)
+    assert json.loads(data) == {"n": 1, "index": 1, "time": time}
+    assert ledger.settle(ticket) == [1]
+    assert ledger.entry(1) == data
+    _, wrong = ledger.reserve({"n": 2}, 3, time)  # the ledger holds 2 entries
+    with pytest.raises(SystemFailure) as caught:
+        ledger.settle(wrong)
+    assert caught.value.code == "CUST138"
+    assert ledger.size() == 2
+    assert ledger.append({"n": 2}) == 2  # the writer goes on
+    key = parse_vkey(ledger.vkey())
+    assert verify_checkpoint(ledger.checkpoint(), key).size == 3
+
+
+def test_the_latest_checkpoint_reads_while_batches_land(ledger: Ledger) -> None:
+    """``checkpoint()`` takes no lock of the writer: read between commits, it is always a
+    verifying note covering every entry stored when it was read, and never shrinks."""
+    key = parse_vkey(ledger.vkey())
+    done = threading.Event()
+
+    ledger.append({"n": 0})  # an empty log has no checkpoint yet
+
+    def appender() -> None:
+        for n in range(1, 150):
+            ledger.append({"n": n})
+        done.set()
+
+    thread = threading.Thread(target=appender)
+    thread.start()
+    sizes = []
+    try:
+        while not done.is_set():
+            sizes.append(verify_checkpoint(ledger.checkpoint(), key).size)
+    finally:
+        thread.join()
+    assert sizes == sorted(sizes)
+    assert verify_checkpoint(ledger.checkpoint(), key).size == 150
