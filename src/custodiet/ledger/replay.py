@@ -1053,13 +1053,13 @@ KeyTable = dict[str, tuple[bytes, ...]]
 
 @dataclass(frozen=True)
 class CheckedSignatures:
-    """Entries [start, start + count) as a worker found them: ``valid`` holds
-    ``offset * MAX_KEYS + slot`` when the signature of the entry at ``start + offset`` verifies
-    under ``keys[its request's principal][slot]``."""
+    """A chunk of entries from ``start`` as the workers found them: the entries at the offsets
+    in ``checked`` were verified under each of their request's principal's ``keys``, and
+    ``valid`` holds ``offset * MAX_KEYS + slot`` when one verifies under ``keys[name][slot]``."""
 
     start: int
-    count: int
     keys: KeyTable
+    checked: frozenset[int]
     valid: frozenset[int]
 
     def verdict(self, index: int, principal: Principal) -> bool | None:
@@ -1067,7 +1067,7 @@ class CheckedSignatures:
         when that was not checked ahead (the replay then verifies it itself)."""
         offset = index - self.start
         candidates = self.keys.get(principal.name, ())
-        if not 0 <= offset < self.count or principal.raw not in candidates:
+        if offset not in self.checked or principal.raw not in candidates:
             return None
         return offset * MAX_KEYS + candidates.index(principal.raw) in self.valid
 
@@ -1105,28 +1105,42 @@ def parse_line(line: bytes) -> Any:
     return json.loads(line)
 
 
-def _check_chunk(lines: list[bytes], keys: KeyTable) -> frozenset[int]:
-    """Run in a worker: ``CheckedSignatures.valid`` of these entries (what ``signature_valid``
-    would answer for each candidate key, message and signature built the same way)."""
+def _to_check(entry: Any, keys: KeyTable) -> bool:
+    """Whether ``entry`` carries a signed request by a name in ``keys``."""
+    if not isinstance(entry, dict):
+        return False
+    request = entry.get("request")
+    if not isinstance(request, dict) or not isinstance(entry.get("signature"), str):
+        return False
+    name = request.get("principal")
+    return isinstance(name, str) and name in keys
+
+
+def _check_signatures(lines: list[tuple[int, bytes]], keys: KeyTable) -> frozenset[int]:
+    """Run in a worker: ``CheckedSignatures.valid`` of the entries at these offsets (what
+    ``signature_valid`` answers for each of their principal's keys, from the same bytes)."""
     valid = set()
-    for offset, line in enumerate(lines):
+    for offset, line in lines:
+        entry = parse_line(line)
+        request = entry["request"]
         try:
-            entry = parse_line(line)
-            request, signature = entry["request"], entry["signature"]
-            candidates = keys.get(request["principal"], ())
-            if not candidates or not isinstance(signature, str):
-                continue
             message = request_message(request)
-            raw = base64.b64decode(signature, validate=True)
-        except (ValueError, TypeError, KeyError, AttributeError, IndexError):
+            raw = base64.b64decode(entry["signature"], validate=True)
+        except (ValueError, TypeError):
             continue
-        for slot, key in enumerate(candidates):
+        for slot, key in enumerate(keys[request["principal"]]):
             if _verifies(key, raw, message):
                 valid.add(offset * MAX_KEYS + slot)
     return frozenset(valid)
 
 
-_Task = tuple[int, list[Any], KeyTable, "Future[frozenset[int]] | None"]
+@dataclass(frozen=True)
+class _Chunk:
+    start: int
+    entries: list[Any]  # parsed, or _Unreadable
+    keys: KeyTable
+    checked: frozenset[int]
+    valid: Future[frozenset[int]] | None
 
 
 def _checked_ahead(state: State, lines: Iterable[bytes], jobs: int) -> Generator[Any]:
@@ -1134,7 +1148,7 @@ def _checked_ahead(state: State, lines: Iterable[bytes], jobs: int) -> Generator
     before its first entry; at most ``2 * jobs`` chunks are read ahead of the replay."""
     keys: KeyTable = {}
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
-    pending: deque[_Task] = deque()
+    pending: deque[_Chunk] = deque()
     try:
         start, it = 0, iter(lines)
         while chunk := list(itertools.islice(it, CHUNK)):
@@ -1142,11 +1156,13 @@ def _checked_ahead(state: State, lines: Iterable[bytes], jobs: int) -> Generator
             for entry in entries:
                 _note_keys(entry, keys)
             snapshot = dict(keys)
+            signed = [(n, line) for n, line in enumerate(chunk) if _to_check(entries[n], snapshot)]
             try:
-                future: Future[frozenset[int]] | None = pool.submit(_check_chunk, chunk, snapshot)
+                valid = pool.submit(_check_signatures, signed, snapshot) if signed else None
             except (OSError, RuntimeError):  # no worker could start: the replay verifies
-                future = None
-            pending.append((start, entries, snapshot, future))
+                signed, valid = [], None
+            checked = frozenset(n for n, _ in signed)
+            pending.append(_Chunk(start, entries, snapshot, checked, valid))
             start += len(chunk)
             if len(pending) > 2 * jobs:
                 yield from _chunk_entries(state, pending.popleft())
@@ -1170,14 +1186,14 @@ def _parsed(line: bytes) -> Any:
         return _Unreadable(exc)
 
 
-def _chunk_entries(state: State, task: _Task) -> Iterator[Any]:
-    start, entries, keys, future = task
+def _chunk_entries(state: State, chunk: _Chunk) -> Iterator[Any]:
     try:
-        valid = future.result() if future is not None else None
+        valid = chunk.valid.result() if chunk.valid is not None else frozenset()
     except Exception:  # a worker failed or died: the replay verifies this chunk itself
-        valid = None
-    state.checked = None if valid is None else CheckedSignatures(start, len(entries), keys, valid)
-    for entry in entries:
+        state.checked = None
+    else:
+        state.checked = CheckedSignatures(chunk.start, chunk.keys, chunk.checked, valid)
+    for entry in chunk.entries:
         if isinstance(entry, _Unreadable):
             raise entry.error
         yield entry

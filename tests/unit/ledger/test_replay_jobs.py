@@ -6,6 +6,8 @@ has, and a clean log, where the replay itself then verifies no signature."""
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import pytest
@@ -103,3 +105,39 @@ def test_a_principal_added_again_signs_with_the_new_key_only(
         "CUST502",
         "the signature does not verify under the key registered for 'rae'",
     )
+
+
+class _DeadPool:
+    """A pool whose every worker dies: each chunk's verdicts are an exception."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def submit(self, *args: Any) -> Future[frozenset[int]]:
+        future: Future[frozenset[int]] = Future()
+        future.set_exception(BrokenProcessPool("a worker died"))
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        pass
+
+
+def test_without_workers_the_replay_verifies_every_signature_itself(
+    clean: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = GOVERNANCE + 2 * (replay.CHUNK + 11)
+    entries = list(clean)
+    entries[index] = intent(ORIGIN, NOW, signer="ben")
+    monkeypatch.setattr(replay, "ProcessPoolExecutor", _DeadPool)
+    calls: list[object] = []
+    original = replay.signature_valid
+
+    def counted(*args: Any) -> bool:
+        calls.append(args)
+        return original(*args)
+
+    monkeypatch.setattr(replay, "signature_valid", counted)
+    _, result = replay.audit_lines(numbered(entries, NOW), 2)
+    assert result.violation is not None
+    assert result.violation[:2] == (index, "CUST502")
+    assert len(calls) == (index - GOVERNANCE) // 2 + 1 + 5  # each one, up to the forgery
