@@ -33,6 +33,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from json.scanner import make_scanner
 from pathlib import Path
 from typing import Any
 
@@ -1094,15 +1095,22 @@ def _note_keys(entry: Any, keys: KeyTable) -> None:
 
 
 _DECODER = json.JSONDecoder()
+# the scanner the decoder itself runs (in C); typeshed types its argument as a scanner
+_scan = make_scanner(_DECODER)  # type: ignore[arg-type]
 
 
 def parse_line(line: bytes) -> Any:
     """``json.loads(line)``, without its encoding detection when the line is plainly UTF-8 (it
-    opens an object, and its second byte is not 0 as in UTF-16/32): what that detection would
-    also conclude."""
-    if line[:1] == b"{" and line[1:2] not in (b"", b"\x00"):
-        return _DECODER.decode(line.decode("utf-8", "surrogatepass"))
-    return json.loads(line)
+    opens an object and its second byte is not 0, as in UTF-16/32: what that detection would
+    conclude), nor its whitespace scans when the object ends the line."""
+    if line[:1] != b"{" or line[1:2] in (b"", b"\x00"):
+        return json.loads(line)
+    text = line.decode("utf-8", "surrogatepass")
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        end = -1
+    return value if end == len(text) else _DECODER.decode(text)
 
 
 def _to_check(entry: Any, keys: KeyTable) -> bool:
