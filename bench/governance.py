@@ -10,8 +10,10 @@
    core checking signatures ahead) of a realistic log of ENTRIES entries (governance entries,
    then signed query intents each with its outcome, tests/signed_log.py) against
    `ledger verify` (re-hash every entry and tile, check checkpoints; one worker per core) of
-   the same log, with the CPU seconds each used and the signatures' CPU floor (their number
-   times one verify) (target <= 2x for the audit's default, one worker per core).
+   the same log, with the CPU seconds each used (this process and its workers: on a loaded
+   machine the wall clock also counts other processes' turns), and where a one-process
+   audit's CPU time goes, down to the signatures' floor (their number times one verify's CPU
+   time). Target: the audit's default (one worker per core) <= 2x verify.
    ``--log DIR`` keeps the built log in DIR and reuses it in later runs.
 
 Exit 3 when a target is missed (the figures are still printed).
@@ -153,6 +155,44 @@ def _one_verify() -> float:
     return (time.process_time() - started) / 2000
 
 
+def _breakdown(ledger: Any, cores: int) -> None:
+    """Where a one-process audit's CPU time goes: reading the entries from the store, parsing
+    them, building each signed request's message (RFC 8785), the rules (the replay with the
+    signature check stubbed, benchmark only) and the Ed25519 verifications (their number times
+    one verify's CPU time: the floor no audit goes below, short of more cores)."""
+    cpu = dict.fromkeys(("read", "parse", "message", "rules"), 0.0)
+    state, signatures = replay.State(), 0
+    original = replay.signature_valid
+    replay.signature_valid = lambda public_key, request, signature: True
+    try:
+        for start in range(0, ledger.size(), 50_000):
+            started = time.process_time()
+            lines = [d for _, d in ledger.entries(start, min(ledger.size(), start + 50_000))]
+            cpu["read"] += time.process_time() - started
+            started = time.process_time()
+            entries = [replay.parse_line(line) for line in lines]
+            cpu["parse"] += time.process_time() - started
+            started = time.process_time()
+            requests = [e["request"] for e in entries if "signature" in e]
+            for request in requests:
+                replay.request_message(request)
+            cpu["message"] += time.process_time() - started
+            signatures += len(requests)
+            started = time.process_time()
+            for entry in entries:
+                state.apply(entry)
+            cpu["rules"] += time.process_time() - started
+    finally:
+        replay.signature_valid = original
+    one = _one_verify()
+    floor = signatures * one
+    print("  where a one-process audit's CPU time goes: "
+          + ", ".join(f"{part} {seconds:.1f} s" for part, seconds in cpu.items())
+          + f", Ed25519 {signatures:,} x {one * 1e6:.0f} us = {floor:.1f} s (the floor; "
+          f"{floor / cores:.1f} s spread over {cores} cores); sum "
+          f"{sum(cpu.values()) + floor:.1f} s")  # fmt: skip
+
+
 def audit_against_verify(root: Path, size: int, jobs: list[int]) -> bool:
     """`ledger verify` (every core) against `ledger audit` with each of ``jobs`` workers, same
     log, same run; each with the CPU seconds it used, and the signatures' CPU floor."""
@@ -165,13 +205,7 @@ def audit_against_verify(root: Path, size: int, jobs: list[int]) -> bool:
             lambda: audit(ledger, log_key(ledger.vkey()), jobs=cores)
         )
         print(f"ledger verify --jobs {cores}: {verify_wall:.2f} s ({verify_cpu:.2f} s CPU)")
-        _, read_wall, _ = _timed(lambda: [replay.parse_line(d) for _, d in ledger.entries()])
-        print(f"  of an audit: reading and parsing every entry alone: {read_wall:.2f} s")
-        signatures = (size - signed_log.GOVERNANCE) // 2 + signed_log.GOVERNANCE - 2
-        one = _one_verify()
-        print(f"  {signatures:,} signatures x {one * 1e6:.0f} us (one Ed25519 verify) = "
-              f"{signatures * one:.1f} s CPU: the floor, {signatures * one / cores:.1f} s "
-              f"on {cores} cores")  # fmt: skip
+        _breakdown(ledger, cores)
         met = True
         for n in jobs:
             (_, result), wall, cpu = _timed(
@@ -183,7 +217,8 @@ def audit_against_verify(root: Path, size: int, jobs: list[int]) -> bool:
             if n == cores:  # the audit's default on this machine
                 met = ratio <= 2
             print(f"ledger audit --jobs {n}: {wall:.2f} s ({cpu:.2f} s CPU) = {ratio:.2f}x "
-                  f"verify  target <= 2x: {'met' if ratio <= 2 else 'MISSED'}")  # fmt: skip
+                  f"verify ({cpu / verify_cpu:.1f}x its CPU)  target <= 2x: "
+                  f"{'met' if ratio <= 2 else 'MISSED'}")  # fmt: skip
     finally:
         ledger.close()
     return met
