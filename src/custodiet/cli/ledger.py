@@ -221,7 +221,7 @@ def register(app: typer.Typer) -> None:
         earlier = read_note(from_checkpoint) if from_checkpoint else None
         with opened(workspace) as ledger:
             pinned = LogPin(workspace_from(workspace).log_pin_path).read()
-            workers = audit_workers(jobs, ledger.size())
+            workers = jobs or (os.cpu_count() or 1 if ledger.size() >= PARALLEL_AUDIT_MIN else 1)
             notes = [pinned.checkpoint, *([earlier] if earlier else [])]
             keys = log_key(vkey) if vkey else key_history(pinned.history)
             report = audit(ledger, keys, notes, workers)
