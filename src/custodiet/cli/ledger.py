@@ -488,19 +488,36 @@ def read_note(path: Path) -> str:
     return text
 
 
+def audit_workers(jobs: int | None, size: int) -> int:
+    """``--jobs``, else one worker per core for a log of PARALLEL_AUDIT_MIN entries or more."""
+    return jobs or ((os.cpu_count() or 1) if size >= PARALLEL_AUDIT_MIN else 1)
+
+
 def register_audit(group: typer.Typer) -> None:
     @group.command("audit")
     @reports_errors
-    def audit_(workspace: WorkspacePath = None) -> None:
+    def audit_(
+        jobs: Annotated[
+            int | None,
+            typer.Option(
+                "--jobs",
+                min=1,
+                help="Worker processes checking signatures ahead of the replay (default: one "
+                f"per core for logs of {PARALLEL_AUDIT_MIN:,} entries or more, else 1).",
+                show_default=False,
+            ),
+        ] = None,
+        workspace: WorkspacePath = None,
+    ) -> None:
         """Replay the ledger from its genesis: exit 0 when every signature checks and every
         access was authorized when it happened, else 1 naming the first entry and its rule.
 
         The same replay runs standalone: `python src/custodiet/ledger/replay.py --help`."""
-        from custodiet.ledger.replay import audit_entries
+        from custodiet.ledger.replay import audit_lines
 
         with opened(workspace) as ledger:
-            entries = (json.loads(data) for _, data in ledger.entries())
-            _, result = audit_entries(entries)
+            workers = audit_workers(jobs, ledger.size())
+            _, result = audit_lines((data for _, data in ledger.entries()), workers)
         if result.violation is not None:
             index, code, rule = result.violation
             raise TamperedError(

@@ -23,11 +23,17 @@ import binascii
 import datetime as dt
 import functools
 import hashlib
+import itertools
 import json
+import multiprocessing
+import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from json.scanner import make_scanner
 from pathlib import Path
 from typing import Any
 
@@ -140,15 +146,35 @@ def _verified(public_key: bytes, message: bytes, signature: str) -> bool:
     appended, and pays for the curve arithmetic once (a pure function of its arguments)."""
     try:
         raw = base64.b64decode(signature, validate=True)
-        Ed25519PublicKey.from_public_bytes(public_key).verify(raw, message)
-    except (binascii.Error, ValueError, TypeError, InvalidSignature):
+    except (binascii.Error, ValueError):
+        return False
+    return _verifies(public_key, raw, message)
+
+
+def _verifies(public_key: bytes, raw_signature: bytes, message: bytes) -> bool:
+    try:
+        _public_key(public_key).verify(raw_signature, message)
+    except (ValueError, TypeError, InvalidSignature):
         return False
     return True
+
+
+@functools.lru_cache(maxsize=256)
+def _public_key(raw: bytes) -> Ed25519PublicKey:
+    """The key object of a principal's 32 raw bytes, built once per key (ValueError if they are
+    not a key; exceptions are not cached)."""
+    return Ed25519PublicKey.from_public_bytes(raw)
 
 
 def parse_time(text: Any) -> dt.datetime:
     if not isinstance(text, str):
         raise ValueError("time is not text")
+    return _parse_time(text)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_time(text: str) -> dt.datetime:
+    """An entry's time is read up to four times (entry, request, nonce, sweep): parsed once."""
     moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         raise ValueError("time has no zone")
@@ -251,6 +277,8 @@ class State:
     nonces: dict[str, dt.datetime] = field(default_factory=dict)
     intents: dict[int, Intent] = field(default_factory=dict)
     pruned_at: dt.datetime | None = None  # when old nonces were last forgotten
+    # signatures an audit checked ahead in worker processes (see ``audit_lines``), else None
+    checked: CheckedSignatures | None = field(default=None, repr=False, compare=False)
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -297,7 +325,8 @@ class State:
         principal = self.principals.get(name) if isinstance(name, str) else None
         if principal is None:
             raise Violation("CUST310", f"unknown principal {name!r}")
-        if not signature_valid(principal.raw, request, signature):
+        known = None if self.checked is None else self.checked.verdict(self.size, principal)
+        if not (signature_valid(principal.raw, request, signature) if known is None else known):
             raise Violation(
                 "CUST502",
                 f"the signature does not verify under the key registered for {principal.name!r}",
@@ -980,7 +1009,10 @@ class AuditResult:
 
 def audit_entries(entries: Iterable[Mapping[str, Any]]) -> tuple[State, AuditResult]:
     """Replay ``entries`` from the genesis; stop at the first violation."""
-    state = State()
+    return _replay(State(), entries)
+
+
+def _replay(state: State, entries: Iterable[Mapping[str, Any]]) -> tuple[State, AuditResult]:
     for entry in entries:
         index = state.size
         try:
@@ -990,11 +1022,196 @@ def audit_entries(entries: Iterable[Mapping[str, Any]]) -> tuple[State, AuditRes
     return state, AuditResult(state.size, None, tuple(sorted(state.intents)))
 
 
-def _read_entries(path: Path, checkpoint: _verify.Checkpoint | None) -> list[dict[str, Any]]:
+def audit_lines(lines: Iterable[bytes], jobs: int = 1) -> tuple[State, AuditResult]:
+    """``audit_entries`` of the entries' JSON lines (ValueError if one is not JSON). With
+    ``jobs`` > 1, worker processes check the signatures ahead, chunk by chunk, while this
+    process replays the rules in order; the verdict, index and code are the same for any
+    ``jobs``: a worker only finds under which keys a signature verifies, and which key counts
+    at that entry is still the replay's decision."""
+    state = State()
+    if jobs < 2:
+        return _replay(state, map(parse_line, lines))
+    entries = _checked_ahead(state, lines, jobs)
+    try:
+        return _replay(state, entries)
+    finally:
+        entries.close()  # stops the workers when the replay stopped early
+        state.checked = None
+
+
+# --- signatures checked ahead in worker processes -----------------------------------------------
+# Ed25519 verification is most of an audit's time and does not depend on the order of entries:
+# workers verify each chunk's signatures under every key its signers' names were ever given
+# (a pure fact about the bytes); the replay, still one entry after another, looks the verdict
+# up for the key registered at that entry, and verifies itself whatever was not checked ahead.
+
+CHUNK = 2048  # entries per worker task
+MAX_KEYS = 4  # keys tried per principal name (a name removed and added again has two)
+PARALLEL_MIN = 1 << 16  # below this many entries, starting workers costs more than they save
+
+KeyTable = dict[str, tuple[bytes, ...]]
+
+
+@dataclass(frozen=True)
+class CheckedSignatures:
+    """A chunk of entries from ``start`` as the workers found them: the entries at the offsets
+    in ``checked`` were verified under each of their request's principal's ``keys``, and
+    ``valid`` holds ``offset * MAX_KEYS + slot`` when one verifies under ``keys[name][slot]``."""
+
+    start: int
+    keys: KeyTable
+    checked: frozenset[int]
+    valid: frozenset[int]
+
+    def verdict(self, index: int, principal: Principal) -> bool | None:
+        """Whether the signature of entry ``index`` verifies under ``principal``'s key, or None
+        when that was not checked ahead (the replay then verifies it itself)."""
+        offset = index - self.start
+        candidates = self.keys.get(principal.name, ())
+        if offset not in self.checked or principal.raw not in candidates:
+            return None
+        return offset * MAX_KEYS + candidates.index(principal.raw) in self.valid
+
+
+def _note_keys(entry: Any, keys: KeyTable) -> None:
+    """Add the principal keys ``entry`` may register (a genesis's custodians, a
+    ``principal.add``'s key) to ``keys``, before the replay decides whether it does: a key
+    missed here is only not checked ahead."""
+    try:
+        action = entry.get("action")
+        if action == "genesis":
+            found = [(item["name"], item["pubkey"]) for item in entry["custodians"]]
+        elif action == "principal.add":
+            args = entry["request"]["args"]
+            found = [(args["name"], args["pubkey"])]
+        else:
+            return
+        for name, pubkey in found:
+            raw, known = ssh_ed25519_key(pubkey), keys.get(name, ())
+            if raw not in known and len(known) < MAX_KEYS:
+                keys[name] = (*known, raw)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return
+
+
+_DECODER = json.JSONDecoder()
+# the scanner the decoder itself runs (in C); typeshed types its argument as a scanner
+_scan = make_scanner(_DECODER)  # type: ignore[arg-type]
+
+
+def parse_line(line: bytes) -> Any:
+    """``json.loads(line)``, without its encoding detection when the line is plainly UTF-8 (it
+    opens an object and its second byte is not 0, as in UTF-16/32: what that detection would
+    conclude), nor its whitespace scans when the object ends the line."""
+    if line[:1] != b"{" or line[1:2] in (b"", b"\x00"):
+        return json.loads(line)
+    text = line.decode("utf-8", "surrogatepass")
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        end = -1
+    return value if end == len(text) else _DECODER.decode(text)
+
+
+def _to_check(entry: Any, keys: KeyTable) -> bool:
+    """Whether ``entry`` carries a signed request by a name in ``keys``."""
+    if not isinstance(entry, dict):
+        return False
+    request = entry.get("request")
+    if not isinstance(request, dict) or not isinstance(entry.get("signature"), str):
+        return False
+    name = request.get("principal")
+    return isinstance(name, str) and name in keys
+
+
+def _check_signatures(lines: list[tuple[int, bytes]], keys: KeyTable) -> frozenset[int]:
+    """Run in a worker: ``CheckedSignatures.valid`` of the entries at these offsets (what
+    ``signature_valid`` answers for each of their principal's keys, from the same bytes)."""
+    valid = set()
+    for offset, line in lines:
+        entry = parse_line(line)
+        request = entry["request"]
+        try:
+            message = request_message(request)
+            raw = base64.b64decode(entry["signature"], validate=True)
+        except (ValueError, TypeError):
+            continue
+        for slot, key in enumerate(keys[request["principal"]]):
+            if _verifies(key, raw, message):
+                valid.add(offset * MAX_KEYS + slot)
+    return frozenset(valid)
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    start: int
+    entries: list[Any]  # parsed, or _Unreadable
+    keys: KeyTable
+    checked: frozenset[int]
+    valid: Future[frozenset[int]] | None
+
+
+def _checked_ahead(state: State, lines: Iterable[bytes], jobs: int) -> Generator[Any]:
+    """The entries of ``lines`` in order, with ``state.checked`` set to the chunk's verdicts
+    before its first entry; at most ``2 * jobs`` chunks are read ahead of the replay."""
+    keys: KeyTable = {}
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+    pending: deque[_Chunk] = deque()
+    try:
+        start, it = 0, iter(lines)
+        while chunk := list(itertools.islice(it, CHUNK)):
+            entries = [_parsed(line) for line in chunk]
+            for entry in entries:
+                _note_keys(entry, keys)
+            snapshot = dict(keys)
+            signed = [(n, line) for n, line in enumerate(chunk) if _to_check(entries[n], snapshot)]
+            try:
+                valid = pool.submit(_check_signatures, signed, snapshot) if signed else None
+            except (OSError, RuntimeError):  # no worker could start: the replay verifies
+                signed, valid = [], None
+            checked = frozenset(n for n, _ in signed)
+            pending.append(_Chunk(start, entries, snapshot, checked, valid))
+            start += len(chunk)
+            if len(pending) > 2 * jobs:
+                yield from _chunk_entries(state, pending.popleft())
+        while pending:
+            yield from _chunk_entries(state, pending.popleft())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Unreadable:
+    """A line that is not JSON, read ahead: raised when the replay reaches it."""
+
+    def __init__(self, error: ValueError) -> None:
+        self.error = error
+
+
+def _parsed(line: bytes) -> Any:
+    try:
+        return parse_line(line)
+    except ValueError as exc:
+        return _Unreadable(exc)
+
+
+def _chunk_entries(state: State, chunk: _Chunk) -> Iterator[Any]:
+    try:
+        valid = chunk.valid.result() if chunk.valid is not None else frozenset()
+    except Exception:  # a worker failed or died: the replay verifies this chunk itself
+        state.checked = None
+    else:
+        state.checked = CheckedSignatures(chunk.start, chunk.keys, chunk.checked, valid)
+    for entry in chunk.entries:
+        if isinstance(entry, _Unreadable):
+            raise entry.error
+        yield entry
+
+
+def _read_lines(path: Path, checkpoint: _verify.Checkpoint | None) -> list[bytes]:
     raw = path.read_bytes().splitlines()
     if checkpoint is not None:
         _verify.verify_entries(raw, checkpoint)
-    return [json.loads(line) for line in raw]
+    return raw
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -1011,7 +1228,23 @@ def _parser() -> argparse.ArgumentParser:
         "--vkey", help="the log's verifier key, or a file holding it (needed with --checkpoint)"
     )
     parser.add_argument("--genesis-sha256", help="SHA-256 (hex) of entry 0 as you were given it")
+    parser.add_argument(
+        "--jobs",
+        type=_positive,
+        help="worker processes checking signatures (default: one per core for logs of "
+        f"{PARALLEL_MIN:,} entries or more, else 1)",
+    )
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1024,18 +1257,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 2
             note = Path(args.checkpoint).read_text(encoding="utf-8")
             checkpoint = _verify.verify_checkpoint(note, _verify.key_argument(args.vkey))
-        entries = _read_entries(Path(args.entries), checkpoint)
+        lines = _read_lines(Path(args.entries), checkpoint)
+        genesis = args.genesis_sha256
+        if genesis and lines and sha256_hex(json.loads(lines[0])) != genesis.lower():
+            print("NOT AUTHORIZED: entry 0 is not the genesis you were given", file=sys.stderr)
+            return 1
+        jobs = args.jobs or ((os.cpu_count() or 1) if len(lines) >= PARALLEL_MIN else 1)
+        _, result = audit_lines(lines, jobs)
     except _verify.VerificationError as exc:
         print(f"NOT VERIFIED: {exc}", file=sys.stderr)
         return 1
     except (OSError, ValueError) as exc:
         print(f"error: cannot read input ({type(exc).__name__})", file=sys.stderr)
         return 2
-    genesis = args.genesis_sha256
-    if genesis and entries and sha256_hex(entries[0]) != genesis.lower():
-        print("NOT AUTHORIZED: entry 0 is not the genesis you were given", file=sys.stderr)
-        return 1
-    _, result = audit_entries(entries)
     if result.violation is not None:
         index, code, rule = result.violation
         print(f"NOT AUTHORIZED: entry {index}: {rule} [{code}]", file=sys.stderr)

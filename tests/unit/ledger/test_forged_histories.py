@@ -5,6 +5,7 @@ own and run by an interpreter that has ``cryptography`` and nothing of custodiet
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import json
 import shutil
@@ -19,6 +20,7 @@ import pytest
 
 import custodiet.ledger.replay as replay_module
 from custodiet.ledger.replay import audit_entries
+from tests.signed_log import GOVERNANCE, history, intent, numbered
 
 CORPUS = Path(__file__).resolve().parents[2] / "fixtures" / "forged"
 CLEAN = CORPUS / "clean.jsonl"
@@ -162,6 +164,26 @@ def test_a_truncated_tail_after_a_checkpoint_is_caught(inspector: tuple[Path, Pa
                       str(CORPUS / "checkpoint.txt"), "--vkey", vkey)  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr  # ...the checkpoint does
     assert done.stderr == "NOT VERIFIED: 8 entries, checkpoint says 10\n"
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_standalone_replay_names_a_forged_signature_deep_in_a_long_log(
+    inspector: tuple[Path, Path], tmp_path: Path, jobs: str
+) -> None:
+    """Copied out, the replay starts its own workers (``--jobs 2``) and names the same entry."""
+    now = dt.datetime(2026, 1, 5, 12, 0, tzinfo=dt.UTC)
+    entries = history(2 * replay_module.CHUNK + 301, "test.local/audit", now)
+    index = GOVERNANCE + 2 * (replay_module.CHUNK + 40)
+    entries[index] = intent("test.local/audit", now, signer="ben")
+    path = tmp_path / "entries.jsonl"
+    path.write_bytes(b"\n".join(numbered(entries, now)) + b"\n")
+    done = standalone(inspector, "--entries", str(path), "--jobs", jobs)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr == (
+        f"NOT AUTHORIZED: entry {index}: the signature does not verify under the key "
+        "registered for 'rae' [CUST502]\n"
+    )
     assert done.stdout == ""
 
 

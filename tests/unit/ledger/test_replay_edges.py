@@ -88,3 +88,39 @@ def test_a_custodian_may_be_removed_while_k_custodians_remain(tmp_path: Path) ->
     with pytest.raises(RefusedError) as caught:
         kit.call(ws, remove_principal, "ana", "principal.remove", name="ben")
     assert caught.value.code == "CUST518"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"a":1,"b":[true,null,"\xc3\xa9"]}',
+        b'{"a":1} ',
+        b' {"a":1}',
+        b'{"a":1}x',
+        b'{"a":1}{}',
+        b'{"a":',
+        b"{",
+        b"{}",
+        b"[1]",
+        b'"x"',
+        b'{"a":NaN,"a":2}',
+        b'{"a":"\\ud800"}',
+        b'{"a":"\xff"}',
+        b'\xef\xbb\xbf{"a":1}',
+        '{"a":1}'.encode("utf-16-le"),
+        '{"a":1}'.encode("utf-16"),
+        '{"a":1}'.encode("utf-32-be"),
+    ],
+)
+def test_parse_line_reads_what_json_loads_reads(line: bytes) -> None:
+    """The replay's line reader skips json.loads' encoding detection and whitespace scans
+    only where they change nothing: same value, or the same kind of error."""
+    try:
+        expected: object = repr(json.loads(line))
+    except ValueError as exc:
+        expected = type(exc)
+    try:
+        got: object = repr(replay.parse_line(line))
+    except ValueError as exc:
+        got = type(exc)
+    assert got == expected
