@@ -150,7 +150,9 @@ def register(app: typer.Typer) -> None:
         agreement: Agreement,
         state: Annotated[
             str | None,
-            typer.Option("--state", metavar="S", help="open|confirmed|not_improper|recovered"),
+            typer.Option(
+                "--state", metavar="S", help="open, confirmed, not_improper or recovered."
+            ),
         ] = None,
         screen: Annotated[
             str | None, typer.Option("--screen", metavar="X", help="Only this screen's cases.")
@@ -218,7 +220,7 @@ def register(app: typer.Typer) -> None:
     def set_(
         case: Annotated[str, typer.Argument(metavar="CASE_ID", help="The case's id.")],
         state: Annotated[
-            str, typer.Option("--state", metavar="S", help="confirmed|not_improper|recovered")
+            str, typer.Option("--state", metavar="S", help="confirmed, not_improper or recovered.")
         ],
         as_: Actor,
         amount: Annotated[
