@@ -1,12 +1,15 @@
 """A case: one record one screen flagged under one agreement, with a stable id.
 
-The id is a hash of the agreement, the screen and the record's table and key: the same finding
-has the same id in every run, and the ledger names cases by id only, never by a value.
+The id is an HMAC of the agreement, the screen and the record's table and key, under a key
+derived from the workspace secret: the same finding has the same id in every run, and the
+ledger names cases by id only; without the secret an id cannot be matched to a record, even by
+trying every record key.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -19,9 +22,14 @@ CASE_COLUMNS = (
 )  # fmt: skip
 
 
-def case_id(agreement_id: str, screen: str, record_table: str, record_id: str) -> str:
-    text = f"custodiet/case/v1\n{agreement_id}\n{screen}\n{record_table}\n{record_id}"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def case_key(secret: bytes, agreement_id: str) -> bytes:
+    """The key of an agreement's case ids, derived from the workspace secret."""
+    return hmac.new(secret, b"custodiet/case-id/v1\n" + agreement_id.encode(), "sha256").digest()
+
+
+def case_id(key: bytes, screen: str, record_table: str, record_id: str) -> str:
+    text = f"{screen}\n{record_table}\n{record_id}"
+    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)

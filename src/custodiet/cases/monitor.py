@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from custodiet import entries
-from custodiet.cases.model import CaseFacts, case_id
+from custodiet.cases.model import CaseFacts, case_id, case_key
 from custodiet.cases.store import write_run
 from custodiet.gateway.rendering import file_bytes, recorded, requested_output
 from custodiet.gateway.service import authorized, text_args
@@ -145,9 +145,12 @@ def _nothing_new(
 
 def _new_cases(rt: Runtime, agreement_id: str, report: Report) -> list[CaseFacts]:
     """One case per (screen, record) the report found that no earlier run opened."""
+    from custodiet.gateway.tokens import read_secret
+
+    key = case_key(read_secret(rt.ws.secret_path), agreement_id)
     seen = rt.refresh().cases
     fresh = [
-        (case_id(agreement_id, f.pattern, c.record_table, c.record_id), f, c)
+        (case_id(key, f.pattern, c.record_table, c.record_id), f, c)
         for c in report.cases
         for f in c.findings
     ]

@@ -114,7 +114,8 @@ def register(app: typer.Typer) -> None:
         with runtime(workspace) as rt:
             args = {"agreement": agreement,
                     **({"output": chosen.value} if out is not None else {})}  # fmt: skip
-            run = call(rt, monitor, signed(rt, as_, key, "monitor", args))
+            with err_console().status(f"monitoring {agreement}: running its screens"):
+                run = call(rt, monitor, signed(rt, as_, key, "monitor", args))
             if out is not None:
                 from custodiet.cli.receipt import write_with_receipt
 
