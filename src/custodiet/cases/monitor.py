@@ -64,27 +64,10 @@ def basis(rt: Runtime, agreement_id: str, version: int) -> dict[str, Any]:
 def changed(rt: Runtime, agreement_id: str, now: Mapping[str, Any]) -> int | None:
     """The last monitor run of ``agreement_id`` when its basis equals ``now`` (nothing can be
     new), else None (run every screen and diff). The scope of a run is decided here only."""
-    last = _last_run(rt, agreement_id)
+    last = rt.refresh().monitored.get(agreement_id)
     if last is not None and last[1] == dict(now):
-        return last[0]
+        return int(last[0])
     return None
-
-
-def _last_run(rt: Runtime, agreement_id: str) -> tuple[int, dict[str, Any]] | None:
-    runs: dict[str, tuple[int, dict[str, Any]]] = rt.resources.setdefault("monitor_runs", {})
-    known = runs.get(agreement_id)
-    start = rt.resources.get("monitor_scanned", 0)
-    size = rt.refresh().size
-    found = dict(runs)
-    for index, data in rt.ledger.entries(start, size):
-        if b'"monitor"' not in data:
-            continue
-        entry = json.loads(data)
-        if entry.get("action") == "monitor" and isinstance(entry.get("basis"), dict):
-            found[str(entry.get("agreement"))] = (index, entry["basis"])
-    runs.update(found)
-    rt.resources["monitor_scanned"] = size
-    return runs.get(agreement_id, known)
 
 
 def monitor(rt: Runtime, signed: SignedRequest) -> MonitorRun:

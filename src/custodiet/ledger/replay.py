@@ -264,6 +264,7 @@ class State:
     nonces: dict[str, dt.datetime] = field(default_factory=dict)
     intents: dict[int, Intent] = field(default_factory=dict)
     cases: dict[str, CaseRecord] = field(default_factory=dict)  # case id -> its adjudication
+    monitored: dict[str, list[Any]] = field(default_factory=dict)  # agreement -> [index, basis]
     pruned_at: dt.datetime | None = None  # when old nonces were last forgotten
 
     # --- reading -------------------------------------------------------------------------------
@@ -991,9 +992,14 @@ def _monitor(state: State, entry: Mapping[str, Any], at: dt.datetime) -> Effect:
             raise Violation("CUST740", f"case {item[0][:16]} was already opened")
         opened[item[0]] = CaseRecord(item[0], agreement_id, item[1], entries=[int(entry["index"])])
 
+    basis = entry.get("basis")
+    index = int(entry["index"])
+
     def effect() -> None:
         close()
         state.cases.update(opened)
+        if isinstance(basis, dict):
+            state.monitored[agreement_id] = [index, basis]
 
     return effect
 
@@ -1181,6 +1187,7 @@ def state_document(state: State) -> dict[str, Any]:
         "nonces": {k: when(t) for k, t in state.nonces.items()},
         "intents": {str(i.index): i.__dict__ for i in state.intents.values()},
         "cases": {c.id: c.__dict__ for c in state.cases.values()},
+        "monitored": state.monitored,
     }
 
 
@@ -1207,6 +1214,7 @@ def state_from_document(doc: Mapping[str, Any]) -> State:
         state.reid[int(r["id"])] = ReidRecord(**{**r, "expires": parse_time(r["expires"])})
     for i in doc["intents"].values():
         state.intents[int(i["index"])] = Intent(**i)
+    state.monitored = {k: list(v) for k, v in doc.get("monitored", {}).items()}
     for c in doc.get("cases", {}).values():
         state.cases[c["id"]] = CaseRecord(**{**c, "entries": list(c["entries"])})
     return state

@@ -88,4 +88,5 @@ def test_the_history_audits_and_the_state_cache_keeps_the_cases(world: Any) -> N
     assert audited.cases[case].state == "recovered" and audited.cases[case].recovered == "12.34"
     assert set(audited.cases) == set(state.cases)
     again = state_from_document(json.loads(json.dumps(state_document(state))))
-    assert again.cases == state.cases
+    assert again.cases == state.cases and again.monitored == state.monitored
+    assert state.monitored[AGREEMENT][0] < len(lines)
