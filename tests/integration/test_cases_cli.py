@@ -131,6 +131,7 @@ def test_monitoring_and_adjudication_end_to_end(world: World) -> None:
         (["case", "set", c, "--state", "recovered", *rev], "CUST744"),
         (["case", "set", c, "--state", "recovered", "--amount", "-3", *rev], "CUST744"),
         (["case", "set", "f" * 64, "--state", "confirmed", *rev], "CUST741"),
+        (["case", "set", d, "--state", "confirmed", "--note", "n" * 501, *rev], "CUST745"),
     ]
     for args, code in refusals:
         before = world.entries()
@@ -144,7 +145,8 @@ def test_monitoring_and_adjudication_end_to_end(world: World) -> None:
     assert _states(world) == expected
 
     # 6. history from the ledger
-    shown = world.json("case", "show", a, "--agreement", AGREEMENT)
+    shown = world.json("case", "show", a)
+    assert shown == world.json("case", "show", a, "--agreement", AGREEMENT)
     assert [s["state"] for s in shown["history"]] == ["open", "confirmed", "recovered"]
     assert shown["recovered"] == "120.50" and shown["history"][-1]["amount"] == "120.50"
     assert shown["history"][0]["index"] == first["ledger_index"]

@@ -53,6 +53,8 @@ def write_run(ws: Workspace, agreement_id: str, intent: int, cases: Iterable[Cas
     document = {"agreement": agreement_id, "intent": intent,
                 "cases": [c.document() for c in cases]}  # fmt: skip
     data = run_bytes(document)
+    if not document["cases"]:
+        return sha256_hex(document)  # nothing opened: nothing to keep
     try:
         write_private(agreement_dir(ws, agreement_id) / f"run-{intent}.json", data)
     except OSError as exc:

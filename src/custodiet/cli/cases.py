@@ -194,14 +194,26 @@ def register(app: typer.Typer) -> None:
     @reports_errors
     def show(
         case: Annotated[str, typer.Argument(metavar="CASE_ID", help="The case's id.")],
-        agreement: Agreement,
+        agreement: Annotated[
+            str | None,
+            typer.Option(
+                "--agreement",
+                metavar="ID",
+                help="The case's agreement (default: the one the ledger names for the case).",
+            ),
+        ] = None,
         format_: FormatOption = None,
         workspace: WorkspacePath = None,
     ) -> None:
         """Show one case and its history, entry by entry, from the ledger (JSON: as `case
         list` shows each case)."""
         with runtime(workspace) as rt:
-            views = case_table(_local(rt, "case show"), agreement)
+            local = _local(rt, "case show")
+            record = local.state.cases.get(case)
+            if agreement is None and record is None:
+                raise InputError(f"no case {case[:64]!r}", code="CUST751",
+                                 hint="see `custodiet case list --agreement ID`")  # fmt: skip
+            views = case_table(local, agreement or record.agreement)
         found = _find(views, case)
         if output_format(format_, TableOrJson) is TableOrJson.JSON:
             sys.stdout.write(json.dumps(found.document(), ensure_ascii=False) + "\n")
