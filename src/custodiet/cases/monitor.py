@@ -21,6 +21,7 @@ from typing import Any
 from custodiet import entries
 from custodiet.cases.model import CaseFacts, case_id, case_key
 from custodiet.cases.store import write_run
+from custodiet.errors import CustodietError, SystemFailure
 from custodiet.gateway.rendering import file_bytes, recorded, requested_output
 from custodiet.gateway.service import authorized, text_args
 from custodiet.identity import SignedRequest
@@ -87,9 +88,21 @@ def monitor(rt: Runtime, signed: SignedRequest) -> MonitorRun:
     def narrow(
         report: Report, intent: int, kind: str | None
     ) -> tuple[Report, dict[str, Any], bytes | None]:
-        facts = _new_cases(rt, agreement_id, report)
+        context = {"agreement": agreement_id, "agreement_version": active.version,
+                   "intent": intent}  # fmt: skip
+        try:
+            facts = _new_cases(rt, agreement_id, report)
+            sha = write_run(rt.ws, agreement_id, intent, facts)
+        except CustodietError as exc:
+            rt.refuse(exc, attempted="monitor", actor=signed.principal, context=context)
+        except Exception as exc:  # fail closed: recorded (closing the run), never shown raw
+            failure = SystemFailure(
+                f"internal error while opening the run's cases ({type(exc).__name__})",
+                hint="tell a custodian; the failure is on the ledger",
+                code="CUST148",
+            )
+            rt.refuse(failure, attempted="monitor", actor=signed.principal, context=context)
         found.extend(facts)
-        sha = write_run(rt.ws, agreement_id, intent, facts)
         kept = {(f.record_table, f.record_id) for f in facts}
         narrowed = Report(
             report.agreement_id, report.agreement_version,

@@ -90,3 +90,38 @@ def test_the_history_audits_and_the_state_cache_keeps_the_cases(world: Any) -> N
     again = state_from_document(json.loads(json.dumps(state_document(state))))
     assert again.cases == state.cases and again.monitored == state.monitored
     assert state.monitored[AGREEMENT][0] < len(lines)
+
+
+def test_a_case_store_that_cannot_be_written_fails_the_run_on_the_ledger(
+    world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from custodiet.cases import monitor as monitoring
+    from custodiet.cases import store
+    from custodiet.errors import SystemFailure
+
+    with opened(world.ws) as rt:
+        opened_before = dict(rt.state.cases)
+    monkeypatch.setattr(monitoring, "changed", lambda *_: None)  # a full run, as after new data
+
+    def broken(path: Any, data: bytes) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store, "write_private", broken)
+    monkeypatch.setattr(monitoring, "_new_cases", lambda *_: [_fake_case()])
+    with pytest.raises(SystemFailure) as caught:
+        Kit().call(world.ws, monitor, "rev", "monitor", agreement=AGREEMENT)
+    assert caught.value.code == "CUST746"
+    with opened(world.ws) as rt:
+        last = json.loads(rt.ledger.entry(rt.ledger.size() - 1))
+        assert last["action"] == "refusal" and last["code"] == "CUST746"
+        assert last["intent"] not in rt.state.intents  # the run is closed, not unfinished
+        assert rt.state.cases == opened_before
+
+
+def _fake_case() -> Any:
+    from decimal import Decimal
+
+    from custodiet.cases.model import CaseFacts
+
+    return CaseFacts("e" * 64, "paid_after_death", "payments", "P1", "tok", Decimal(1), "RSI",
+                     "2024-01", {})  # fmt: skip
