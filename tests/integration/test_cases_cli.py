@@ -120,7 +120,7 @@ def test_monitoring_and_adjudication_end_to_end(world: World) -> None:
     world.ok("case", "set", a, "--state", "confirmed", *rev)
     world.ok("case", "set", b, "--state", "not_improper", "--note", "decoy", *rev)
     world.ok("case", "set", a, "--state", "recovered", "--amount", "120.50", *rev)
-    world.ok("case", "set", c, "--state", "confirmed", *rev)
+    world.ok("case", "set", c[:12], "--state", "confirmed", *rev)  # a prefix names it
 
     # 5. refused, each on the ledger with its rule's code
     refusals = [
@@ -145,7 +145,8 @@ def test_monitoring_and_adjudication_end_to_end(world: World) -> None:
     assert _states(world) == expected
 
     # 6. history from the ledger
-    shown = world.json("case", "show", a)
+    shown = world.json("case", "show", a[:10])
+    assert world.run("case", "show", a[:7]).status == 2  # a prefix is 8 digits at least
     assert shown == world.json("case", "show", a, "--agreement", AGREEMENT)
     assert [s["state"] for s in shown["history"]] == ["open", "confirmed", "recovered"]
     assert shown["recovered"] == "120.50" and shown["history"][-1]["amount"] == "120.50"

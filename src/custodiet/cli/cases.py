@@ -193,7 +193,9 @@ def register(app: typer.Typer) -> None:
     @group.command("show")
     @reports_errors
     def show(
-        case: Annotated[str, typer.Argument(metavar="CASE_ID", help="The case's id.")],
+        case: Annotated[
+            str, typer.Argument(metavar="CASE_ID", help="The case's id (8+ leading digits).")
+        ],
         agreement: Annotated[
             str | None,
             typer.Option(
@@ -209,9 +211,10 @@ def register(app: typer.Typer) -> None:
         list` shows each case)."""
         with runtime(workspace) as rt:
             local = _local(rt, "case show")
+            case = _full_id(local, case)
             record = local.state.cases.get(case)
             if agreement is None and record is None:
-                raise InputError(f"no case {case[:64]!r}", code="CUST751",
+                raise InputError(f"no case {case!r}", code="CUST751",
                                  hint="see `custodiet case list --agreement ID`")  # fmt: skip
             views = case_table(local, agreement or record.agreement)
         found = _find(views, case)
@@ -231,7 +234,9 @@ def register(app: typer.Typer) -> None:
     @group.command("set")
     @reports_errors
     def set_(
-        case: Annotated[str, typer.Argument(metavar="CASE_ID", help="The case's id.")],
+        case: Annotated[
+            str, typer.Argument(metavar="CASE_ID", help="The case's id (8+ leading digits).")
+        ],
         state: Annotated[
             str, typer.Option("--state", metavar="S", help="confirmed, not_improper or recovered.")
         ],
@@ -262,6 +267,10 @@ def register(app: typer.Typer) -> None:
         if state not in SET_STATES:
             raise typer.BadParameter(f"choose from {', '.join(SET_STATES)}", param_hint="'--state'")
         with runtime(workspace) as rt:
+            from custodiet.client import Remote
+
+            if not isinstance(rt, Remote):
+                case = _full_id(rt, case)
             args = {"case": case, "state": state,
                     **({"amount": amount} if amount is not None else {}),
                     **({"note": note} if note is not None else {})}  # fmt: skip
@@ -308,6 +317,22 @@ def case_table(rt: Any, agreement: str) -> list[CaseView]:
     return table(rt, agreement)
 
 
+def _full_id(rt: Any, case: str) -> str:
+    """The id of the one case whose id starts with ``case`` (the tables show 16 digits); a
+    whole id is taken as it is (the ledger refuses one no run opened)."""
+    if len(case) == 64:
+        return case
+    ids: list[str] = list(rt.state.cases)
+    found = [i for i in ids if i.startswith(case.lower())] if len(case) >= 8 else []
+    if len(found) != 1:
+        raise InputError(
+            f"{'no' if not found else 'more than one'} case id starting with {case[:64]!r}",
+            hint="give at least 8 hex digits of an id `custodiet case list` shows",
+            code="CUST751",
+        )
+    return found[0]
+
+
 def _find(views: list[CaseView], case: str) -> CaseView:
     for view in views:
         if view.facts.id == case:
@@ -324,6 +349,7 @@ def _print_rows(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     table = Table(title=f"{len(rows)} {title}")
     for column in columns:
         table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*(table_cell(v, False) for v in row))
+    for row in rows:  # ids shortened to 16 digits: `case show` and `case set` take a prefix
+        table.add_row(*(table_cell(v, False)[:16] if i == 0 else table_cell(v, False)
+                        for i, v in enumerate(row)))  # fmt: skip
     out_console().print(table)
