@@ -39,6 +39,8 @@ ROUTES = {  # the signed request's action -> its route (custodiet.api.actions)
     "reid.approve": "/v1/reid/approve",
     "reid.deny": "/v1/reid/deny",
     "reid.show": "/v1/reid/show",
+    "monitor": "/v1/monitor",
+    "case.set": "/v1/cases/set",
 }
 
 
@@ -299,6 +301,18 @@ def _report(doc: Mapping[str, Any]) -> Any:
     )
 
 
+def _monitor_run(doc: Mapping[str, Any]) -> Any:
+    from custodiet.cases.monitor import run_from_document
+
+    return run_from_document(doc)
+
+
+def _case_change(doc: Mapping[str, Any]) -> Any:
+    from custodiet.cases.adjudicate import change_from_document
+
+    return change_from_document(dict(doc))
+
+
 DECODERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "principal.add": _change,
     "principal.remove": _change,
@@ -313,6 +327,8 @@ DECODERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "reid.approve": reid_record,
     "reid.deny": reid_record,
     "reid.show": _release,
+    "monitor": lambda doc: _monitor_run(doc),
+    "case.set": lambda doc: _case_change(doc),
 }
 
 

@@ -157,6 +157,8 @@ ARGS: dict[str, dict[str, Any]] = {
     "reid.approve": {"request": 0, "sha256": "0" * 64},
     "reid.deny": {"request": 0, "reason": "r"},
     "reid.show": {"request": 0},
+    "monitor": {"agreement": AGREEMENT},
+    "case.set": {"case": "0" * 64, "state": "confirmed"},
 }
 ACTIONS = sorted(ROUTES)
 
@@ -230,6 +232,8 @@ WRONG_PRINCIPAL = {  # action -> (who may not, status, code)
     "query": ("otto", 403, None),
     "screen.run": ("otto", 403, None),
     "reid.request": ("otto", 403, None),
+    "monitor": ("otto", 403, None),
+    "case.set": ("otto", 404, None),
 }
 
 

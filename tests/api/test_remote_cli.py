@@ -350,3 +350,30 @@ def test_a_receipt_from_a_fork_of_the_servers_log_is_caught_with_server(
     served = world.runner.invoke(app, ["--server", world.url, "verify-result", str(out)])
     assert served.exit_code == 1, served.stdout
     assert "not consistent with the server's current log" in served.stderr
+
+
+def test_monitor_and_case_set_run_over_the_server(receipted: World, tmp_path: Path) -> None:
+    import json
+
+    world = receipted
+    out = tmp_path / "new.json"
+    world.ok("monitor", "--agreement", RECEIPTED, "--out", str(out), as_="rae")
+    cases = json.loads(out.read_text(encoding="utf-8"))["cases"]
+    assert cases and all(len(c["id"]) == 64 for c in cases)
+    done = world.runner.invoke(app, ["--server", world.url, "verify-result", str(out)])
+    assert done.exit_code == 0, done.stderr
+    again = json.loads(world.ok("monitor", "--agreement", RECEIPTED, "--format", "json",
+                                as_="rae"))  # fmt: skip
+    assert again["cases"] == [] and again["unchanged_since"] is not None
+    first = cases[0]["id"]
+    refused = world.remote("case", "set", first, "--state", "confirmed", as_="ana")
+    assert refused.exit_code == 3 and "reviewer" in refused.stderr
+    changed = json.loads(world.ok("case", "set", first, "--state", "confirmed",
+                                  "--format", "json", as_="rae"))  # fmt: skip
+    assert changed["previous"] == "open" and changed["state"] == "confirmed"
+    remote_list = world.remote("case", "list", "--agreement", RECEIPTED)
+    assert remote_list.exit_code == 2 and "workspace" in remote_list.stderr
+    local = world.local("case", "list", "--agreement", RECEIPTED, "--format", "json")
+    assert local.exit_code == 0, local.stderr
+    states = {c["id"]: c["state"] for c in json.loads(local.stdout)}
+    assert states[first] == "confirmed" and len(states) == len(cases)

@@ -34,6 +34,8 @@ ROUTES = {
     "reid.approve": "/v1/reid/approve",
     "reid.deny": "/v1/reid/deny",
     "reid.show": "/v1/reid/show",
+    "monitor": "/v1/monitor",
+    "case.set": "/v1/cases/set",
 }
 
 

@@ -102,6 +102,18 @@ def _reid_show(rt: Runtime, signed: SignedRequest) -> dict[str, Any]:
     )
 
 
+def _monitor(rt: Runtime, signed: SignedRequest) -> dict[str, Any]:
+    from custodiet.cases.monitor import monitor, run_document
+
+    return run_document(monitor(rt, signed))
+
+
+def _case_set(rt: Runtime, signed: SignedRequest) -> dict[str, Any]:
+    from custodiet.cases.adjudicate import set_case
+
+    return set_case(rt, signed).document()
+
+
 @dataclass(frozen=True)
 class Action:
     path: str  # under /v1
@@ -124,6 +136,8 @@ ACTIONS: tuple[Action, ...] = (
     Action("/reid/approve", "reid.approve", _reid_approve, "Approve a re-identification"),
     Action("/reid/deny", "reid.deny", _reid_deny, "Deny a re-identification"),
     Action("/reid/show", "reid.show", _reid_show, "Reveal an approved re-identification"),
+    Action("/monitor", "monitor", _monitor, "Monitor an agreement: open the new cases"),
+    Action("/cases/set", "case.set", _case_set, "Record a case's adjudication"),
 )
 
 BY_ACTION = {a.action: a for a in ACTIONS}

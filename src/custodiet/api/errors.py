@@ -23,9 +23,21 @@ from custodiet.errors import (
 )
 
 UNAUTHENTICATED = frozenset({"CUST310", "CUST501", "CUST502", "CUST503", "CUST504", "CUST505"})
-NOT_FOUND = frozenset({"CUST223", "CUST237", "CUST250", "CUST317", "CUST403", "CUST607", "CUST608"})
+NOT_FOUND = frozenset(
+    {"CUST223", "CUST237", "CUST250", "CUST317", "CUST403", "CUST607", "CUST608", "CUST741"}
+)
 CONFLICT = frozenset(
-    {"CUST231", "CUST236", "CUST320", "CUST322", "CUST414", "CUST506", "CUST517", "CUST524"}
+    {
+        "CUST231",
+        "CUST236",
+        "CUST320",
+        "CUST322",
+        "CUST414",
+        "CUST506",
+        "CUST517",
+        "CUST524",
+        "CUST740",
+    }
 )
 # The server's own limits: a body, or a query too large to check (CUST373-375), is 413.
 OWN_STATUS = {

@@ -16,6 +16,7 @@ MODULES = (
     "custodiet.cli.agreement",
     "custodiet.cli.query",
     "custodiet.cli.screen",
+    "custodiet.cli.cases",
     "custodiet.cli.receipt",
     "custodiet.cli.reid",
     "custodiet.cli.ledger",
@@ -24,7 +25,15 @@ MODULES = (
 )
 
 
-ALIASES = {"key": "keys", "init": "workspace", "doctor": "serve", "verify-result": "receipt"}
+ALIASES = {
+    "key": "keys",
+    "init": "workspace",
+    "doctor": "serve",
+    "verify-result": "receipt",
+    "monitor": "cases",
+    "case": "cases",
+    "report": "cases",
+}
 
 
 def register(app: typer.Typer, command: str | None = None) -> None:

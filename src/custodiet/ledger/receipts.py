@@ -32,7 +32,7 @@ from custodiet.ledger.verify import (
 
 RECEIPT = "custodiet/receipt/v1"
 SUFFIX = ".receipt.json"
-OUTCOMES = ("query", "screen.run")
+OUTCOMES = ("query", "screen.run", "monitor")
 
 
 @dataclass(frozen=True)

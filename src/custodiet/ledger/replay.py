@@ -56,7 +56,8 @@ MAX_REID_TOKENS = 20
 REID_WINDOW = dt.timedelta(hours=24)
 # the weakest treatment a class allows is decided by its rank; lowering a rank needs K custodians
 CLASS_RANK = {"identifier": 3, "quasi_identifier": 2, "sensitive": 1}
-ACCESS_INTENTS = ("query", "screen.run", "reid.show")
+ACCESS_INTENTS = ("query", "screen.run", "reid.show", "monitor")
+SCREEN_RUNS = ("screen.run", "monitor")  # intents whose screens' queries leave them open
 
 
 class Violation(Exception):
@@ -260,6 +261,18 @@ class Intent:
 
 
 @dataclass
+class CaseRecord:
+    """A case a monitor run opened, and its adjudication as the reviewer's ``case.set`` set it."""
+
+    id: str
+    agreement: str
+    screen: str
+    state: str = "open"
+    recovered: str | None = None  # the amount recovered (a reviewer's figure, decimal text)
+    entries: list[int] = field(default_factory=list)  # the ledger entries that set its state
+
+
+@dataclass
 class State:
     """Everything governance decides, derived from entries in order by ``apply``."""
 
@@ -276,6 +289,8 @@ class State:
     reid: dict[int, ReidRecord] = field(default_factory=dict)
     nonces: dict[str, dt.datetime] = field(default_factory=dict)
     intents: dict[int, Intent] = field(default_factory=dict)
+    cases: dict[str, CaseRecord] = field(default_factory=dict)  # case id -> its adjudication
+    monitored: dict[str, list[Any]] = field(default_factory=dict)  # agreement -> [index, basis]
     pruned_at: dt.datetime | None = None  # when old nonces were last forgotten
     # signatures an audit checked ahead in worker processes (see ``audit_lines``), else None
     checked: CheckedSignatures | None = field(default=None, repr=False, compare=False)
@@ -856,7 +871,7 @@ def _outcome(kinds: tuple[str, ...]) -> Handler:
         if not isinstance(spent, int | float | str) or isinstance(spent, bool):
             raise Violation("CUST514", "epsilon_spent is not a number")
 
-        closes = not (entry.get("action") == "query" and intent.attempted == "screen.run")
+        closes = not (entry.get("action") == "query" and intent.attempted in SCREEN_RUNS)
 
         def effect() -> None:
             if closes:
@@ -878,7 +893,7 @@ def _refusal(state: State, entry: Mapping[str, Any], at: dt.datetime) -> Effect:
     intent = state.intents.get(index) if isinstance(index, int) else None
     if intent is None:
         raise Violation("CUST528", "a refusal for an intent that is not open")
-    if intent.attempted == "screen.run" and entry.get("screen"):
+    if intent.attempted in SCREEN_RUNS and entry.get("screen"):
         return _noop
 
     def close() -> None:
@@ -976,6 +991,91 @@ def _reid_release_check(
     return record
 
 
+# --- cases: opened by monitor runs, adjudicated by the agreement's reviewer ----------------------
+
+CASE_ID = re.compile(r"^[0-9a-f]{64}$")
+CASE_STATES = ("open", "confirmed", "not_improper", "recovered")
+CASE_MOVES = {
+    "open": ("confirmed", "not_improper"),
+    "confirmed": ("recovered", "not_improper"),
+    "not_improper": ("confirmed",),
+    "recovered": (),
+}
+AMOUNT = re.compile(r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?$")
+MAX_NOTE = 500
+
+
+def _monitor(state: State, entry: Mapping[str, Any], at: dt.datetime) -> Effect:
+    """A monitor run's outcome: it closes the run and opens the cases it names, each new."""
+    close = _outcome(("monitor",))(state, entry, at)
+    new = entry.get("new_cases")
+    if not isinstance(new, list):
+        raise Violation("CUST514", "a monitor outcome lists its new cases")
+    agreement_id = str(entry.get("agreement"))
+    opened: dict[str, CaseRecord] = {}
+    for item in new:
+        if not (isinstance(item, list) and len(item) == 2 and all(isinstance(v, str) for v in item)
+                and CASE_ID.match(item[0])):  # fmt: skip
+            raise Violation("CUST514", "a new case is [64-hex id, screen]")
+        if item[0] in state.cases or item[0] in opened:
+            raise Violation("CUST740", f"case {item[0][:16]} was already opened")
+        opened[item[0]] = CaseRecord(item[0], agreement_id, item[1], entries=[int(entry["index"])])
+
+    basis = entry.get("basis")
+    index = int(entry["index"])
+
+    def effect() -> None:
+        close()
+        state.cases.update(opened)
+        if isinstance(basis, dict):
+            state.monitored[agreement_id] = [index, basis]
+
+    return effect
+
+
+def _case_set(state: State, entry: Mapping[str, Any], at: dt.datetime) -> Effect:
+    """The agreement's reviewer moves a case along open -> confirmed | not_improper,
+    confirmed -> recovered | not_improper, not_improper -> confirmed; recovered is final and
+    needs the amount recovered."""
+    signer = _signed(state, entry, at, "case.set")
+    args = _args(entry)
+    case_id = args.get("case")
+    record = state.cases.get(case_id) if isinstance(case_id, str) else None
+    if record is None:
+        raise Violation("CUST741", "unknown case")
+    reviewer = state.agreement(record.agreement).reviewer
+    if signer.name != reviewer:
+        raise Violation(
+            "CUST742",
+            f"principal {signer.name!r} is not the reviewer of agreement {record.agreement!r}; "
+            "only the reviewer sets a case's state",
+        )
+    target = args.get("state")
+    if target not in CASE_STATES or target not in CASE_MOVES[record.state]:
+        allowed = ", ".join(CASE_MOVES[record.state]) or "none: it is final"
+        raise Violation(
+            "CUST743", f"a {record.state} case cannot become {target!r} (allowed: {allowed})"
+        )
+    amount = args.get("amount")
+    if (target == "recovered") != (amount is not None):
+        raise Violation("CUST744", "an amount is given when, and only when, a case is recovered")
+    if amount is not None and (not isinstance(amount, str) or not AMOUNT.match(amount)
+                               or not float(amount) > 0):  # fmt: skip
+        raise Violation("CUST744", "the amount recovered is a positive number of dollars")
+    note = args.get("note")
+    if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
+        raise Violation("CUST745", f"a note is text of at most {MAX_NOTE} characters")
+    _claims(entry, agreement=record.agreement, case=record.id, previous=record.state)
+    index = int(entry["index"])
+
+    def moved() -> None:
+        record.state = str(target)
+        record.recovered = amount
+        record.entries.append(index)
+
+    return _consume(state, entry, moved)
+
+
 _HANDLERS: dict[str, Handler] = {
     "genesis": _genesis,
     "principal.add": _principal_add,
@@ -987,13 +1087,15 @@ _HANDLERS: dict[str, Handler] = {
     "agreement.revoke": _agreement_revoke,
     "projection.build": _projection_build,
     "intent": _intent,
-    "query": _outcome(("query", "screen.run")),
+    "query": _outcome(("query", *SCREEN_RUNS)),
     "screen.run": _outcome(("screen.run",)),
     "reid.release": _outcome(("reid.show",)),
     "refusal": _refusal,
     "reid.request": _reid_request,
     "reid.approve": _reid_decide(approve=True),
     "reid.deny": _reid_decide(approve=False),
+    "monitor": _monitor,
+    "case.set": _case_set,
 }
 
 
@@ -1318,6 +1420,8 @@ def state_document(state: State) -> dict[str, Any]:
         },
         "nonces": {k: when(t) for k, t in state.nonces.items()},
         "intents": {str(i.index): i.__dict__ for i in state.intents.values()},
+        "cases": {c.id: c.__dict__ for c in state.cases.values()},
+        "monitored": state.monitored,
     }
 
 
@@ -1344,4 +1448,7 @@ def state_from_document(doc: Mapping[str, Any]) -> State:
         state.reid[int(r["id"])] = ReidRecord(**{**r, "expires": parse_time(r["expires"])})
     for i in doc["intents"].values():
         state.intents[int(i["index"])] = Intent(**i)
+    state.monitored = {k: list(v) for k, v in doc.get("monitored", {}).items()}
+    for c in doc.get("cases", {}).values():
+        state.cases[c["id"]] = CaseRecord(**{**c, "entries": list(c["entries"])})
     return state

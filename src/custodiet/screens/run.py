@@ -7,7 +7,7 @@ agreement does not grant is refused, and the refusal is on the ledger too; the o
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -31,14 +31,18 @@ from custodiet.screens.model import (
 from custodiet.screens.needs import refusal_for
 
 RecordKey = tuple[str, str]
+# (report, intent index, output format) -> (report to answer, fields for the run's outcome
+# entry, the rendered file): how ``monitor`` keeps only the cases earlier runs did not see
+Narrow = Callable[[Report, int, str | None], tuple[Report, dict[str, Any], bytes | None]]
 
 
-def run_screens(rt: Runtime, signed: SignedRequest) -> Report:
+def run_screens(rt: Runtime, signed: SignedRequest, narrow: Narrow | None = None) -> Report:
     """Run the signed request's screens (``args.screens``; all when empty) under its agreement.
 
     One ``intent`` entry announces the run; each screen's query is then a ``query`` outcome of
-    it, a screen the agreement cannot serve is a ``refusal`` naming the screen, and a
-    ``screen.run`` entry closes the run with its totals."""
+    it, a screen the agreement cannot serve is a ``refusal`` naming the screen, and an entry
+    named after the request's action (``screen.run``, ``monitor``) closes the run with its
+    totals and what ``narrow`` adds."""
     from custodiet.gateway.check import check_query
     from custodiet.gateway.projection import load_policy, projection_path
 
@@ -75,7 +79,7 @@ def run_screens(rt: Runtime, signed: SignedRequest) -> Report:
                 refusal = exc
         if refusal is not None:
             index = rt.record(
-                entries.refusal(refusal, attempted="screen.run", actor=signed.principal,
+                entries.refusal(refusal, attempted=signed.action, actor=signed.principal,
                                 context={**about, "intent": intent.index, "screen": screen.name,
                                          "columns": list(screen.needed_columns())})
             )  # fmt: skip
@@ -84,20 +88,23 @@ def run_screens(rt: Runtime, signed: SignedRequest) -> Report:
         touched = {"sql": screen.sql, "screen": screen.name, "datasets": list(checked.tables),
                    "columns": list(checked.columns)}  # fmt: skip
         result = execute_under(rt, intent.index, signed.principal, active, policy, projection,
-                               checked, {**about, **touched}, what="screen.run")  # fmt: skip
+                               checked, {**about, **touched}, what=signed.action)  # fmt: skip
         summaries.append(_summarize(screen, result, _collect(screen, result, merged)))
     cases = tuple(merged[key].case() for key in sorted(merged))
     report = Report(agreement_id, active.version, cases, tuple(summaries), tuple(refusals))
-    rendered = (
-        None
-        if output is None
-        else _rendered(rt, output, report, signed.principal, {**about, "intent": intent.index})
-    )
+    extra: dict[str, Any] = {}
+    if narrow is not None:
+        report, extra, rendered = narrow(report, intent.index, output)
+    elif output is not None:
+        rendered = _rendered(rt, output, report, signed.principal,
+                             {**about, "intent": intent.index})  # fmt: skip
+    else:
+        rendered = None
     done = rt.commit(
         entries.outcome(
-            "screen.run", intent.index, signed.principal, agreement_id,
+            signed.action, intent.index, signed.principal, agreement_id,
             agreement_version=active.version, screens=[s.name for s in screens],
-            cases=len(cases), refused=[r.screen for r in refusals],
+            cases=len(report.cases), refused=[r.screen for r in refusals], **extra,
             **(recorded(output, rendered) if output and rendered is not None else {}),
         )
     )  # fmt: skip

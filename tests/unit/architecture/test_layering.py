@@ -30,7 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),
     ("custodiet.catalog", "custodiet.principals", "custodiet.agreements"),
     ("custodiet.gateway",),
-    ("custodiet.screens", "custodiet.reid", "custodiet.synth"),
+    ("custodiet.screens", "custodiet.reid", "custodiet.synth", "custodiet.cases"),
     ("custodiet.demo",),
     (
         "custodiet.api",

@@ -1,0 +1,355 @@
+"""`custodiet monitor | case list | case set | case show | report`: continuous monitoring and
+the adjudication of the cases it opens."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from custodiet.cli.app import err_console, out_console, reports_errors
+from custodiet.cli.backend import call
+from custodiet.cli.options import (
+    FILE_SUFFIXES,
+    Actor,
+    FormatOption,
+    KeyPath,
+    OutputFormat,
+    TableOrJson,
+    WorkspacePath,
+    global_options,
+    output_format,
+    runtime,
+    signed,
+)
+from custodiet.errors import InputError
+
+if TYPE_CHECKING:
+    from custodiet.cases.model import CaseView
+    from custodiet.cli.options import Session
+
+Agreement = Annotated[str, typer.Option("--agreement", metavar="ID", help="The agreement.")]
+RowsFormat = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "--format",
+        metavar="table|json|csv|parquet",
+        help="table for people; json (one document), csv (stdout or --out) or parquet (--out). "
+        "Default: table, or from --out FILE's suffix.",
+        show_default=False,
+    ),
+]
+OutFile = Annotated[
+    Path | None,
+    typer.Option("--out", metavar="FILE", help="Write the rows to FILE.", show_default=False),
+]
+
+
+def _chosen(format_: OutputFormat | None, out: Path | None) -> OutputFormat:
+    chosen = output_format(format_, OutputFormat)
+    if out is not None and format_ is None and global_options().format is None:
+        chosen = FILE_SUFFIXES.get(out.suffix.lower(), OutputFormat.CSV)
+    if chosen is OutputFormat.PARQUET and out is None:
+        raise typer.BadParameter(
+            "parquet is written to a file: add --out FILE", param_hint="'--format'"
+        )
+    if chosen is OutputFormat.TABLE and out is not None:
+        raise typer.BadParameter("a table is for the terminal", param_hint="'--out'")
+    return chosen
+
+
+def _local(rt: Session, what: str) -> Any:
+    from custodiet.client import Remote
+
+    if isinstance(rt, Remote):
+        raise InputError(
+            f"`{what}` reads the workspace's case store and runs on the workspace only",
+            hint="run it where the workspace is (without --server)",
+            code="CUST750",
+        )
+    return rt
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(
+        help="Cases that monitoring opened, and their adjudication by the reviewer.",
+        no_args_is_help=True,
+    )
+    app.add_typer(group, name="case")
+
+    @app.command("monitor")
+    @reports_errors
+    def monitor_(
+        agreement: Agreement,
+        as_: Actor,
+        format_: RowsFormat = None,
+        out: Annotated[
+            Path | None,
+            typer.Option(
+                "--out",
+                metavar="FILE",
+                help="Write the new cases to FILE (csv, json or parquet) and its receipt to "
+                "FILE.receipt.json (check it with `custodiet verify-result FILE`).",
+                show_default=False,
+            ),
+        ] = None,
+        key: KeyPath = None,
+        workspace: WorkspacePath = None,
+    ) -> None:
+        """Run the agreement's screens and report only the cases no earlier run saw.
+
+        The run is on the ledger (its queries, and a `monitor` entry naming the new cases by
+        id); the new cases are stored as open. When neither the agreement version, its sources
+        nor the screens changed since the last run, no screen runs: nothing can be new.
+
+        JSON: {"agreement", "agreement_version", "cases": [{"id", "screen", "record_table",
+        "record_id", "payee", "amount", "program", "month", "evidence"}], "screens",
+        "refused", "unchanged_since", "ledger_index"}."""
+        from custodiet.cases.monitor import monitor
+
+        chosen = _chosen(format_, out)
+        with runtime(workspace) as rt:
+            args = {"agreement": agreement,
+                    **({"output": chosen.value} if out is not None else {})}  # fmt: skip
+            with err_console().status(f"monitoring {agreement}: running its screens"):
+                run = call(rt, monitor, signed(rt, as_, key, "monitor", args))
+            if out is not None:
+                from custodiet.cli.receipt import write_with_receipt
+
+                link = {"ledger_index": run.ledger_index}
+                write_with_receipt(rt, out, chosen.value, run.output, link)
+        if out is None:
+            from custodiet.cases.monitor import case_rows, run_document
+
+            if chosen is OutputFormat.JSON:
+                document = {k: v for k, v in run_document(run).items() if k != "output"}
+                sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
+            elif chosen is OutputFormat.CSV:
+                from custodiet.gateway.rendering import rows_csv
+
+                sys.stdout.write(rows_csv(*case_rows(run.cases)))
+            else:
+                _print_rows("new cases", *case_rows(run.cases))
+        if run.unchanged_since is not None:
+            err_console().print(
+                f"nothing changed since monitor run {run.unchanged_since}: no screen ran",
+                markup=False,
+            )
+        else:
+            err_console().print(f"{len(run.cases)} new cases (ledger entry {run.ledger_index})",
+                                markup=False)  # fmt: skip
+        for screen in run.refused:
+            err_console().print(f"refused: screen {screen} (the agreement lacks what it reads)",
+                                markup=False)  # fmt: skip
+
+    @group.command("list")
+    @reports_errors
+    def list_(
+        agreement: Agreement,
+        state: Annotated[
+            str | None,
+            typer.Option(
+                "--state", metavar="S", help="open, confirmed, not_improper or recovered."
+            ),
+        ] = None,
+        screen: Annotated[
+            str | None, typer.Option("--screen", metavar="X", help="Only this screen's cases.")
+        ] = None,
+        format_: RowsFormat = None,
+        out: OutFile = None,
+        workspace: WorkspacePath = None,
+    ) -> None:
+        """List an agreement's cases with their state, from the case store and the ledger.
+
+        JSON: a list of {"id", "screen", "record_table", "record_id", "payee", "amount",
+        "program", "month", "evidence", "agreement", "state", "recovered", "history":
+        [{"index", "time", "actor", "state", "amount", "note"}]}."""
+        from custodiet.cases.model import CASE_COLUMNS, STATES
+        from custodiet.cases.store import case_table
+
+        if state is not None and state not in STATES:
+            raise typer.BadParameter(f"choose from {', '.join(STATES)}", param_hint="'--state'")
+        chosen = _chosen(format_, out)
+        with runtime(workspace) as rt:
+            views = [v for v in case_table(_local(rt, "case list"), agreement)
+                     if (state is None or v.state == state)
+                     and (screen is None or v.facts.screen == screen)]  # fmt: skip
+        rows = [v.row() for v in views]
+        if chosen is OutputFormat.TABLE:
+            _print_rows("cases", list(CASE_COLUMNS), rows)
+            return
+        from custodiet.gateway.rendering import file_bytes
+
+        data = file_bytes(chosen.value, CASE_COLUMNS, rows, [v.document() for v in views])
+        if out is None:
+            sys.stdout.write(data.decode("utf-8"))
+        else:
+            out.write_bytes(data)
+            err_console().print(f"wrote {out}", markup=False)
+
+    @group.command("show")
+    @reports_errors
+    def show(
+        case: Annotated[
+            str, typer.Argument(metavar="CASE_ID", help="The case's id (8+ leading digits).")
+        ],
+        agreement: Annotated[
+            str | None,
+            typer.Option(
+                "--agreement",
+                metavar="ID",
+                help="The case's agreement (default: the one the ledger names for the case).",
+            ),
+        ] = None,
+        format_: FormatOption = None,
+        workspace: WorkspacePath = None,
+    ) -> None:
+        """Show one case and its history, entry by entry, from the ledger (JSON: as `case
+        list` shows each case)."""
+        with runtime(workspace) as rt:
+            local = _local(rt, "case show")
+            case = _full_id(local, case)
+            record = local.state.cases.get(case)
+            if agreement is None and record is None:
+                raise InputError(f"no case {case!r}", code="CUST751",
+                                 hint="see `custodiet case list --agreement ID`")  # fmt: skip
+            views = case_table(local, agreement or record.agreement)
+        found = _find(views, case)
+        if output_format(format_, TableOrJson) is TableOrJson.JSON:
+            sys.stdout.write(json.dumps(found.document(), ensure_ascii=False) + "\n")
+            return
+        f = found.facts
+        lines = [f"case {f.id}", f"  screen {f.screen}; {f.record_table} {f.record_id}; "
+                 f"payee {f.payee}; ${f.amount:,.2f} at risk; program {f.program}; "
+                 f"month {f.month or '-'}", f"  state {found.state}"]  # fmt: skip
+        for step in found.history:
+            amount = f" ${step.amount}" if step.amount else ""
+            note = f" ({step.note})" if step.note else ""
+            lines.append(f"  #{step.index} {step.time} {step.actor}: {step.state}{amount}{note}")
+        out_console().print("\n".join(lines), markup=False)
+
+    @group.command("set")
+    @reports_errors
+    def set_(
+        case: Annotated[
+            str, typer.Argument(metavar="CASE_ID", help="The case's id (8+ leading digits).")
+        ],
+        state: Annotated[
+            str, typer.Option("--state", metavar="S", help="confirmed, not_improper or recovered.")
+        ],
+        as_: Actor,
+        amount: Annotated[
+            str | None,
+            typer.Option("--amount", metavar="N", help="Dollars recovered (with recovered)."),
+        ] = None,
+        note: Annotated[
+            str | None,
+            typer.Option(
+                "--note",
+                metavar="TEXT",
+                help="A note for the ledger (public to auditors: no identities).",
+            ),
+        ] = None,
+        format_: FormatOption = None,
+        key: KeyPath = None,
+        workspace: WorkspacePath = None,
+    ) -> None:
+        """Record a case's adjudication (the agreement's reviewer only); signed, on the ledger.
+
+        open -> confirmed | not_improper; confirmed -> recovered | not_improper;
+        not_improper -> confirmed. recovered needs --amount."""
+        from custodiet.cases.adjudicate import set_case
+        from custodiet.cases.model import SET_STATES
+
+        if state not in SET_STATES:
+            raise typer.BadParameter(f"choose from {', '.join(SET_STATES)}", param_hint="'--state'")
+        with runtime(workspace) as rt:
+            from custodiet.client import Remote
+
+            if not isinstance(rt, Remote):
+                case = _full_id(rt, case)
+            args = {"case": case, "state": state,
+                    **({"amount": amount} if amount is not None else {}),
+                    **({"note": note} if note is not None else {})}  # fmt: skip
+            change = call(rt, set_case, signed(rt, as_, key, "case.set", args))
+        if output_format(format_, TableOrJson) is TableOrJson.JSON:
+            sys.stdout.write(json.dumps(change.document()) + "\n")
+            return
+        out_console().print(
+            f"case {change.case[:16]}: {change.previous} -> {change.state} "
+            f"(ledger entry {change.ledger_index})",
+            markup=False,
+        )
+
+    @app.command("report")
+    @reports_errors
+    def report(
+        agreement: Agreement,
+        month: Annotated[str, typer.Option("--month", metavar="YYYY-MM", help="The month.")],
+        out: Annotated[
+            Path,
+            typer.Option("--out", metavar="FILE", help="report.html (with charts) or report.csv"),
+        ],
+        workspace: WorkspacePath = None,
+    ) -> None:
+        """The monthly adjudication report: counts and dollars by screen, program, state and
+        payment month, with case states as the ledger recorded them at the month's end."""
+        from custodiet.cases.report import month_end, report_csv, report_html, report_rows
+        from custodiet.cases.store import case_table
+
+        month_end(month)
+        suffix = out.suffix.lower()
+        if suffix not in (".html", ".csv"):
+            raise typer.BadParameter("FILE ends in .html or .csv", param_hint="'--out'")
+        with runtime(workspace) as rt:
+            rows = report_rows(case_table(_local(rt, "report"), agreement), month)
+        text = report_csv(rows) if suffix == ".csv" else report_html(agreement, month, rows)
+        out.write_text(text, encoding="utf-8")
+        err_console().print(f"wrote {out} ({len(rows)} rows)", markup=False)
+
+
+def case_table(rt: Any, agreement: str) -> list[CaseView]:
+    from custodiet.cases.store import case_table as table
+
+    return table(rt, agreement)
+
+
+def _full_id(rt: Any, case: str) -> str:
+    """The id of the one case whose id starts with ``case`` (the tables show 16 digits); a
+    whole id is taken as it is (the ledger refuses one no run opened)."""
+    if len(case) == 64:
+        return case
+    ids: list[str] = list(rt.state.cases)
+    found = [i for i in ids if i.startswith(case.lower())] if len(case) >= 8 else []
+    if len(found) != 1:
+        raise InputError(
+            f"{'no' if not found else 'more than one'} case id starting with {case[:64]!r}",
+            hint="give at least 8 hex digits of an id `custodiet case list` shows",
+            code="CUST751",
+        )
+    return found[0]
+
+
+def _find(views: list[CaseView], case: str) -> CaseView:
+    for view in views:
+        if view.facts.id == case:
+            return view
+    raise InputError(f"no case {case[:64]!r} under this agreement",
+                     hint="see `custodiet case list --agreement ID`", code="CUST751")  # fmt: skip
+
+
+def _print_rows(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    from rich.table import Table
+
+    from custodiet.cli.output import table_cell
+
+    table = Table(title=f"{len(rows)} {title}")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:  # ids shortened to 16 digits: `case show` and `case set` take a prefix
+        table.add_row(*(table_cell(v, False)[:16] if i == 0 else table_cell(v, False)
+                        for i, v in enumerate(row)))  # fmt: skip
+    out_console().print(table)
