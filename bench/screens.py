@@ -30,6 +30,7 @@ from pathlib import Path
 import duckdb
 import yaml
 
+from custodiet.agreements.screening import ScreenSettings
 from custodiet.principals import Role
 from custodiet.runtime import Runtime, opened
 from custodiet.screens import SCREENS
@@ -96,7 +97,10 @@ def raw_runner(data: Path) -> Callable[[], int]:
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{data / name}.parquet')")
 
     def run() -> int:
-        return sum(len(con.execute(screen.sql).fetchall()) for screen in SCREENS.values())
+        return sum(
+            len(con.execute(screen.sql_for(ScreenSettings())).fetchall())
+            for screen in SCREENS.values()
+        )
 
     return run
 

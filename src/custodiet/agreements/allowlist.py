@@ -88,7 +88,7 @@ FUNCTIONS: Mapping[type[exp.Func], frozenset[Mode]] = {
     exp.TryCast: ANY_MODE, exp.StartsWith: ANY_MODE,
     # aggregates
     exp.Count: ANY_MODE, exp.Sum: ANY_MODE, exp.Avg: ANY_MODE,
-    exp.Min: PSEUDONYMOUS, exp.Max: PSEUDONYMOUS,
+    exp.Min: PSEUDONYMOUS, exp.Max: PSEUDONYMOUS, exp.Median: PSEUDONYMOUS,
     exp.LogicalOr: PSEUDONYMOUS, exp.LogicalAnd: PSEUDONYMOUS,
     # window functions
     exp.RowNumber: PSEUDONYMOUS, exp.Rank: PSEUDONYMOUS, exp.DenseRank: PSEUDONYMOUS,

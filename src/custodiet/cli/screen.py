@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
             from custodiet.screens import SCREENS
 
             document = [
-                {"name": s.name, "rule": s.rule,
+                {"name": s.name, "rule": s.default_rule,
                  "needs": {d: {c: t.value for c, t in cols.items()} for d, cols in s.needs.items()}}
                 for s in SCREENS.values()
             ]  # fmt: skip

@@ -10,9 +10,11 @@ from collections.abc import Sequence
 
 from custodiet.errors import InputError
 from custodiet.screens import (
+    amount_outlier,
     duplicate_payment,
     excluded_payee,
     implausible_age,
+    other_agency_after_death,
     paid_after_death,
     refund_to_deceased,
     shared_account,
@@ -28,6 +30,8 @@ SCREENS: dict[str, Screen] = {
         excluded_payee,
         implausible_age,
         refund_to_deceased,
+        other_agency_after_death,
+        amount_outlier,
     )
 }
 

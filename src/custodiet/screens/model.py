@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from custodiet.agreements.model import Treatment
+from custodiet.agreements.screening import ScreenSettings
 
 CASE_COLUMNS = ("record_table", "record_id", "payee", "amount")
 
@@ -21,9 +22,25 @@ CASE_COLUMNS = ("record_table", "record_id", "payee", "amount")
 @dataclass(frozen=True)
 class Screen:
     name: str
-    rule: str  # one sentence a reviewer reads in `screen list`
+    rule: str  # one sentence a reviewer reads in `screen list` (thresholds as ``{name}``)
     needs: Mapping[str, Mapping[str, Treatment]]  # dataset -> column -> the treatment it must have
-    sql: str
+    sql: str  # the query, its thresholds as ``{name}`` placeholders (``ScreenSettings``)
+
+    def thresholds(self, settings: ScreenSettings) -> dict[str, Any]:
+        """This screen's thresholds under ``settings`` (the agreement's ``screens:``)."""
+        own = getattr(settings, self.name, None)
+        return {} if own is None else own.model_dump()
+
+    def sql_for(self, settings: ScreenSettings) -> str:
+        """The query with the agreement's thresholds filled in (validated numbers only)."""
+        return self.sql.format(**self.thresholds(settings))
+
+    def rule_for(self, settings: ScreenSettings) -> str:
+        return self.rule.format(**self.thresholds(settings))
+
+    @property
+    def default_rule(self) -> str:
+        return self.rule_for(ScreenSettings())
 
     def needed_columns(self) -> tuple[str, ...]:
         """``dataset.column`` for everything this screen reads, sorted."""

@@ -67,10 +67,11 @@ def run_screens(rt: Runtime, signed: SignedRequest) -> Report:
     summaries: list[ScreenSummary] = []
     refusals: list[ScreenRefusal] = []
     for screen in screens:
+        sql = screen.sql_for(active.agreement.screens)
         refusal = refusal_for(screen, active.agreement, active.version)
         if refusal is None:
             try:
-                checked = check_query(screen.sql, policy)
+                checked = check_query(sql, policy)
             except RefusedError as exc:
                 refusal = exc
         if refusal is not None:
@@ -81,7 +82,7 @@ def run_screens(rt: Runtime, signed: SignedRequest) -> Report:
             )  # fmt: skip
             refusals.append(ScreenRefusal(screen.name, refusal.rule, refusal.hint or "", index))
             continue
-        touched = {"sql": screen.sql, "screen": screen.name, "datasets": list(checked.tables),
+        touched = {"sql": sql, "screen": screen.name, "datasets": list(checked.tables),
                    "columns": list(checked.columns)}  # fmt: skip
         result = execute_under(rt, intent.index, signed.principal, active, policy, projection,
                                checked, {**about, **touched}, what="screen.run")  # fmt: skip

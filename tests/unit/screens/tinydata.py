@@ -56,6 +56,10 @@ CENTENARIAN = 19  # decoy: aged 109
 OLD_AND_DEAD = 20  # born 1900, died 2023-06-10: paid after death, never implausible_age
 DIED_BEFORE_YEAR = 21  # died 2023-12-31: a 2024 refund is improper, the 2023 refund is proper
 DIED_ON_NEW_YEAR = 22  # died 2024-01-01: the 2024 refund is a final return (proper)
+OPM_ANNUITANT = 23  # died 2024-03-15: OPM paid on that day (proper) and the day after
+STEADY = 24  # paid 1200 RSI six times, then 12000 once: the 12000 is an outlier
+RAISED = 25  # decoy: 1200 RSI five times, then 1236 twice (a cost-of-living raise)
+FEW = 26  # decoy: 1200 four times, then 9000: too few payments to judge
 EXCLUDED_OPEN = 1  # vendor(1): SAM exclusion from 2024-01-10, open-ended
 EXCLUDED_ENDED = 2  # vendor(2): LEIE exclusion 2024-01-01 .. 2024-03-31
 
@@ -293,6 +297,17 @@ def scenario() -> Tables:
     t.refund("R602", DIED_BEFORE_YEAR, 2023, "700.00", acct=DIED_BEFORE_YEAR)
     t.death(DIED_ON_NEW_YEAR, "1950-01-01", "2024-01-01")
     t.refund("R611", DIED_ON_NEW_YEAR, 2024, "300.00", acct=DIED_ON_NEW_YEAR)
+    # other_agency_after_death (P151 above, an EIN with a dead SSN's digits, is not a match)
+    t.death(OPM_ANNUITANT, "1940-07-07", "2024-03-15")
+    t.pay("P701", p(OPM_ANNUITANT), "2024-03-15", "2100.00", program=None, agency="OPM")
+    t.pay("P702", p(OPM_ANNUITANT), "2024-03-16", "2100.00", program=None, agency="OPM")
+    # amount_outlier
+    for n, amount in enumerate(("1200.00",) * 6 + ("12000.00",)):
+        t.pay(f"P80{n}", p(STEADY), f"2023-0{n + 1}-03", amount)
+    for n, amount in enumerate(("1200.00",) * 5 + ("1236.00",) * 2):
+        t.pay(f"P81{n}", p(RAISED), f"2023-0{n + 1}-03", amount)
+    for n, amount in enumerate(("1200.00",) * 4 + ("9000.00",)):
+        t.pay(f"P82{n}", p(FEW), f"2023-0{n + 1}-03", amount)
     return t
 
 
@@ -304,4 +319,6 @@ EXPECTED: dict[str, set[str]] = {
     "excluded_payee": {"P402", "P403", "P411"},
     "implausible_age": {"P502"},
     "refund_to_deceased": {"R601"},
+    "other_agency_after_death": {"P702"},
+    "amount_outlier": {"P806"},
 }
