@@ -1,4 +1,4 @@
-"""The six improper-payment rules, applied to one chunk: what ``truth.parquet`` records.
+"""The improper-payment rules, applied to one chunk: what ``truth.parquet`` records.
 
 Truth is not "what was planted" but what the rules find, accidental hits included, so a
 screen that implements the rules can reach full precision and recall. A record gets one
@@ -26,9 +26,13 @@ PATTERNS = (
     "excluded_payee",
     "implausible_age",
     "refund_to_deceased",
+    "amount_outlier",
 )
 MAX_PAYEES_PER_ACCOUNT = 3
 IMPLAUSIBLE_AGE = 115
+OUTLIER_Z = 3.5  # the defaults of screens/amount_outlier.py (agreements/screening.py)
+OUTLIER_MIN_PAYMENTS = 6
+OUTLIER_FLOOR = float(np.log(1.1))
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ def labels_of_chunk(
             "shared_account": np.isin(payments.account, shared),
             "excluded_payee": excluded_payee(payments, exclusions, codes),
             "implausible_age": implausible_age(people, payments),
+            "amount_outlier": amount_outlier(payments),
         },
         refunds={
             "shared_account": np.isin(refunds.account, shared),
@@ -127,3 +132,32 @@ def implausible_age(people: People, payments: Payments) -> np.ndarray:
 def refund_to_deceased(people: People, refunds: Refunds) -> np.ndarray:
     """A refund for the tax year claimed by someone who died before the year began."""
     return np.asarray(people.died[refunds.tin] < cal.TAX_YEAR_START)
+
+
+def amount_outlier(payments: Payments) -> np.ndarray:
+    """More than 3.5 robust standard deviations of log amount above the payee's median in the
+    program (payees with 6+ payments there; spread = 1.4826 x MAD, at least ln 1.1)."""
+    flagged = np.zeros(len(payments), dtype=bool)
+    if not len(payments):
+        return flagged
+    log_amount = np.log(payments.cents / 100)
+    group = payments.payee.astype(np.int64) * 256 + payments.program.astype(np.int64)
+    usual = _group_median(group, log_amount)
+    spread = np.maximum(1.4826 * _group_median(group, np.abs(log_amount - usual)), OUTLIER_FLOOR)
+    _, inverse, counts = np.unique(group, return_inverse=True, return_counts=True)
+    judged = counts[inverse] >= OUTLIER_MIN_PAYMENTS
+    return np.asarray(judged & ((log_amount - usual) / spread > OUTLIER_Z))
+
+
+def _group_median(group: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each row's group median of ``values`` (the mean of the two middle values when even)."""
+    order = np.lexsort((values, group))
+    ordered = group[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    counts = np.diff(np.r_[starts, len(order)])
+    low = values[order[starts + (counts - 1) // 2]]
+    high = values[order[starts + counts // 2]]
+    medians = low + (high - low) * 0.5
+    per_row = np.empty(len(values))
+    per_row[order] = np.repeat(medians, counts)
+    return per_row

@@ -457,6 +457,7 @@ FUNCTION_EXAMPLES: dict[type[exp.Func], tuple[str, str]] = {
     exp.Coalesce: (SCALAR, "coalesce(amount, 0)"),
     exp.Nullif: (SCALAR, "nullif(program, 'SSI')"),
     exp.Abs: (SCALAR, "abs(amount)"),
+    exp.Ln: (SCALAR, "ln(greatest(amount, 1))"),
     exp.Round: (SCALAR, "round(amount, 0)"),
     exp.Floor: (SCALAR, "floor(amount)"),
     exp.Ceil: (SCALAR, "ceil(amount)"),

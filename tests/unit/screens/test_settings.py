@@ -18,7 +18,7 @@ SETTINGS = {
     "implausible_age": {"years": 114},
     "paid_after_death": {"months_behind": 0},
     "other_agency_after_death": {"grace_days": 1},
-    "amount_outlier": {"z": 60, "min_payments": 5},
+    "amount_outlier": {"z": 20, "min_payments": 5},
 }
 
 
@@ -71,9 +71,9 @@ def test_a_grace_period_spares_the_day_after_death(tuned: Report) -> None:
 
 
 def test_outlier_thresholds_are_the_agreements(tuned: Report) -> None:
-    # five payments now judge P824 (z 65); the default six did not
+    # five payments now judge P824; the default six did not
     assert flagged(tuned, "amount_outlier") == {"P806", "P824"}
-    assert evidence_of(tuned, "P824")["robust_z"] == 65
+    assert evidence_of(tuned, "P824")["robust_z"] == pytest.approx(21.14)  # ln(7.5) / ln(1.1)
     assert evidence_of(tuned, "P806")["payments_in_program"] == 7
 
 
