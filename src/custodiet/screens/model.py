@@ -25,6 +25,8 @@ class Screen:
     rule: str  # one sentence a reviewer reads in `screen list` (thresholds as ``{name}``)
     needs: Mapping[str, Mapping[str, Treatment]]  # dataset -> column -> the treatment it must have
     sql: str  # the query, its thresholds as ``{name}`` placeholders (``ScreenSettings``)
+    # its last column is ``match``, the death record's match category (gateway/match_quality.py)
+    reports_match: bool = False
 
     def thresholds(self, settings: ScreenSettings) -> dict[str, Any]:
         """This screen's thresholds under ``settings`` (the agreement's ``screens:``)."""

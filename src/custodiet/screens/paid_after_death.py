@@ -26,6 +26,7 @@ SCREEN = Screen(
         },
         "deaths": {"ssn": Treatment.PSEUDONYMIZE, "date_of_death": Treatment.ALLOW},
     },
+    reports_match=True,
     sql="""
 WITH death AS (
   SELECT ssn, min(date_of_death) AS date_of_death FROM deaths GROUP BY ssn
@@ -37,9 +38,12 @@ SELECT
   p.amount AS amount,
   d.date_of_death AS date_of_death,
   p.payment_date AS payment_date,
-  date_diff('month', d.date_of_death, p.payment_date) AS months_after_death
+  date_diff('month', d.date_of_death, p.payment_date) AS months_after_death,
+  m.match AS match
 FROM payments AS p
 JOIN death AS d ON p.payee_tin = d.ssn
+LEFT JOIN death_match AS m
+  ON m.record_table = 'payments' AND m.record_id = CAST(p.payment_id AS VARCHAR)
 WHERE p.agency = 'SSA'
   AND date_diff('month', date_trunc('month', d.date_of_death), date_trunc('month', p.payment_date))
       >= {months_behind}

@@ -9,9 +9,10 @@ import duckdb
 import pytest
 
 from custodiet.agreements.screening import ScreenSettings
+from custodiet.gateway.match_quality import EMPTY_DEATH_MATCH
 from custodiet.screens import SCREENS
 from custodiet.screens.model import Case, Report
-from tests.unit.screens.tinydata import EXPECTED, scenario
+from tests.unit.screens.tinydata import EXPECTED, MATCH, scenario
 from tests.unit.screens.world import World, build_world
 
 
@@ -136,6 +137,7 @@ def test_every_screen_query_is_on_the_ledger(world: World, report: Report) -> No
 @pytest.fixture(scope="module")
 def raw(world: World) -> Iterator[duckdb.DuckDBPyConnection]:
     con = duckdb.connect()
+    con.execute(f"CREATE VIEW death_match AS {EMPTY_DEATH_MATCH}")
     for name, dataset in world.datasets.items():
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{dataset.path}')")
     yield con
@@ -166,3 +168,14 @@ def test_amount_outlier_flags_the_spike_not_the_raise_nor_a_short_history(report
     spike = evidence(report, "P806", "amount_outlier")
     assert spike["usual_amount"] == Decimal("1200") and spike["payments_in_program"] == 7
     assert spike["robust_z"] == pytest.approx(24.16)  # ln(10) / ln(1.1)
+
+
+def test_death_screens_report_the_match_category_computed_by_the_custodian(report: Report) -> None:
+    reported = {
+        c.record_id: f.evidence["match"]
+        for c in report.cases
+        for f in c.findings
+        if SCREENS[f.pattern].reports_match
+    }
+    assert reported == MATCH
+    assert set(MATCH.values()) == {"exact", "ssn_name", "ssn_dob", "ssn_only"}
