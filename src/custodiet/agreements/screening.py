@@ -6,6 +6,8 @@ exactly as before; the custodians approve whatever it says like every other fiel
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -42,3 +44,12 @@ class ScreenSettings(_Settings):
     paid_after_death: PaidAfterDeath = PaidAfterDeath()
     other_agency_after_death: OtherAgencyAfterDeath = OtherAgencyAfterDeath()
     amount_outlier: AmountOutlier = AmountOutlier()
+
+
+class CustomScreen(_Settings):
+    """A screen the custodians approve with the agreement: one query over its released tables,
+    returning ``record_table``, ``record_id``, ``payee``, ``amount`` first, like every screen."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+    rule: Annotated[str, Field(min_length=1, max_length=500)]
+    sql: Annotated[str, Field(min_length=1, max_length=20_000)]

@@ -47,12 +47,15 @@ def run_screens(rt: Runtime, signed: SignedRequest) -> Report:
     try:
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise InputError("the request's screens must be a list of names", code="CUST530")
-        screens = select_screens(names)
         match = match_filter(signed.args.get("match"))
     except InputError as exc:
         rt.refuse(exc, attempted=signed.action, actor=signed.principal, signed=signed)
     output = requested_output(rt, signed)
     active = authorized(rt, signed, agreement_id)
+    try:
+        screens = select_screens(names, active.agreement.custom_screens)
+    except InputError as exc:
+        rt.refuse(exc, attempted=signed.action, actor=signed.principal, signed=signed)
     about = {"agreement": agreement_id, "agreement_version": active.version,
              "agreement_sha256": active.sha256}  # fmt: skip
     try:

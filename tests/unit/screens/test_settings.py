@@ -123,3 +123,12 @@ def test_bad_thresholds_are_input_errors_naming_line_and_field(screens: str, fie
 def test_every_screen_with_thresholds_names_them_in_its_rule() -> None:
     for name in ("shared_account", "implausible_age", "paid_after_death"):
         assert "{" in SCREENS[name].rule and "{" not in SCREENS[name].default_rule
+
+
+def test_agreement_show_prints_the_thresholds_for_the_custodians(world: World) -> None:
+    from tests.conftest import run_cli
+
+    result = run_cli("agreement", "show", "tuned", "--workspace", str(world.ws.root))
+    assert result.status == 0, result.stderr
+    assert "screen thresholds: {" in result.stdout
+    assert '"shared_account": {"payees": 2}' in result.stdout
