@@ -177,9 +177,19 @@ class _Views:
         view = f"mq_rows_{name}"
         self._con.execute(f"CREATE TEMP VIEW {view} AS SELECT * FROM {source}{where}")
         normalize = domain_of(dataset.columns[tin].identifier_kind)[1]
+        # Only values with a dead person's digits can match: every SSN normalization keeps the
+        # digits, so the others are never normalized (deaths are few, payees many).
+        among = (
+            ""
+            if name == "deaths"
+            else (
+                " WHERE regexp_replace(raw, '[^0-9]', '', 'g') IN "
+                "(SELECT regexp_replace(norm, '[^0-9]', '', 'g') FROM mq_key_deaths)"
+            )
+        )
         raw = self._con.sql(
-            f"SELECT DISTINCT CAST({quote(tin)} AS VARCHAR) AS raw FROM {view} "
-            f"WHERE {quote(tin)} IS NOT NULL"
+            f"SELECT raw FROM (SELECT DISTINCT CAST({quote(tin)} AS VARCHAR) AS raw FROM {view} "
+            f"WHERE {quote(tin)} IS NOT NULL){among}"
         ).to_arrow_table()
         pairs = [(v, n) for v in raw.column("raw").to_pylist() if (n := normalize(v))]
         self._con.register(
