@@ -9,7 +9,7 @@ and approved by both custodians, the second approval building the protected proj
   * quality: every screen through the gateway, scored per pattern against truth.parquet
     (precision, recall, dollar recall; a flagged decoy is a false positive, so precision 1.000
     means no decoy was flagged). Targets: >= 0.99 each.
-  * speed: all six screens through ``run_screens`` in-process on one long-lived runtime (the
+  * speed: every screen through ``run_screens`` in-process on one long-lived runtime (the
     reviewer's signed request checked by the replay rules, then for each screen: agreement check,
     SQL check and rewrite, execution on the projection, release with its digest, durable ledger
     append) vs the very same SQL run by raw DuckDB over the raw Parquet files, alternating, one
@@ -30,6 +30,8 @@ from pathlib import Path
 import duckdb
 import yaml
 
+from custodiet.agreements.screening import ScreenSettings
+from custodiet.gateway.match_quality import EMPTY_DEATH_MATCH
 from custodiet.principals import Role
 from custodiet.runtime import Runtime, opened
 from custodiet.screens import SCREENS
@@ -37,7 +39,7 @@ from custodiet.screens.grants import agreement_document
 from custodiet.screens.model import Report
 from custodiet.screens.run import run_screens
 from custodiet.screens.score import PatternScore, read_truth, score
-from custodiet.synth import generate
+from custodiet.synth import PATTERNS, generate
 from custodiet.workspace import Workspace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test kit signs as principals
@@ -90,19 +92,24 @@ def workspace_for(data: Path, people: int) -> Workspace:
 
 
 def raw_runner(data: Path) -> Callable[[], int]:
-    """All six screens' SQL on raw DuckDB over the raw Parquet; returns rows fetched."""
+    """Every screen's SQL on raw DuckDB over the raw Parquet; returns rows fetched (with no
+    match categories: computing them is part of the projection's build)."""
     con = duckdb.connect()
+    con.execute(f"CREATE VIEW death_match AS {EMPTY_DEATH_MATCH}")
     for name in DATASETS:
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{data / name}.parquet')")
 
     def run() -> int:
-        return sum(len(con.execute(screen.sql).fetchall()) for screen in SCREENS.values())
+        return sum(
+            len(con.execute(screen.sql_for(ScreenSettings())).fetchall())
+            for screen in SCREENS.values()
+        )
 
     return run
 
 
 def screens_of(rt: Runtime) -> Report:
-    """The reviewer's signed `screen run` of all six screens."""
+    """The reviewer's signed `screen run` of every screen."""
     request = Kit().sign(rt, "reviewer", "screen.run", {"agreement": AGREEMENT, "screens": []})
     return run_screens(rt, request)
 
@@ -138,7 +145,10 @@ def print_quality(scores: list[PatternScore]) -> bool:
             f"  {s.pattern:20} {s.planted:8,} {s.flagged:8,} {s.flagged - s.found:7,} "
             f"{s.precision:9.4f} {s.recall:7.4f} {s.dollar_recall:8.4f}"
         )
-        ok &= min(s.precision, s.recall, s.dollar_recall) >= TARGET_QUALITY and s.planted > 0
+        # a screen the synthetic data plants no case for (other_agency_after_death) must flag
+        # nothing: its precision is then 1; it is tested on constructed data (tests/unit/screens)
+        planted = s.planted > 0 or s.pattern not in PATTERNS
+        ok &= min(s.precision, s.recall, s.dollar_recall) >= TARGET_QUALITY and planted
     return ok
 
 
@@ -153,7 +163,7 @@ def bench(people: int, seed: int, runs: int) -> bool:
         quality_ok = print_quality(scores) and not truncated
         gateway_s, raw_s = medians(gateway_runner(rt), raw_runner(data), runs)
     ratio = gateway_s / raw_s
-    print(f"  all six screens: gateway {gateway_s:.2f} s, raw DuckDB {raw_s:.2f} s, "
+    print(f"  every screen: gateway {gateway_s:.2f} s, raw DuckDB {raw_s:.2f} s, "
           f"ratio {ratio:.2f}x (median of {runs})")  # fmt: skip
     speed_ok = ratio <= TARGET_RATIO
     if people >= 1_000_000:

@@ -268,7 +268,7 @@ def _agreement(out: Narrator, rt: Runtime, keys: People, datasets: dict[str, Dat
 def _screens(
     out: Narrator, rt: Runtime, keys: People, data: Path
 ) -> tuple[Report, list[PatternScore]]:
-    out.begin(f"The reviewer ({REVIEWER}) runs the six screens through the gateway")
+    out.begin(f"The reviewer ({REVIEWER}) runs the {len(SCREENS)} screens through the gateway")
     report = run_screens(
         rt, keys.sign(rt, REVIEWER, "screen.run", {"agreement": AGREEMENT_ID, "screens": []})
     )

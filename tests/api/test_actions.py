@@ -303,3 +303,25 @@ def test_results_are_the_cli_json_shapes(active: Caller, tmp_path: Path) -> None
     result = active.act("rae", "query", agreement=AGREEMENT, sql="SELECT 1 AS one")
     assert set(result) == {"columns", "types", "rows", "ledger_index", "notices"}
     assert result["types"] == ["integer"] and result["rows"] == [[1]]
+
+
+def test_a_screen_run_filters_on_match_and_refuses_an_unknown_category(active: Caller) -> None:
+    def matches(report: dict[str, Any]) -> dict[str, str]:
+        return {c["record_id"]: e["match"] for c in report["cases"]
+                for e in c["evidence"]["paid_after_death"]}  # fmt: skip
+
+    every = matches(active.act("rae", "screen.run", agreement=AGREEMENT,
+                               screens=["paid_after_death"]))  # fmt: skip
+    # this world's payee names are not the death records' and it grants no beneficiaries
+    assert every and set(every.values()) == {"ssn_only"}
+    named = active.act("rae", "screen.run", agreement=AGREEMENT, screens=["paid_after_death"],
+                       match=["exact", "ssn_name"])  # fmt: skip
+    assert matches(named) == {}
+    report = active.act("rae", "screen.run", agreement=AGREEMENT, screens=["paid_after_death"],
+                        match=["ssn_only"])  # fmt: skip
+    assert matches(report) == every
+    entry = active.entries()[report["summary"][0]["ledger_index"]]
+    assert "IN ('ssn_only')" in entry["sql"]
+    args = {"agreement": AGREEMENT, "screens": [], "match": ["fuzzy"]}
+    response = active.post(active.sign("rae", "screen.run", args))
+    _refused(active, response, 400, "CUST720")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from custodiet.screens import SCREENS
 from custodiet.workspace import Workspace
 from tests.conftest import CliResult, run_cli
 
@@ -36,7 +37,7 @@ def test_demo_finds_the_planted_records(demo: tuple[CliResult, Path]) -> None:
     scores = [line for line in result.stdout.splitlines() if line.count("│") == 7]
     rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in scores]
     recall = {row[0]: (row[3], row[4]) for row in rows if row[0] != "pattern"}
-    assert len(recall) == 6
+    assert len(recall) == len(SCREENS)
     assert all(pair == ("1.000", "1.000") for pair in recall.values()), recall
 
 
@@ -50,7 +51,7 @@ def test_demo_ledger_verifies_and_holds_every_step(demo: tuple[CliResult, Path])
     finally:
         ledger.close()
     actions = [e["action"] for e in entries]
-    assert actions.count("query") == 6
+    assert actions.count("query") == len(SCREENS)
     for action in ("dataset.add", "agreement.approve", "reid.request", "reid.release"):
         assert action in actions
     assert actions.count("reid.approve") == 2

@@ -82,13 +82,14 @@ FUNCTIONS: Mapping[type[exp.Func], frozenset[Mode]] = {
     exp.CurrentDate: ANY_MODE,
     # scalars
     exp.Coalesce: ANY_MODE, exp.Nullif: ANY_MODE, exp.Abs: ANY_MODE, exp.Round: ANY_MODE,
+    exp.Ln: ANY_MODE,
     exp.Floor: ANY_MODE, exp.Ceil: ANY_MODE, exp.Least: ANY_MODE, exp.Greatest: ANY_MODE,
     exp.Lower: ANY_MODE, exp.Upper: ANY_MODE, exp.Length: ANY_MODE, exp.Trim: ANY_MODE,
     exp.Concat: ANY_MODE, exp.Case: ANY_MODE, exp.If: ANY_MODE, exp.Cast: ANY_MODE,
     exp.TryCast: ANY_MODE, exp.StartsWith: ANY_MODE,
     # aggregates
     exp.Count: ANY_MODE, exp.Sum: ANY_MODE, exp.Avg: ANY_MODE,
-    exp.Min: PSEUDONYMOUS, exp.Max: PSEUDONYMOUS,
+    exp.Min: PSEUDONYMOUS, exp.Max: PSEUDONYMOUS, exp.Median: PSEUDONYMOUS,
     exp.LogicalOr: PSEUDONYMOUS, exp.LogicalAnd: PSEUDONYMOUS,
     # window functions
     exp.RowNumber: PSEUDONYMOUS, exp.Rank: PSEUDONYMOUS, exp.DenseRank: PSEUDONYMOUS,

@@ -13,6 +13,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from custodiet.agreements.screening import CustomScreen, ScreenSettings
+
 IDENT = r"^[a-z][a-z0-9_]*$"
 AGREEMENT_ID = r"^[a-z0-9][a-z0-9-]{0,63}$"
 
@@ -130,3 +132,5 @@ class Agreement(BaseModel):
     datasets: dict[Annotated[str, Field(pattern=IDENT)], DatasetGrant] = Field(min_length=1)
     limits: Limits = Limits()
     approvals_required: int = Field(2, ge=1, le=10)
+    screens: ScreenSettings = ScreenSettings()
+    custom_screens: list[CustomScreen] = Field(default_factory=list, max_length=50)

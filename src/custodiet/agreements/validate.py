@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from custodiet.agreements.custom_screens import check_custom_screens
 from custodiet.agreements.load import Marks
 from custodiet.agreements.model import (
     DP_DATASET_FIELDS,
@@ -62,6 +63,7 @@ def validate_agreement(
             _check_dp_grant(grant, dataset, where)
         if grant.rows is not None:
             _check_row_filter(grant, dataset, where(("datasets", name, "rows")))
+    check_custom_screens(agreement, where)
 
 
 def _check_mode_fields(agreement: Agreement, where: _Where) -> None:

@@ -187,6 +187,10 @@ def _print_summary(a: AgreementSummary, classes: dict[str, dict[str, str]]) -> N
             treatment = grant.get("columns", {}).get(column, "deny")
             print_(f"  {column:<24} {column_class:<18} {treatment}", markup=False)
     print_(f"limits: {json.dumps(a.document.get('limits') or 'the defaults')}", markup=False)
+    if a.document.get("screens"):
+        print_(f"screen thresholds: {json.dumps(a.document['screens'])}", markup=False)
+    for custom in a.document.get("custom_screens", []):
+        print_(f"custom screen {custom['name']}: {custom['rule']}\n  {custom['sql']}", markup=False)
     if a.active_version is not None and a.active_version != a.version:
         print_(f"changes from the active v{a.active_version}:", markup=False)
     elif a.active_version is None:

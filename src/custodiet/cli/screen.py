@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
             from custodiet.screens import SCREENS
 
             document = [
-                {"name": s.name, "rule": s.rule,
+                {"name": s.name, "rule": s.default_rule,
                  "needs": {d: {c: t.value for c, t in cols.items()} for d, cols in s.needs.items()}}
                 for s in SCREENS.values()
             ]  # fmt: skip
@@ -89,6 +89,16 @@ def register(app: typer.Typer) -> None:
                 metavar="FILE",
                 help="Write the cases to FILE (csv, json or parquet; from --format, else from "
                 "its suffix) and its receipt to FILE.receipt.json.",
+                show_default=False,
+            ),
+        ] = None,
+        match: Annotated[
+            str | None,
+            typer.Option(
+                "--match",
+                metavar="CATEGORIES",
+                help="Keep only the death matches of these categories, comma-separated: exact, "
+                "ssn_name, ssn_dob, ssn_only (screens that report a match; others unaffected).",
                 show_default=False,
             ),
         ] = None,
@@ -134,7 +144,8 @@ def register(app: typer.Typer) -> None:
 
         with runtime(workspace) as rt:
             args = {"agreement": agreement, "screens": list(names or ()),
-                    **({"output": chosen.value} if out is not None else {})}  # fmt: skip
+                    **({"output": chosen.value} if out is not None else {}),
+                    **({"match": _categories(match)} if match is not None else {})}  # fmt: skip
             report = call(rt, run_screens, signed(rt, as_, key, "screen.run", args))
             if out is not None:
                 from custodiet.cli.receipt import write_with_receipt
@@ -168,6 +179,10 @@ def register(app: typer.Typer) -> None:
             err_console().print(f"refused: {refusal.rule}\nhint: {refusal.hint}", markup=False)
         if report.refusals:
             raise typer.Exit(3)
+
+
+def _categories(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def _cases_csv(report: Report) -> str:

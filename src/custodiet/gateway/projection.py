@@ -25,6 +25,7 @@ from custodiet.catalog.classes import ColumnClass
 from custodiet.catalog.model import Dataset
 from custodiet.catalog.source import relation_sql, source_of
 from custodiet.errors import InputError, SystemFailure
+from custodiet.gateway.match_quality import build_death_match
 from custodiet.gateway.policy import ColumnKind, ColumnView, Policy, TableView
 from custodiet.gateway.tokens import (
     TOKEN_LENGTH,
@@ -170,6 +171,9 @@ def build_projection(
             builder = _Builder(con, agreement, key)
             for name, grant in agreement.datasets.items():
                 tables[name] = builder.table(datasets[name], grant)
+            match = build_death_match(con, agreement, datasets)
+            if match is not None:
+                tables[match.name] = match
             con.execute("CHECKPOINT")
         finally:
             con.close()

@@ -1,4 +1,5 @@
-"""Implausible age: an SSA payment to a beneficiary aged 115 or more on the payment date, not dead.
+"""Implausible age: an SSA payment to a beneficiary aged ``years`` (default 115) or more on
+the payment date, not dead.
 
 Age is in full years, the birthday counted on its day. Beneficiaries with any death record are
 left to ``paid_after_death``. Decoy: beneficiaries aged 105 to 112.
@@ -9,11 +10,9 @@ from __future__ import annotations
 from custodiet.agreements.model import Treatment
 from custodiet.screens.model import Screen
 
-MIN_AGE = 115
-
 SCREEN = Screen(
     name="implausible_age",
-    rule=f"SSA payment to a beneficiary aged {MIN_AGE}+ on the payment date, with no death record",
+    rule="SSA payment to a beneficiary aged {years}+ on the payment date, with no death record",
     needs={
         "payments": {
             "payment_id": Treatment.ALLOW,
@@ -27,7 +26,7 @@ SCREEN = Screen(
     },
     # The birth date is carried as `born` inside the query: under that name it cannot be
     # mistaken for the (denied) date_of_birth of the deaths table joined beside it.
-    sql=f"""
+    sql="""
 WITH living AS (
   SELECT b.ssn AS ssn, min(b.date_of_birth) AS born
   FROM beneficiaries AS b
@@ -61,6 +60,6 @@ SELECT
   a.born AS date_of_birth,
   a.payment_date AS payment_date
 FROM aged AS a
-WHERE a.age >= {MIN_AGE}
+WHERE a.age >= {years}
 """,
 )

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from custodiet.agreements.model import Treatment
+from custodiet.agreements.screening import CustomScreen, ScreenSettings
 
 CASE_COLUMNS = ("record_table", "record_id", "payee", "amount")
 
@@ -21,9 +22,35 @@ CASE_COLUMNS = ("record_table", "record_id", "payee", "amount")
 @dataclass(frozen=True)
 class Screen:
     name: str
-    rule: str  # one sentence a reviewer reads in `screen list`
+    rule: str  # one sentence a reviewer reads in `screen list` (thresholds as ``{name}``)
     needs: Mapping[str, Mapping[str, Treatment]]  # dataset -> column -> the treatment it must have
-    sql: str
+    sql: str  # the query, its thresholds as ``{name}`` placeholders (``ScreenSettings``)
+    # its last column is ``match``, the death record's match category (gateway/match_quality.py)
+    reports_match: bool = False
+    custom: bool = False  # from the agreement's custom_screens, approved with it
+
+    @classmethod
+    def from_agreement(cls, screen: CustomScreen) -> Screen:
+        """A custom screen: its SQL is checked against the projection on each run."""
+        return cls(screen.name, screen.rule, {}, screen.sql, custom=True)
+
+    def thresholds(self, settings: ScreenSettings) -> dict[str, Any]:
+        """This screen's thresholds under ``settings`` (the agreement's ``screens:``)."""
+        own = None if self.custom else getattr(settings, self.name, None)
+        return {} if own is None else own.model_dump()
+
+    def sql_for(self, settings: ScreenSettings) -> str:
+        """The query with the agreement's thresholds filled in (validated numbers only)."""
+        thresholds = self.thresholds(settings)
+        return self.sql.format(**thresholds) if thresholds else self.sql
+
+    def rule_for(self, settings: ScreenSettings) -> str:
+        thresholds = self.thresholds(settings)
+        return self.rule.format(**thresholds) if thresholds else self.rule
+
+    @property
+    def default_rule(self) -> str:
+        return self.rule_for(ScreenSettings())
 
     def needed_columns(self) -> tuple[str, ...]:
         """``dataset.column`` for everything this screen reads, sorted."""

@@ -20,6 +20,7 @@ SCREEN = Screen(
         },
         "deaths": {"ssn": Treatment.PSEUDONYMIZE, "date_of_death": Treatment.ALLOW},
     },
+    reports_match=True,
     sql="""
 WITH death AS (
   SELECT ssn, min(date_of_death) AS date_of_death FROM deaths GROUP BY ssn
@@ -30,9 +31,12 @@ SELECT
   r.tin AS payee,
   r.refund_amount AS amount,
   r.tax_year AS tax_year,
-  d.date_of_death AS date_of_death
+  d.date_of_death AS date_of_death,
+  m.match AS match
 FROM tax_refunds AS r
 JOIN death AS d ON r.tin = d.ssn
+LEFT JOIN death_match AS m
+  ON m.record_table = 'tax_refunds' AND m.record_id = CAST(r.refund_id AS VARCHAR)
 WHERE d.date_of_death < make_date(r.tax_year, 1, 1)
 """,
 )

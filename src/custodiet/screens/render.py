@@ -165,7 +165,7 @@ def screens_text() -> str:
         needs = "; ".join(
             f"{d}.{c}: {t.value}" for d, cols in screen.needs.items() for c, t in cols.items()
         )
-        blocks.append(f"{screen.name}\n  flags: {screen.rule}\n  needs: {needs}")
+        blocks.append(f"{screen.name}\n  flags: {screen.default_rule}\n  needs: {needs}")
     return "\n\n".join(blocks)
 
 

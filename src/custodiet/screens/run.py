@@ -51,11 +51,15 @@ def run_screens(rt: Runtime, signed: SignedRequest, narrow: Narrow | None = None
     try:
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise InputError("the request's screens must be a list of names", code="CUST530")
-        screens = select_screens(names)
+        match = match_filter(signed.args.get("match"))
     except InputError as exc:
         rt.refuse(exc, attempted=signed.action, actor=signed.principal, signed=signed)
     output = requested_output(rt, signed)
     active = authorized(rt, signed, agreement_id)
+    try:
+        screens = select_screens(names, active.agreement.custom_screens)
+    except InputError as exc:
+        rt.refuse(exc, attempted=signed.action, actor=signed.principal, signed=signed)
     about = {"agreement": agreement_id, "agreement_version": active.version,
              "agreement_sha256": active.sha256}  # fmt: skip
     try:
@@ -71,10 +75,13 @@ def run_screens(rt: Runtime, signed: SignedRequest, narrow: Narrow | None = None
     summaries: list[ScreenSummary] = []
     refusals: list[ScreenRefusal] = []
     for screen in screens:
+        sql = screen.sql_for(active.agreement.screens)
+        if match and screen.reports_match:
+            sql = with_match(sql, match)
         refusal = refusal_for(screen, active.agreement, active.version)
         if refusal is None:
             try:
-                checked = check_query(screen.sql, policy)
+                checked = check_query(sql, policy)
             except RefusedError as exc:
                 refusal = exc
         if refusal is not None:
@@ -85,7 +92,7 @@ def run_screens(rt: Runtime, signed: SignedRequest, narrow: Narrow | None = None
             )  # fmt: skip
             refusals.append(ScreenRefusal(screen.name, refusal.rule, refusal.hint or "", index))
             continue
-        touched = {"sql": screen.sql, "screen": screen.name, "datasets": list(checked.tables),
+        touched = {"sql": sql, "screen": screen.name, "datasets": list(checked.tables),
                    "columns": list(checked.columns)}  # fmt: skip
         result = execute_under(rt, intent.index, signed.principal, active, policy, projection,
                                checked, {**about, **touched}, what=signed.action)  # fmt: skip
@@ -109,6 +116,31 @@ def run_screens(rt: Runtime, signed: SignedRequest, narrow: Narrow | None = None
         )
     )  # fmt: skip
     return replace(report, ledger_index=done.index, output=rendered)
+
+
+def match_filter(value: object) -> tuple[str, ...]:
+    """The match categories a request keeps (``args.match``; empty: every category)."""
+    from custodiet.gateway.match_quality import CATEGORIES
+
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError("the request's match must be a list of categories", code="CUST720")
+    unknown = [v for v in value if v not in CATEGORIES]
+    if unknown or not value:
+        raise InputError(
+            "unknown match category" + (f" {unknown[0]!r}" if unknown else ": none given"),
+            hint=f"choose from {', '.join(CATEGORIES)}",
+            code="CUST720",
+        )
+    return tuple(c for c in CATEGORIES if c in value)
+
+
+def with_match(sql: str, categories: tuple[str, ...]) -> str:
+    """``sql`` keeping only the rows whose ``match`` is one of ``categories`` (validated names
+    from ``CATEGORIES``, so quoting them is exact)."""
+    listed = ", ".join(f"'{c}'" for c in categories)
+    return f"SELECT * FROM ({sql.strip()}) AS screened WHERE screened.match IN ({listed})"
 
 
 def _rendered(rt: Runtime, kind: str, report: Report, actor: str, context: dict[str, Any]) -> bytes:

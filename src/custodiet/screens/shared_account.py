@@ -1,8 +1,9 @@
-"""Shared account: more than 3 distinct payees paid into one routing + account number.
+"""Shared account: more than ``payees`` (default 3) distinct payees paid into one account.
 
-The IRS allows at most 3 refunds into one account; every payment or refund into an account with
-more payees than that is a case. Payees are counted across payments and tax refunds together (the
-same person has the same token in both). Decoy: a couple sharing an account.
+The IRS allows at most 3 refunds into one account (the agreement may set another number); every
+payment or refund into an account with more payees than that is a case. Payees are counted
+across payments and tax refunds together (the same person has the same token in both). Decoy: a
+couple sharing an account.
 """
 
 from __future__ import annotations
@@ -10,11 +11,9 @@ from __future__ import annotations
 from custodiet.agreements.model import Treatment
 from custodiet.screens.model import Screen
 
-MAX_PAYEES = 3
-
 SCREEN = Screen(
     name="shared_account",
-    rule=f"payment or refund into an account that pays more than {MAX_PAYEES} distinct payees",
+    rule="payment or refund into an account that pays more than {payees} distinct payees",
     needs={
         "payments": {
             "payment_id": Treatment.ALLOW,
@@ -31,7 +30,7 @@ SCREEN = Screen(
             "account_number": Treatment.PSEUDONYMIZE,
         },
     },
-    sql=f"""
+    sql="""
 WITH deposits AS (
   SELECT 'payments' AS record_table, payment_id AS record_id, payee_tin AS payee, amount,
          routing_number, account_number
@@ -47,7 +46,7 @@ shared AS (
   SELECT routing_number, account_number, count(DISTINCT payee) AS payees_on_account
   FROM deposits
   GROUP BY routing_number, account_number
-  HAVING count(DISTINCT payee) > {MAX_PAYEES}
+  HAVING count(DISTINCT payee) > {payees}
 )
 SELECT
   d.record_table AS record_table,

@@ -1,7 +1,7 @@
 """How many improper records (and look-alike decoys) to plant in one chunk, and on whom.
 
 Planted cases are decided per chunk and use only that chunk's people, vendors and accounts,
-so the six rules give the same answer chunk by chunk as over the whole data.
+so the rules give the same answer chunk by chunk as over the whole data.
 """
 
 from __future__ import annotations

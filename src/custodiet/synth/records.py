@@ -11,7 +11,15 @@ import pyarrow.compute as pc
 from custodiet.synth import calendar as cal
 from custodiet.synth import names
 from custodiet.synth.identifiers import Identifiers, digits, join
-from custodiet.synth.label import PATTERNS, Labels
+from custodiet.synth.label import (
+    BIRTH_DATE_OFF,
+    DEATH_PATTERNS,
+    MATCH_CATEGORIES,
+    NAME_MISSPELT,
+    PATTERNS,
+    Labels,
+    match_codes,
+)
 from custodiet.synth.people import FILING_STATUSES, PROGRAMS, People
 from custodiet.synth.schema import MONEY, SCHEMAS
 from custodiet.synth.tables import (
@@ -157,11 +165,15 @@ def deaths_table(chunk: Chunk, texts: Texts) -> pa.Table:
     people = chunk.people
     who = np.flatnonzero(people.died != cal.NO_DATE)
     pick = pa.array(who)
+    flaws = chunk.labels.death_flaws[who]
+    last_name = texts.last_name.take(pick)
+    misspelt = pa.array(flaws & NAME_MISSPELT != 0)
+    born = people.born[who] + (flaws & BIRTH_DATE_OFF != 0)
     columns = [
         texts.tin.take(pick),
         texts.first_name.take(pick),
-        texts.last_name.take(pick),
-        dates(people.born[who]),
+        pc.if_else(misspelt, pc.utf8_slice_codeunits(last_name, 0, -1), last_name),
+        dates(np.where(people.born[who] == cal.NO_DATE, cal.NO_DATE, born)),
         dates(people.died[who]),
     ]
     return pa.Table.from_arrays(columns, schema=SCHEMAS["deaths"])
@@ -198,14 +210,22 @@ def tax_refunds_table(ids: Identifiers, chunk: Chunk, texts: Texts) -> pa.Table:
 def truth_table(chunk: Chunk) -> pa.Table:
     """One row per (record, pattern): payments pattern by pattern, then refunds."""
     parts = []
-    for table, masks, prefix, first, cents in (
-        ("payments", chunk.labels.payments, "P", chunk.first_payment_id, chunk.payments.cents),
-        ("tax_refunds", chunk.labels.refunds, "R", chunk.first_refund_id, chunk.refunds.cents),
-    ):
+    for table, masks, prefix, first, cents, payee in (
+        ("payments", chunk.labels.payments, "P", chunk.first_payment_id, chunk.payments.cents,
+         chunk.payments.payee),
+        ("tax_refunds", chunk.labels.refunds, "R", chunk.first_refund_id, chunk.refunds.cents,
+         chunk.refunds.tin),
+    ):  # fmt: skip
         for pattern in PATTERNS:
             if pattern not in masks:
                 continue
             rows = np.flatnonzero(masks[pattern])
+            match = pa.nulls(len(rows), pa.string())
+            if pattern in DEATH_PATTERNS:
+                codes = match_codes(
+                    chunk.people, chunk.labels.death_flaws, payee[rows], table == "payments"
+                )
+                match = pa.array(MATCH_CATEGORIES).take(pa.array(codes))
             parts.append(
                 pa.Table.from_arrays(
                     [
@@ -213,6 +233,7 @@ def truth_table(chunk: Chunk) -> pa.Table:
                         pc.binary_join_element_wise(prefix, digits(first + rows, 12), ""),
                         pa.array([pattern] * len(rows), pa.string()),
                         money(cents[rows]),
+                        match,
                     ],
                     schema=SCHEMAS["truth"],
                 )

@@ -69,6 +69,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("record_id", _TEXT),
         ("pattern", _TEXT),
         ("amount_at_risk", MONEY),
+        ("match", _TEXT),  # death patterns: the death record's match category, else null
     ),
 }
 TABLES = tuple(SCHEMAS)

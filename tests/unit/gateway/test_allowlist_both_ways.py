@@ -457,6 +457,7 @@ FUNCTION_EXAMPLES: dict[type[exp.Func], tuple[str, str]] = {
     exp.Coalesce: (SCALAR, "coalesce(amount, 0)"),
     exp.Nullif: (SCALAR, "nullif(program, 'SSI')"),
     exp.Abs: (SCALAR, "abs(amount)"),
+    exp.Ln: (SCALAR, "ln(greatest(amount, 1))"),
     exp.Round: (SCALAR, "round(amount, 0)"),
     exp.Floor: (SCALAR, "floor(amount)"),
     exp.Ceil: (SCALAR, "ceil(amount)"),
@@ -477,6 +478,7 @@ FUNCTION_EXAMPLES: dict[type[exp.Func], tuple[str, str]] = {
     exp.Avg: (AGGREGATE, "avg(amount)"),
     exp.Min: (AGGREGATE, "min(amount)"),
     exp.Max: (AGGREGATE, "max(amount)"),
+    exp.Median: (AGGREGATE, "median(amount)"),
     exp.LogicalOr: (AGGREGATE, "bool_or(amount > 0)"),
     exp.LogicalAnd: (AGGREGATE, "bool_and(amount > 0)"),
     exp.RowNumber: (WINDOW, "row_number() OVER (ORDER BY payment_id)"),
@@ -526,8 +528,8 @@ def test_every_allowed_function_has_an_example() -> None:
 
 
 EXPECTED_PSEUDONYMOUS_ONLY = {
-    exp.Min, exp.Max, exp.LogicalOr, exp.LogicalAnd, exp.RowNumber, exp.Rank, exp.DenseRank,
-    exp.Lag, exp.Lead, exp.FirstValue, exp.LastValue,
+    exp.Min, exp.Max, exp.Median, exp.LogicalOr, exp.LogicalAnd, exp.RowNumber, exp.Rank,
+    exp.DenseRank, exp.Lag, exp.Lead, exp.FirstValue, exp.LastValue,
 }  # fmt: skip
 
 

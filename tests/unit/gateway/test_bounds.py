@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from custodiet.agreements.screening import ScreenSettings
 from custodiet.errors import CustodietError, InputError, RefusedError
 from custodiet.gateway.bounds import (
     MAX_DEPTH,
@@ -102,8 +103,8 @@ def test_a_passed_deadline_refuses_the_check_with_its_own_code() -> None:
 
 def test_every_screen_is_far_inside_the_caps() -> None:
     for screen in SCREENS.values():
-        scan(screen.sql)
-        nodes = sum(1 for _ in parse_statement(screen.sql).walk())
+        scan(screen.sql_for(ScreenSettings()))
+        nodes = sum(1 for _ in parse_statement(screen.sql_for(ScreenSettings())).walk())
         assert nodes * 10 < MAX_NODES, screen.name
 
 

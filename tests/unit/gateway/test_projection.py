@@ -116,9 +116,17 @@ def test_no_raw_identifier_or_key_is_stored_in_the_file(built) -> None:
 def test_projection_holds_only_the_agreements_tables_and_no_view_sql(built) -> None:
     database = built[3]
     assert sorted(r[0] for r in _read(database, "SELECT table_name FROM duckdb_tables()")) == [
+        "death_match",  # the match category of each payment to a dead payee, and nothing else
         "deaths",
         "payments",
     ]
+    assert _read(
+        database,
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = 'death_match' "
+        "ORDER BY column_index",
+    ) == [("record_table",), ("record_id",), ("match",)]
+    categories = {r[0] for r in _read(database, "SELECT DISTINCT match FROM death_match")}
+    assert categories and categories <= {"exact", "ssn_name", "ssn_dob", "ssn_only"}
     assert _read(database, "SELECT count(*) FROM duckdb_views() WHERE NOT internal") == [(0,)]
     assert _read(database, "SELECT count(*) FROM duckdb_databases() WHERE NOT internal") == [(1,)]
 

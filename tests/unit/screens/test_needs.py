@@ -98,7 +98,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     return built
 
 
-DEATH_SCREENS = {"paid_after_death", "implausible_age", "refund_to_deceased"}
+DEATH_SCREENS = {
+    "paid_after_death",
+    "implausible_age",
+    "refund_to_deceased",
+    "other_agency_after_death",
+}
 
 
 def test_screens_needing_deaths_are_refused_and_the_others_run(world: World) -> None:

@@ -8,9 +8,11 @@ from decimal import Decimal
 import duckdb
 import pytest
 
+from custodiet.agreements.screening import ScreenSettings
+from custodiet.gateway.match_quality import EMPTY_DEATH_MATCH
 from custodiet.screens import SCREENS
 from custodiet.screens.model import Case, Report
-from tests.unit.screens.tinydata import EXPECTED, scenario
+from tests.unit.screens.tinydata import EXPECTED, MATCH, scenario
 from tests.unit.screens.world import World, build_world
 
 
@@ -129,12 +131,13 @@ def test_every_screen_query_is_on_the_ledger(world: World, report: Report) -> No
         entry = entries[summary.ledger_index]
         assert entry["action"] == "query"
         assert entry["actor"] == "rev"
-        assert entry["sql"] == SCREENS[summary.screen].sql
+        assert entry["sql"] == SCREENS[summary.screen].sql_for(ScreenSettings())
 
 
 @pytest.fixture(scope="module")
 def raw(world: World) -> Iterator[duckdb.DuckDBPyConnection]:
     con = duckdb.connect()
+    con.execute(f"CREATE VIEW death_match AS {EMPTY_DEATH_MATCH}")
     for name, dataset in world.datasets.items():
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{dataset.path}')")
     yield con
@@ -145,5 +148,34 @@ def raw(world: World) -> Iterator[duckdb.DuckDBPyConnection]:
 def test_same_records_through_the_gateway_as_on_raw_data(
     report: Report, raw: duckdb.DuckDBPyConnection, name: str
 ) -> None:
-    on_raw = {row[1] for row in raw.execute(SCREENS[name].sql).fetchall()}
+    on_raw = {row[1] for row in raw.execute(SCREENS[name].sql_for(ScreenSettings())).fetchall()}
     assert on_raw == flagged(report, name)
+
+
+def test_other_agency_after_death_has_its_own_calendar(report: Report) -> None:
+    found = flagged(report, "other_agency_after_death")
+    assert "P701" not in found  # OPM paid on the day of death
+    assert "P151" not in found  # an EIN with a dead person's nine digits is not that person
+    assert not found & {"P103", "P104", "P142"}  # SSA benefits are paid_after_death's
+    assert evidence(report, "P702", "other_agency_after_death")["days_after_death"] == 1
+    assert evidence(report, "P702", "other_agency_after_death")["agency"] == "OPM"
+
+
+def test_amount_outlier_flags_the_spike_not_the_raise_nor_a_short_history(report: Report) -> None:
+    found = flagged(report, "amount_outlier")
+    assert not found & {f"P81{n}" for n in range(7)}  # a 3% raise on a steady benefit
+    assert "P824" not in found  # 9000 after only four payments: too few to judge
+    spike = evidence(report, "P806", "amount_outlier")
+    assert spike["usual_amount"] == Decimal("1200") and spike["payments_in_program"] == 7
+    assert spike["robust_z"] == pytest.approx(24.16)  # ln(10) / ln(1.1)
+
+
+def test_death_screens_report_the_match_category_computed_by_the_custodian(report: Report) -> None:
+    reported = {
+        c.record_id: f.evidence["match"]
+        for c in report.cases
+        for f in c.findings
+        if SCREENS[f.pattern].reports_match
+    }
+    assert reported == MATCH
+    assert set(MATCH.values()) == {"exact", "ssn_name", "ssn_dob", "ssn_only"}

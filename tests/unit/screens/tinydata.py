@@ -56,8 +56,15 @@ CENTENARIAN = 19  # decoy: aged 109
 OLD_AND_DEAD = 20  # born 1900, died 2023-06-10: paid after death, never implausible_age
 DIED_BEFORE_YEAR = 21  # died 2023-12-31: a 2024 refund is improper, the 2023 refund is proper
 DIED_ON_NEW_YEAR = 22  # died 2024-01-01: the 2024 refund is a final return (proper)
+OPM_ANNUITANT = 23  # died 2024-03-15: OPM paid on that day (proper) and the day after
+STEADY = 24  # paid 1200 RSI six times, then 12000 once: the 12000 is an outlier
+RAISED = 25  # decoy: 1200 RSI five times, then 1236 twice (a cost-of-living raise)
+FEW = 26  # decoy: 1200 four times, then 9000: too few payments to judge
 EXCLUDED_OPEN = 1  # vendor(1): SAM exclusion from 2024-01-10, open-ended
 EXCLUDED_ENDED = 2  # vendor(2): LEIE exclusion 2024-01-01 .. 2024-03-31
+
+
+_NAMES = {person(i): f"given{i}  FAMILY{i}" for i in range(100)}  # a payee's name, as paid
 
 
 class Tables:
@@ -102,7 +109,7 @@ class Tables:
             {
                 "payment_id": pid,
                 "payee_tin": tin,
-                "payee_name": f"Payee of {pid}",
+                "payee_name": _NAMES.get(tin, f"Payee of {pid}"),
                 "agency": agency,
                 "program": program,
                 "amount": Decimal(amount),
@@ -113,12 +120,12 @@ class Tables:
             }
         )
 
-    def death(self, i: int, born: str, died: str) -> None:
+    def death(self, i: int, born: str, died: str, last_name: str | None = None) -> None:
         self.deaths.append(
             {
                 "ssn": person(i),
                 "first_name": f"Given{i}",
-                "last_name": f"Family{i}",
+                "last_name": last_name or f"Family{i}",
                 "date_of_birth": D(born),
                 "date_of_death": D(died),
             }
@@ -241,7 +248,7 @@ def scenario() -> Tables:
         t.death(i, "1945-06-06", died)
         t.pay(f"P1{i}1", p(i), "2024-05-03", acct=i)
     t.beneficiary(DIES_END_OF_MONTH, "1950-02-02")
-    t.death(DIES_END_OF_MONTH, "1950-02-02", "2024-05-31")
+    t.death(DIES_END_OF_MONTH, "1950-02-20", "2024-05-31")  # another date of birth: ssn_name
     t.pay("P141", p(DIES_END_OF_MONTH), "2024-05-03", acct=DIES_END_OF_MONTH)
     t.pay("P142", p(DIES_END_OF_MONTH), "2024-06-01", acct=DIES_END_OF_MONTH)
     twin = f"{p(DIES_END_OF_MONTH)[:2]}-{p(DIES_END_OF_MONTH)[2:]}"  # an EIN, the same digits
@@ -285,7 +292,7 @@ def scenario() -> Tables:
     t.beneficiary(CENTENARIAN, "1915-01-01")
     t.pay("P511", p(CENTENARIAN), "2024-05-03", acct=CENTENARIAN)
     t.beneficiary(OLD_AND_DEAD, "1900-01-01")
-    t.death(OLD_AND_DEAD, "1900-01-01", "2023-06-10")
+    t.death(OLD_AND_DEAD, "1900-01-01", "2023-06-10", last_name="Other")  # ssn_dob
     t.pay("P521", p(OLD_AND_DEAD), "2024-01-03", acct=OLD_AND_DEAD)
     # refund_to_deceased
     t.death(DIED_BEFORE_YEAR, "1950-01-01", "2023-12-31")
@@ -293,10 +300,31 @@ def scenario() -> Tables:
     t.refund("R602", DIED_BEFORE_YEAR, 2023, "700.00", acct=DIED_BEFORE_YEAR)
     t.death(DIED_ON_NEW_YEAR, "1950-01-01", "2024-01-01")
     t.refund("R611", DIED_ON_NEW_YEAR, 2024, "300.00", acct=DIED_ON_NEW_YEAR)
+    # other_agency_after_death (P151 above, an EIN with a dead SSN's digits, is not a match)
+    t.death(OPM_ANNUITANT, "1940-07-07", "2024-03-15")
+    t.pay("P701", p(OPM_ANNUITANT), "2024-03-15", "2100.00", program=None, agency="OPM")
+    t.pay("P702", p(OPM_ANNUITANT), "2024-03-16", "2100.00", program=None, agency="OPM")
+    # amount_outlier
+    for n, amount in enumerate(("1200.00",) * 6 + ("12000.00",)):
+        t.pay(f"P80{n}", p(STEADY), f"2023-0{n + 1}-03", amount)
+    for n, amount in enumerate(("1200.00",) * 5 + ("1236.00",) * 2):
+        t.pay(f"P81{n}", p(RAISED), f"2023-0{n + 1}-03", amount)
+    for n, amount in enumerate(("1200.00",) * 4 + ("9000.00",)):
+        t.pay(f"P82{n}", p(FEW), f"2023-0{n + 1}-03", amount)
     return t
 
 
 # What each screen must flag in scenario(), derived by hand from the comments above.
+# The match category of each death screen's case (gateway/match_quality.py): the payee's name
+# is on the payment (or the beneficiary record), the date of birth on the beneficiary record.
+MATCH = {
+    "P103": "exact", "P104": "exact", "P105": "exact",  # name and birth date agree
+    "P142": "ssn_name",  # the death record has another date of birth
+    "P521": "ssn_dob",  # the death record has another last name
+    "R601": "ssn_only",  # a refund, no beneficiary record: nothing to compare
+    "P702": "ssn_name",  # OPM's payee name agrees; no beneficiary record, no birth date
+}  # fmt: skip
+
 EXPECTED: dict[str, set[str]] = {
     "paid_after_death": {"P103", "P104", "P105", "P142", "P521"},
     "duplicate_payment": {"P105", "P202", "P203", "P215"},
@@ -304,4 +332,6 @@ EXPECTED: dict[str, set[str]] = {
     "excluded_payee": {"P402", "P403", "P411"},
     "implausible_age": {"P502"},
     "refund_to_deceased": {"R601"},
+    "other_agency_after_death": {"P702"},
+    "amount_outlier": {"P806"},
 }

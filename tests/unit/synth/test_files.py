@@ -42,6 +42,7 @@ CONTRACT = {
     ],
     "truth": [
         ("record_table", TEXT), ("record_id", TEXT), ("pattern", TEXT), ("amount_at_risk", MONEY),
+        ("match", TEXT),
     ],
 }  # fmt: skip
 

@@ -1,4 +1,4 @@
-"""truth.parquet equals what the six rules find, recomputed here by SQL over the files."""
+"""truth.parquet equals what the rules find, recomputed here by SQL over the files."""
 
 from __future__ import annotations
 
@@ -46,6 +46,18 @@ PATTERN_SQL = {
         SELECT 'tax_refunds', t.refund_id, t.refund_amount
         FROM tax_refunds t JOIN deaths d ON t.tin = d.ssn
         WHERE d.date_of_death < make_date(t.tax_year, 1, 1)""",
+    "amount_outlier": """
+        WITH logs AS (
+            SELECT payment_id, payee_tin, program, amount, ln(amount) AS x FROM payments),
+        usual AS (
+            SELECT payee_tin, program, median(x) AS m FROM logs
+            GROUP BY ALL HAVING count(*) >= 6),
+        spread AS (
+            SELECT payee_tin, program, m, greatest(1.4826 * median(abs(x - m)), ln(1.1)) AS s
+            FROM logs JOIN usual USING (payee_tin, program) GROUP BY ALL)
+        SELECT 'payments', payment_id, amount
+        FROM logs JOIN spread USING (payee_tin, program)
+        WHERE (x - m) / s > 3.5""",
 }
 
 # Each decoy looks like its pattern but is proper: the SQL finds candidate record ids.
@@ -112,7 +124,7 @@ def test_truth_equals_rule_recomputed_by_sql(sql: duckdb.DuckDBPyConnection, pat
     assert _truth(sql, pattern) == expected
 
 
-def test_truth_has_only_the_six_patterns_and_no_repeated_rows(
+def test_truth_has_only_the_rules_patterns_and_no_repeated_rows(
     sql: duckdb.DuckDBPyConnection,
 ) -> None:
     patterns = {row[0] for row in sql.execute("SELECT DISTINCT pattern FROM truth").fetchall()}
