@@ -253,8 +253,11 @@ def _counted(
             test = exp.and_(test, exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())))
         # count_if, not count(*) FILTER (WHERE c): the engine computes c once for the contributors
         # and the others, shares it with the aggregate's own argument, and folds it away when the
-        # table's statistics prove it (no zero amount at all)
-        rows = exp.CountIf(this=test)
+        # table's statistics prove it (no zero amount at all). count_if takes only a BOOLEAN
+        # (FILTER casts its condition, a bare FILTER (WHERE x) may not be one) and is NULL over
+        # no row or a NULL constant, where count(*) FILTER is 0: hence the cast and the coalesce.
+        boolean = exp.TryCast(this=_paren(test), to=exp.DataType.build("BOOLEAN"))
+        rows = exp.Coalesce(this=exp.CountIf(this=boolean), expressions=[exp.Literal.number(0)])
         return exp.Sub(this=exp.Count(this=column.copy()), expression=rows) if negated else rows
     if condition is None:
         value: exp.Expr = column

@@ -145,9 +145,39 @@ def test_the_fast_forms_count_contributing_rows_with_count_if() -> None:
     )
     test = "payments.amount <> 0 AND (payments.agency = 'SSA')"
     assert checked.fast_rows is not None and checked.fast is not None
-    assert f"COUNT_IF(({test})) AS _custodiet_persons_1" in checked.fast_rows
-    assert f"COUNT(*) - COUNT_IF(({test})) AS _custodiet_others_2" in checked.fast_rows
-    counted = f"COUNT_IF(({test}) AND NOT payments.payee_tin IS NULL)"
+    rows = f"COALESCE(COUNT_IF(TRY_CAST(({test}) AS BOOLEAN)), 0)"
+    assert f"{rows} AS _custodiet_persons_1" in checked.fast_rows
+    assert f"COUNT(*) - {rows} AS _custodiet_others_2" in checked.fast_rows
+    test = f"({test}) AND NOT payments.payee_tin IS NULL"
+    counted = f"COALESCE(COUNT_IF(TRY_CAST(({test}) AS BOOLEAN)), 0)"
     assert f"{counted} AS _custodiet_persons_1" in checked.fast
     assert f"COUNT(payments.payee_tin) - {counted} AS _custodiet_others_2" in checked.fast
     assert "FILTER(WHERE (" not in checked.fast + checked.fast_rows
+
+
+@pytest.mark.parametrize("where", ["payments.amount", "NULL", "payments.agency = 'SSA'"])
+@pytest.mark.parametrize("rows", ["", "WHERE payments.amount > 100000"])
+def test_the_fast_forms_count_the_rows_a_filter_passes_whatever_its_type(
+    where: str, rows: str
+) -> None:
+    # a bare FILTER (WHERE amount) is cast to BOOLEAN, a NULL one passes nothing, and no row at
+    # all counts 0: each as count(*) FILTER (WHERE ...) counts them (count_if alone would not)
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE payments (payee_tin VARCHAR, amount DECIMAL(12,2), agency VARCHAR);"
+        "INSERT INTO payments VALUES ('a', 0, 'SSA'), ('b', 2.5, 'IRS'), (NULL, 3, 'SSA'), "
+        "('c', NULL, NULL), ('a', 7, 'SSA')"
+    )
+    sql = f"SELECT count(*) FILTER (WHERE {where}) AS n FROM payments {rows}"
+    checked = check_query(sql, AGG)
+    assert checked.fast_rows is not None and checked.fast is not None
+    given = f"FROM payments AS payments {rows}"
+    (passed,) = con.execute(f"SELECT count(*) FILTER (WHERE {where}) {given}").fetchone() or ()
+    (with_person,) = (
+        con.execute(f"SELECT count(payee_tin) FILTER (WHERE {where}) {given}").fetchone() or ()
+    )
+    (everyone,) = con.execute(f"SELECT count(*) {given}").fetchone() or ()
+    fast_rows = dict(zip(("n", "g", "p", "o"), con.execute(checked.fast_rows).fetchone() or ()))
+    assert fast_rows == {"n": passed, "g": everyone, "p": passed, "o": everyone - passed}
+    fast = con.execute(checked.fast).fetchone() or ()
+    assert fast[2:] == (with_person, fast[1] - with_person)
