@@ -12,19 +12,22 @@ that it releases exactly what the distinct-person counts release.
 
 from __future__ import annotations
 
+import dataclasses
+
 import duckdb
 import pytest
 from sqlglot import exp
 
 from custodiet.agreements.model import Mode
 from custodiet.gateway.check import check_query
-from custodiet.gateway.contributors import is_numeric
+from custodiet.gateway.contributors import NUMERIC_TYPES, is_numeric
 from custodiet.gateway.parse import DUCKDB, parse_statement
 from tests.unit.gateway.checker_policy import sample_policy
 
 NUMBER_COLUMNS = {"d", "f", "h", "u", "i"}
 DUCKDB_NUMBER_TYPES = ("DECIMAL", "DOUBLE", "FLOAT", "HUGEINT", "UBIGINT", "BIGINT", "INTEGER")
-DUCKDB_NUMBER_TYPES += ("SMALLINT", "TINYINT", '"NULL"')
+DUCKDB_NUMBER_TYPES += ("SMALLINT", "TINYINT", "UTINYINT", "USMALLINT", "UINTEGER", "UHUGEINT")
+DUCKDB_NUMBER_TYPES += ('"NULL"',)
 
 NUMERIC = [
     "d",
@@ -52,6 +55,11 @@ NUMERIC = [
     "TRY_CAST(s AS DOUBLE)",
     "CAST(i AS HUGEINT)",
     "TRY_CAST(d AS DECIMAL(18, 3))",
+    *(
+        f"TRY_CAST(i AS {t})"
+        for t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER")
+    ),
+    *(f"TRY_CAST(f AS {t})" for t in ("UBIGINT", "UHUGEINT", "DOUBLE", "FLOAT", "REAL")),
 ]
 NOT_NUMERIC = [
     "s",
@@ -135,6 +143,31 @@ def test_a_numeric_argument_is_compared_without_a_cast_and_other_arguments_with_
     assert f"({case}) <> 0" in checked.executed
     assert "TRY_CAST((ABS(payments.amount)) AS DOUBLE) <> 0" in checked.executed
     assert f"TRY_CAST(({case})" not in checked.executed
+
+
+@pytest.mark.parametrize("sql_type", [*NUMERIC_TYPES, "DECIMAL(12,2)", "VARCHAR", "DATE"])
+def test_a_column_is_a_number_by_its_type_in_the_agreement(sql_type: str) -> None:
+    payments = AGG.tables["payments"]
+    amount = dataclasses.replace(payments.columns["amount"], sql_type=sql_type)
+    columns = {**payments.columns, "amount": amount}
+    tables = {**AGG.tables, "payments": dataclasses.replace(payments, columns=columns)}
+    policy = dataclasses.replace(AGG, tables=tables)
+    executed = check_query("SELECT sum(amount) AS s FROM payments", policy).executed
+    cast = "TRY_CAST(payments.amount AS DOUBLE) <> 0" in executed
+    assert cast is not sql_type.startswith(NUMERIC_TYPES)
+    assert cast or "CASE WHEN payments.amount <> 0 THEN" in executed
+
+
+def test_a_distinct_sum_and_an_unresolved_name_are_compared_as_they_should() -> None:
+    # sum(DISTINCT amount): the argument is the column inside DISTINCT, a number
+    distinct = check_query("SELECT sum(DISTINCT amount) AS s FROM payments", AGG).executed
+    assert "CASE WHEN payments.amount <> 0 THEN" in distinct
+    # an aggregate over an output name in ORDER BY reads no dataset column: not claimed a number
+    ordered = check_query(
+        "SELECT program, sum(amount) AS total FROM payments GROUP BY program ORDER BY sum(total)",
+        AGG,
+    ).executed
+    assert "CASE WHEN TRY_CAST(total AS DOUBLE) <> 0 THEN" in ordered
 
 
 def test_the_fast_forms_count_contributing_rows_with_count_if() -> None:
