@@ -41,6 +41,7 @@ __all__ = [
     "HiddenCount",
     "contributes",
     "contribution_counts",
+    "is_numeric",
     "person_tables",
 ]
 
@@ -104,7 +105,8 @@ def contributes(
 ) -> exp.Expr | None:
     """The condition under which a row contributes to ``aggregate`` (None: every row does).
 
-    ``numeric(argument)`` says the argument is a number already, so ``x <> 0`` needs no cast.
+    ``numeric(argument)`` says the argument is a number already (``is_numeric``), so ``x <> 0``
+    needs no cast.
     """
     condition: exp.Expr | None
     filter_: exp.Expr | None = None
@@ -124,7 +126,7 @@ def contributes(
     elif isinstance(aggregate, exp.Sum | exp.Avg) and len(arguments) == 1:
         argument = arguments[0]
         as_number = (
-            argument
+            _paren(argument)
             if numeric(argument)
             else exp.TryCast(this=_paren(argument), to=exp.DataType.build("DOUBLE"))
         )
@@ -136,6 +138,48 @@ def contributes(
             _paren(filter_.copy()) if condition is None else exp.and_(condition, _paren(filter_))
         )
     return condition.copy() if condition is not None else None
+
+
+_NUMERIC_CASTS = (exp.DataType.Type.TINYINT, exp.DataType.Type.SMALLINT, exp.DataType.Type.INT,
+                  exp.DataType.Type.BIGINT, exp.DataType.Type.INT128, exp.DataType.Type.DECIMAL,
+                  exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT, exp.DataType.Type.UTINYINT,
+                  exp.DataType.Type.USMALLINT, exp.DataType.Type.UINT, exp.DataType.Type.UBIGINT,
+                  exp.DataType.Type.UINT128)  # fmt: skip
+_ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.IntDiv, exp.Mod)
+
+
+def is_numeric(node: exp.Expr, numeric_column: Callable[[exp.Column], bool]) -> bool:
+    """DuckDB types ``node`` as a number: a numeric column (``numeric_column``), a number
+    literal, NULL, a cast to a numeric type, or CASE, IF and arithmetic over those.
+
+    Then ``x <> 0`` decides exactly as ``TRY_CAST(x AS DOUBLE) <> 0`` (a conversion between
+    number types keeps zero zero and anything else non-zero), without a cast per row; and the
+    comparison reads the very expression the aggregate sums, so the engine computes it once.
+    Anything else (strings, dates, function calls) is compared after ``TRY_CAST`` to DOUBLE.
+    """
+    if isinstance(node, exp.Paren):
+        return is_numeric(node.this, numeric_column)
+    if isinstance(node, exp.Column):
+        return numeric_column(node)
+    if isinstance(node, exp.Literal):
+        return not node.is_string
+    if isinstance(node, exp.Null):
+        return True
+    if isinstance(node, exp.Cast):  # TRY_CAST too
+        return node.to.is_type(*_NUMERIC_CASTS)
+    if isinstance(node, exp.Neg):
+        return is_numeric(node.this, numeric_column)
+    if isinstance(node, _ARITHMETIC):
+        return is_numeric(node.this, numeric_column) and is_numeric(node.expression, numeric_column)
+    if isinstance(node, exp.Case):
+        values = [branch.args.get("true") for branch in node.args.get("ifs") or []]
+        default = node.args.get("default")
+        values += [default] if default is not None else []
+        return all(v is not None and is_numeric(v, numeric_column) for v in values)
+    if isinstance(node, exp.If):
+        values = [node.args.get("true"), node.args.get("false")]
+        return all(v is None or is_numeric(v, numeric_column) for v in values)
+    return False
 
 
 def contribution_counts(
@@ -152,11 +196,14 @@ def contribution_counts(
     bound_by = tuple(sorted(names.values())) if _persons_joined(select, policy) else ()
     conditions: list[exp.Expr | None] = [None]  # the group itself
 
-    def numeric(node: exp.Expr) -> bool:
-        if not isinstance(node, exp.Column) or node.table not in names:
+    def numeric_column(node: exp.Column) -> bool:
+        if node.table not in names:
             return False
         view = policy.tables[names[node.table]].columns.get(node.name)
         return view is not None and view.sql_type.upper().startswith(NUMERIC_TYPES)
+
+    def numeric(node: exp.Expr) -> bool:
+        return is_numeric(node, numeric_column)
 
     for aggregate in _aggregates(select):
         conditions.append(contributes(aggregate, numeric))
@@ -198,12 +245,19 @@ def _aggregates(select: exp.Select) -> list[exp.Expr]:
 def _counted(
     column: exp.Column | exp.Star, condition: exp.Expr | None, *, negated: bool, distinct: bool
 ) -> exp.Expr:
-    if not distinct:  # rows: count(p) FILTER (WHERE c), the others as count(p) minus that
+    if not distinct:  # rows: count_if(c AND p IS NOT NULL), the others as count(p) minus that
         if condition is None:
             return exp.Count(this=column.copy())
-        rows = exp.Filter(
-            this=exp.Count(this=column.copy()), expression=exp.Where(this=_paren(condition.copy()))
-        )
+        test = _paren(condition.copy())
+        if isinstance(column, exp.Column):
+            test = exp.and_(test, exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())))
+        # count_if, not count(*) FILTER (WHERE c): the engine computes c once for the contributors
+        # and the others, shares it with the aggregate's own argument, and folds it away when the
+        # table's statistics prove it (no zero amount at all). count_if takes only a BOOLEAN
+        # (FILTER casts its condition, a bare FILTER (WHERE x) may not be one) and is NULL over
+        # no row or a NULL constant, where count(*) FILTER is 0: hence the cast and the coalesce.
+        boolean = exp.TryCast(this=_paren(test), to=exp.DataType.build("BOOLEAN"))
+        rows = exp.Coalesce(this=exp.CountIf(this=boolean), expressions=[exp.Literal.number(0)])
         return exp.Sub(this=exp.Count(this=column.copy()), expression=rows) if negated else rows
     if condition is None:
         value: exp.Expr = column
