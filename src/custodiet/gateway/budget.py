@@ -4,7 +4,9 @@ Every dp query's ledger entry carries ``rho_spent`` (zCDP, what the budget is ke
 ``epsilon_spent`` (the same query alone as (epsilon, delta)-DP, for readers; epsilons of several
 queries do not add up, rhos do). The spend of an agreement is the sum of ``rho_spent`` over its
 entries, and the spend of a dataset the sum over every entry that touched it, whatever the
-agreement: there is no separate budget table that could disagree with the ledger. The sums are
+agreement: there is no separate budget table that could disagree with the ledger. A query that
+selects its groups privately (a noisy threshold, approximate zCDP) also carries ``delta_spent``,
+summed per agreement the same way. The sums are
 cached per ledger (keyed by its size: an append invalidates them) and only the new entries are
 read on the next call.
 
@@ -57,6 +59,7 @@ class Spent:
     agreements: dict[str, float] = field(default_factory=dict)
     datasets: dict[str, float] = field(default_factory=dict)
     answers: set[tuple[str, int, str, str]] = field(default_factory=set)  # released dp results
+    deltas: dict[str, float] = field(default_factory=dict)  # key selection's delta, per agreement
 
     def add(self, entry: dict[str, Any]) -> None:
         rho = entry.get("rho_spent")
@@ -64,6 +67,9 @@ class Spent:
             return
         agreement = str(entry.get("agreement"))
         self.agreements[agreement] = self.agreements.get(agreement, 0.0) + float(rho)
+        delta = entry.get("delta_spent")
+        if isinstance(delta, int | float) and delta > 0:
+            self.deltas[agreement] = self.deltas.get(agreement, 0.0) + float(delta)
         for dataset in entry.get("datasets") or ():
             self.datasets[str(dataset)] = self.datasets.get(str(dataset), 0.0) + float(rho)
         self.answers.add(
@@ -103,6 +109,7 @@ def ledger_spends(ws: Workspace) -> Spent:
                 dict(cached.agreements),
                 dict(cached.datasets),
                 set(cached.answers),
+                dict(cached.deltas),
             )
             for index, data in ledger.entries(cached.size, size):
                 updated.add(json.loads(data))
