@@ -186,6 +186,11 @@ def test_count_distinct_after_a_join_is_cut_per_person(tmp_path) -> None:
 # ---- the stored per-person rank ----------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def ranked_world(tmp_path_factory):
+    return distinct_world(tmp_path_factory.mktemp("ranked"), 1)
+
+
 @pytest.mark.parametrize(
     "sql",
     [
@@ -193,10 +198,13 @@ def test_count_distinct_after_a_join_is_cut_per_person(tmp_path) -> None:
         f"SELECT count(*) AS n FROM payments WHERE {ROW_NUMBER_COLUMN} <= 1",
         f"SELECT sum(p.{ROW_NUMBER_COLUMN}) AS s FROM payments p",
         f"SELECT count(DISTINCT {ROW_NUMBER_COLUMN}) AS n FROM payments",
+        f'SELECT count(*) AS n FROM payments p WHERE p."{ROW_NUMBER_COLUMN.upper()}" <= 1',
+        f"SELECT count(*) AS n FROM payments WHERE COLUMNS('{ROW_NUMBER_COLUMN}') <= 1",
+        f"SELECT max({ROW_NUMBER_COLUMN}) AS n FROM payments GROUP BY {ROW_NUMBER_COLUMN}",
     ],
 )
-def test_the_stored_rank_is_never_selectable(tmp_path, sql: str) -> None:
-    world = distinct_world(tmp_path, 1)
+def test_the_stored_rank_is_never_selectable(ranked_world, sql: str) -> None:
+    world = ranked_world
     # the column exists in the projection (the filter the cut uses) ...
     (database,) = (world.ws.root / "projections").glob("*.duckdb")
     con = duckdb.connect(str(database), read_only=True)
@@ -210,7 +218,39 @@ def test_the_stored_rank_is_never_selectable(tmp_path, sql: str) -> None:
     refused = run_cli(*base, sql)
     assert refused.status == 3 and refused.stderr.startswith("refused:"), refused.stderr
     hidden = entries(world.ws)[-1]
-    unknown = run_cli(*base, sql.replace(ROW_NUMBER_COLUMN, "no_such_column"))
+    unknown = run_cli(
+        *base,
+        sql.replace(ROW_NUMBER_COLUMN, "no_such_column").replace(
+            ROW_NUMBER_COLUMN.upper(), "NO_SUCH_COLUMN"
+        ),
+    )
     assert unknown.status == 3
     assert hidden["action"] == "refusal" and hidden["code"] == entries(world.ws)[-1]["code"]
     assert all(e.get("rho_spent", 0) == 0 for e in entries(world.ws))
+
+
+def test_a_decimal_sum_is_clamped_and_exact_in_fixed_point(tmp_path) -> None:
+    """amount is DECIMAL(12,2), summed in its own type after clamping to [0, 520]: the noisy
+    totals sit within the noise of the clamped sums (the unclamped ones are thousands away)."""
+    document = select_document(queries=1)
+    payments = document["datasets"]["payments"]
+    payments.update(bounds={"amount": [0, 520]}, keys={"program": ["RSI", "SSDI", "SSI"]})
+    del payments["select_keys"]
+    del document["limits"]["delta"]
+    world = world_of(tmp_path, document)
+    result = run_query(
+        world.ws,
+        DP,
+        "rev",
+        "SELECT program, sum(amount) AS total, "
+        "sum(amount) FILTER (WHERE payment_date > DATE '2024-01-31') AS later "
+        "FROM payments GROUP BY program",
+    )
+    for program, total, later in result.rows:
+        mine = [i for i in SSA if ("RSI", "SSDI", "SSI")[i % 3] == program]
+        clamped = [[min(500 + (i % 17) * 10 + k, 520) for k in range(3)] for i in mine]
+        raw = sum(500 + (i % 17) * 10 + k for i in mine for k in range(3))
+        # scale: 3 rows * 52000 hundredths / sqrt(2 * 50) = 156 dollars
+        assert abs(total - sum(sum(row) for row in clamped)) < 800
+        assert abs(later - sum(row[1] + row[2] for row in clamped)) < 800
+        assert raw - sum(sum(row) for row in clamped) > 2000
