@@ -62,7 +62,7 @@ def test_a_group_of_one_person_is_never_released_and_large_groups_always_are(wor
         result = run_query(world.ws, DP, "rev", f"{ONE_SSI} AND amount > -{floor} GROUP BY program")
         assert [row[0] for row in result.rows] == ["RSI", "SSDI"]
         for _, n in result.rows:
-            assert abs(n - 3 * 18) <= 6  # 18 persons, 3 payments each; noise scale about 0.8
+            assert abs(n - 3 * 18) <= 9  # 18 persons, 3 payments each; noise scale about 1.3
     # through the CLI, as a reviewer runs it
     base = ["query", "--workspace", str(world.ws.root), "--agreement", DP, *world.kit.as_("rev")]
     done = run_cli(*base, "--format", "json", f"{ONE_SSI} GROUP BY program")
@@ -161,8 +161,8 @@ def test_count_distinct_counts_only_each_persons_kept_rows(tmp_path, keep: int) 
     )
     rho_each = 100.0 / 20 / 2
     for program, ids, persons in result.rows:
-        assert abs(ids - keep * PERSONS[program]) <= 6
-        assert abs(persons - PERSONS[program]) <= 6
+        assert abs(ids - keep * PERSONS[program]) <= 9
+        assert abs(persons - PERSONS[program]) <= 9
     scales = {n.split(":")[1].strip(): n for n in result.notices if "scale" in n}
     # sensitivity: keep for distinct values, ceil(sqrt(keep)) for distinct persons
     assert f"scale {keep / math.sqrt(2 * rho_each):.4g};" in scales["ids"]
@@ -180,7 +180,7 @@ def test_count_distinct_after_a_join_is_cut_per_person(tmp_path) -> None:
         "JOIN deaths d ON p.payee_tin = d.ssn",
     )
     dead = sum(1 for i in SSA if i % 7 == 0)  # one kept row each, not their three payments
-    assert abs(result.rows[0][0] - dead) <= 6
+    assert abs(result.rows[0][0] - dead) <= 9  # the uncut count is 24
 
 
 # ---- the stored per-person rank ----------------------------------------------------------------
