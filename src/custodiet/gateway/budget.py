@@ -61,6 +61,16 @@ class Spent:
     answers: set[tuple[str, int, str, str]] = field(default_factory=set)  # released dp results
     deltas: dict[str, float] = field(default_factory=dict)  # key selection's delta, per agreement
 
+    def copy(self) -> Spent:
+        """An independent copy, every sum included (one place to list them)."""
+        return Spent(
+            self.size,
+            dict(self.agreements),
+            dict(self.datasets),
+            set(self.answers),
+            dict(self.deltas),
+        )
+
     def add(self, entry: dict[str, Any]) -> None:
         rho = entry.get("rho_spent")
         if entry.get("action") != "query" or not isinstance(rho, int | float) or rho <= 0:
@@ -104,13 +114,7 @@ def ledger_spends(ws: Workspace) -> Spent:
             size = ledger.size()
             if cached is None or cached.size > size:  # a shorter ledger: start over
                 cached = Spent()
-            updated = Spent(
-                cached.size,
-                dict(cached.agreements),
-                dict(cached.datasets),
-                set(cached.answers),
-                dict(cached.deltas),
-            )
+            updated = cached.copy()
             for index, data in ledger.entries(cached.size, size):
                 updated.add(json.loads(data))
                 updated.size = index + 1

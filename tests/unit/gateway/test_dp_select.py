@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from custodiet.errors import RefusedError
-from custodiet.gateway.budget import epsilon_of
+from custodiet.gateway.budget import epsilon_of, ledger_spends
 from custodiet.gateway.dp import select_keys
 from custodiet.gateway.policy import ROW_NUMBER_COLUMN
 from tests.conftest import run_cli
@@ -90,6 +90,12 @@ def test_key_selection_spends_rho_and_delta_on_the_ledger(world) -> None:
     # a query over declared-free cells only (no GROUP BY) selects nothing and spends no delta
     run_query(world.ws, DP, "rev", "SELECT count(*) AS n FROM payments")
     assert "delta_spent" not in entries(world.ws)[-1]
+    # the delta spent is summed from the ledger, incrementally, like rho
+    assert ledger_spends(world.ws).deltas[DP] == pytest.approx(1e-6 / 2 / 20)
+    run_query(world.ws, DP, "rev", f"{ONE_SSI} AND amount > 0 GROUP BY program")
+    spends = ledger_spends(world.ws)
+    assert spends.deltas[DP] == pytest.approx(2 * 1e-6 / 2 / 20)
+    assert spends.agreements[DP] == pytest.approx(3 * 100.0 / 20)
 
 
 def test_budget_exhaustion_still_refuses_with_key_selection(tmp_path) -> None:
