@@ -79,9 +79,10 @@ KeyValue = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class DatasetGrant(BaseModel):
-    """One dataset's grant. ``max_contributions``, ``bounds`` and ``keys`` are for ``mode: dp``
-    only (the validator refuses them elsewhere): rows kept per person, clamping bounds of
-    summed columns, and the public key set of each column a dp query may GROUP BY."""
+    """One dataset's grant. ``max_contributions``, ``bounds``, ``keys`` and ``select_keys`` are
+    for ``mode: dp`` only (the validator refuses them elsewhere): rows kept per person, clamping
+    bounds of summed columns, the public key set of each column a dp query may GROUP BY, and the
+    columns whose groups are released by private key selection (a noisy threshold) instead."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -97,16 +98,22 @@ class DatasetGrant(BaseModel):
         ]
         | None
     ) = None
+    select_keys: (
+        Annotated[list[Annotated[str, Field(pattern=IDENT)]], Field(min_length=1, max_length=100)]
+        | None
+    ) = None
 
 
-DP_DATASET_FIELDS = ("max_contributions", "bounds", "keys")
+DP_DATASET_FIELDS = ("max_contributions", "bounds", "keys", "select_keys")
 DP_LIMIT_FIELDS = ("epsilon", "delta", "rho", "queries")
 
 
 class Limits(BaseModel):
     """``max_rows`` and ``timeout_seconds`` hold in every mode, ``min_group_size`` in aggregate
     mode; ``epsilon`` (with ``delta``) or ``rho`` is dp mode's hard total budget, spent in
-    ``queries`` equal parts (the validator refuses each field in a mode that does not use it)."""
+    ``queries`` equal parts; ``delta`` is required when a grant has ``select_keys`` (a noisy
+    threshold is only approximately private) (the validator refuses each field in a mode that
+    does not use it)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

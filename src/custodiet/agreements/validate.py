@@ -87,8 +87,19 @@ def _check_mode_fields(agreement: Agreement, where: _Where) -> None:
             hint="e.g. limits: {epsilon: 1.0, queries: 10}",
             code="CUST270",
         )
-    if "delta" in limits and "epsilon" not in limits:
-        raise _mode_error(where(("limits", "delta")), "delta", "limits.epsilon")
+    selecting = [n for n, g in agreement.datasets.items() if g.select_keys]
+    if selecting and "delta" not in limits:
+        raise InputError(
+            f"{where(('limits',))}: limits.delta is required: "
+            f"datasets.{selecting[0]}.select_keys releases groups by a noisy threshold, "
+            "which is private only with a delta > 0",
+            hint="add limits.delta (e.g. 1.0e-6); half of it goes to key selection",
+            code="CUST272",
+        )
+    if "delta" in limits and "epsilon" not in limits and not selecting:
+        raise _mode_error(
+            where(("limits", "delta")), "delta", "limits.epsilon or a grant's select_keys"
+        )
 
 
 def _mode_error(loc: str, field: str, needs: str) -> InputError:
@@ -121,21 +132,30 @@ def _check_dp_grant(grant: DatasetGrant, dataset: Dataset, where: _Where) -> Non
                 hint="e.g. bounds: {amount: [0, 5000]}",
                 code="CUST271",
             )
-    for column in grant.keys or {}:
-        rule = grant.columns.get(column)
-        info = dataset.columns.get(column)
-        if (
-            rule is None
-            or info is None
-            or rule.treatment not in (Treatment.ALLOW, Treatment.GENERALIZE)
-            or info.column_class in NOT_READABLE_IN_FILTERS - {ColumnClass.QUASI_IDENTIFIER}
-        ):
-            raise InputError(
-                f"{where(('datasets', dataset.name, 'keys', column))}: keys name {column!r}, "
-                "which is not an allowed, non-identifying column of this grant",
-                hint="declare the public values of columns the reviewer may group by",
-                code="CUST271",
-            )
+    for field, columns in (("keys", list(grant.keys or {})), ("select_keys", grant.select_keys)):
+        for index, column in enumerate(columns or ()):
+            rule = grant.columns.get(column)
+            info = dataset.columns.get(column)
+            loc = where(("datasets", dataset.name, field, column if field == "keys" else index))
+            if (
+                rule is None
+                or info is None
+                or rule.treatment not in (Treatment.ALLOW, Treatment.GENERALIZE)
+                or info.column_class in NOT_READABLE_IN_FILTERS - {ColumnClass.QUASI_IDENTIFIER}
+            ):
+                raise InputError(
+                    f"{loc}: {field} name {column!r}, "
+                    "which is not an allowed, non-identifying column of this grant",
+                    hint="declare the public values of columns the reviewer may group by",
+                    code="CUST271",
+                )
+            if field == "select_keys" and column in (grant.keys or {}):
+                raise InputError(
+                    f"{loc}: {column!r} has a declared key set (keys); "
+                    "it cannot also be selected by a noisy threshold",
+                    hint="keep it in keys or in select_keys, not both",
+                    code="CUST271",
+                )
 
 
 def _plain_where(loc: tuple[str | int, ...]) -> str:

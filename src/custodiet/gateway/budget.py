@@ -4,9 +4,10 @@ Every dp query's ledger entry carries ``rho_spent`` (zCDP, what the budget is ke
 ``epsilon_spent`` (the same query alone as (epsilon, delta)-DP, for readers; epsilons of several
 queries do not add up, rhos do). The spend of an agreement is the sum of ``rho_spent`` over its
 entries, and the spend of a dataset the sum over every entry that touched it, whatever the
-agreement: there is no separate budget table that could disagree with the ledger. The sums are
-cached in the runtime's resources (keyed by the ledger's size: an append invalidates them) and
-only the new entries are read on the next call.
+agreement: there is no separate budget table that could disagree with the ledger. A query that
+selects its groups privately (a noisy threshold, approximate zCDP) also carries ``delta_spent``,
+summed per agreement the same way. The sums are cached in the runtime's resources (keyed by the
+ledger's size: an append invalidates them) and only the new entries are read on the next call.
 
 Budgets are hard: an agreement's total never refreshes (a new version of the agreement is a new
 agreement id only if its author names it so; versions of one id share one budget). The cap per
@@ -59,6 +60,17 @@ class Spent:
     agreements: dict[str, float] = field(default_factory=dict)
     datasets: dict[str, float] = field(default_factory=dict)
     answers: set[tuple[str, int, str, str]] = field(default_factory=set)  # released dp results
+    deltas: dict[str, float] = field(default_factory=dict)  # key selection's delta, per agreement
+
+    def copy(self) -> Spent:
+        """An independent copy, every sum included (one place to list them)."""
+        return Spent(
+            self.size,
+            dict(self.agreements),
+            dict(self.datasets),
+            set(self.answers),
+            dict(self.deltas),
+        )
 
     def add(self, entry: dict[str, Any]) -> None:
         rho = entry.get("rho_spent")
@@ -66,6 +78,9 @@ class Spent:
             return
         agreement = str(entry.get("agreement"))
         self.agreements[agreement] = self.agreements.get(agreement, 0.0) + float(rho)
+        delta = entry.get("delta_spent")
+        if isinstance(delta, int | float) and delta > 0:
+            self.deltas[agreement] = self.deltas.get(agreement, 0.0) + float(delta)
         for dataset in entry.get("datasets") or ():
             self.datasets[str(dataset)] = self.datasets.get(str(dataset), 0.0) + float(rho)
         self.answers.add(
@@ -96,9 +111,7 @@ def ledger_spends(rt: Runtime) -> Spent:
         size = ledger.size()
         if cached is None or cached.size > size:  # a shorter ledger: start over
             cached = Spent()
-        updated = Spent(
-            cached.size, dict(cached.agreements), dict(cached.datasets), set(cached.answers)
-        )
+        updated = cached.copy()
         for index, data in ledger.entries(cached.size, size):
             updated.add(json.loads(data))
             updated.size = index + 1

@@ -13,6 +13,11 @@ from enum import StrEnum
 from custodiet.agreements.model import Mode
 from custodiet.catalog.classes import ColumnClass
 
+# In a dp projection, each row's rank among its person's rows (a fixed pseudorandom order set at
+# build), so that cutting a person's rows is a filter rather than a window over every row. It is
+# not a column of the Policy: the checker refuses it like any column the agreement does not grant.
+ROW_NUMBER_COLUMN = "_custodiet_rn"
+
 
 class ColumnKind(StrEnum):
     VALUE = "value"  # released as stored (allow)
@@ -35,6 +40,7 @@ class TableView:
     columns: Mapping[str, ColumnView]
     person_column: str | None  # the token column whose distinct values count persons
     denied: frozenset[str] = field(default_factory=frozenset)  # for precise refusal messages
+    ranked: bool = False  # the table stores ROW_NUMBER_COLUMN (dp mode, with a person column)
 
 
 @dataclass(frozen=True)

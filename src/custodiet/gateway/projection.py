@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from custodiet import entries
-from custodiet.agreements.model import Agreement, DatasetGrant, Treatment
+from custodiet.agreements.model import Agreement, DatasetGrant, Mode, Treatment
 from custodiet.catalog.classes import ColumnClass
 from custodiet.catalog.model import Dataset
 from custodiet.catalog.source import relation_sql, source_of
 from custodiet.errors import InputError, SystemFailure
 from custodiet.gateway.match_quality import build_death_match
-from custodiet.gateway.policy import ColumnKind, ColumnView, Policy, TableView
+from custodiet.gateway.policy import ROW_NUMBER_COLUMN, ColumnKind, ColumnView, Policy, TableView
 from custodiet.gateway.tokens import (
     TOKEN_LENGTH,
     Tokenizer,
@@ -232,17 +232,32 @@ class _Builder:
                 expression = projected_expression(rule, column, self._agreement.expires)
                 selects.append(f"{expression} AS {quote(name)}")
             kinds[name] = _KINDS[rule.treatment]
-        self._create(
-            dataset.name,
-            f"SELECT {', '.join(selects)} FROM source_rows AS src {' '.join(joins)}",
-            kinds,
+        select = f"SELECT {', '.join(selects)} FROM source_rows AS src {' '.join(joins)}"
+        person = _person_column(dataset, kinds)
+        ranked = (
+            self._agreement.mode is Mode.DP
+            and person is not None
+            and ROW_NUMBER_COLUMN not in dataset.columns
         )
+        if ranked:
+            # Each person's rows ranked in an order fixed by a hash of the row's own values:
+            # which rows a cut keeps depends on that person's rows only, and never on the values'
+            # size. A row without a person has no rank. dp mode's per-person cut is then the
+            # filter ROW_NUMBER_COLUMN <= C, which also drops the rows without a person.
+            every = ", ".join(quote(name) for name in kinds)
+            unit = quote(person or "")
+            select = (
+                f"SELECT *, CASE WHEN {unit} IS NOT NULL THEN row_number() OVER "
+                f"(PARTITION BY {unit} ORDER BY hash({every})) END AS {ROW_NUMBER_COLUMN} "
+                f"FROM ({select}) ORDER BY {ROW_NUMBER_COLUMN}"
+            )  # stored in rank order: the cut's filter then skips whole blocks of rows
+        self._create(dataset.name, select, kinds)
         for alias in (f"tok{i}" for i in range(len(joins))):
             self._con.unregister(alias)
         self._con.execute("DROP VIEW source_rows")
         if dataset.format == "duckdb":
             self._con.execute("DETACH source_db")
-        return self._view(dataset, kinds)
+        return self._view(dataset, kinds, ranked=ranked)
 
     def _create(self, table: str, select: str, kinds: Mapping[str, ColumnKind]) -> None:
         """Create ``table`` from ``select``, token columns stored uncompressed.
@@ -253,7 +268,7 @@ class _Builder:
         """
         columns = ", ".join(
             f"{quote(name)} {sql_type}"
-            + (" USING COMPRESSION uncompressed" if kinds[name] is ColumnKind.TOKEN else "")
+            + (" USING COMPRESSION uncompressed" if kinds.get(name) is ColumnKind.TOKEN else "")
             for name, sql_type, *_ in self._con.execute(f"DESCRIBE {select}").fetchall()
         )
         self._con.execute(f"CREATE TABLE {quote(table)} ({columns})")
@@ -289,7 +304,9 @@ class _Builder:
         )
         self._con.register(alias, mapping)
 
-    def _view(self, dataset: Dataset, kinds: Mapping[str, ColumnKind]) -> TableView:
+    def _view(
+        self, dataset: Dataset, kinds: Mapping[str, ColumnKind], *, ranked: bool
+    ) -> TableView:
         rows = self._con.execute(
             "SELECT column_name, data_type FROM information_schema.columns "
             "WHERE table_name = ? ORDER BY ordinal_position",
@@ -298,18 +315,25 @@ class _Builder:
         columns = {
             name: ColumnView(name, kinds[name], dataset.columns[name].column_class, sql_type)
             for name, sql_type in rows
+            if name in kinds  # never ROW_NUMBER_COLUMN: the reviewer cannot name it
         }
-        person = next(
-            (
-                name
-                for name, kind in kinds.items()
-                if kind is ColumnKind.TOKEN
-                and domain_of(dataset.columns[name].identifier_kind)[0] == PERSON_DOMAIN
-            ),
-            None,
-        )
         denied = frozenset(dataset.columns) - frozenset(columns)
-        return TableView(dataset.name, columns, person, denied)
+        return TableView(
+            dataset.name, columns, _person_column(dataset, kinds), denied, ranked=ranked
+        )
+
+
+def _person_column(dataset: Dataset, kinds: Mapping[str, ColumnKind]) -> str | None:
+    """The first pseudonymized column of the person domain (SSN/TIN): the privacy unit."""
+    return next(
+        (
+            name
+            for name, kind in kinds.items()
+            if kind is ColumnKind.TOKEN
+            and domain_of(dataset.columns[name].identifier_kind)[0] == PERSON_DOMAIN
+        ),
+        None,
+    )
 
 
 def filter_sql(agreement: Agreement, dataset: Dataset, grant: DatasetGrant) -> str:
@@ -347,6 +371,7 @@ def policy_to_json(policy: Policy) -> dict[str, Any]:
             name: {
                 "person_column": view.person_column,
                 "denied": sorted(view.denied),
+                "ranked": view.ranked,
                 "columns": [
                     [c.name, c.kind.value, c.column_class.value, c.sql_type]
                     for c in view.columns.values()
@@ -358,8 +383,6 @@ def policy_to_json(policy: Policy) -> dict[str, Any]:
 
 
 def policy_from_json(data: Mapping[str, Any]) -> Policy:
-    from custodiet.agreements.model import Mode
-
     tables = {
         name: TableView(
             name=name,
@@ -369,6 +392,7 @@ def policy_from_json(data: Mapping[str, Any]) -> Policy:
             },
             person_column=table["person_column"],
             denied=frozenset(table["denied"]),
+            ranked=bool(table.get("ranked", False)),  # absent in projections built before it
         )
         for name, table in data["tables"].items()
     }

@@ -221,3 +221,56 @@ def test_a_dp_agreement_validates(tmp_path: Path) -> None:
     )
     agreement, marks = load_with_marks(path)
     validate_agreement(agreement, CATALOG, marks)
+
+
+DP_LIMITS = {"mode: pseudonymous": "mode: dp", "  min_group_size: 11": "  rho: 1.0"}
+
+
+def test_key_selection_needs_an_explicit_delta(tmp_path: Path) -> None:
+    error = validation_error(tmp_path, **DP_LIMITS, **{ROWS: ROWS + "\n    select_keys: [agency]"})
+    assert error.code == "CUST272"
+    line = line_of("limits:") + 1  # one line was added above it
+    assert f":{line}: limits: limits.delta is required" in error.message
+    assert "datasets.payments.select_keys" in error.message
+
+
+def test_key_selection_with_a_delta_validates(tmp_path: Path) -> None:
+    path = write_agreement(
+        tmp_path / "a.yaml",
+        **{
+            "mode: pseudonymous": "mode: dp",
+            "  min_group_size: 11": "  rho: 1.0\n  delta: 1.0e-6",
+            ROWS: ROWS + "\n    select_keys: [agency]",
+        },
+    )
+    agreement, marks = load_with_marks(path)
+    validate_agreement(agreement, CATALOG, marks)
+    assert agreement.datasets["payments"].select_keys == ["agency"]
+
+
+@pytest.mark.parametrize(
+    ("grant", "fragment"),
+    [
+        ("select_keys: [payee_tin]", "select_keys name 'payee_tin'"),
+        ("select_keys: [nope]", "select_keys name 'nope'"),
+        ("keys: {agency: [SSA]}\n    select_keys: [agency]", "declared key set"),
+    ],
+)
+def test_key_selection_names_allowed_undeclared_columns(
+    tmp_path: Path, grant: str, fragment: str
+) -> None:
+    error = validation_error(
+        tmp_path,
+        **{
+            "mode: pseudonymous": "mode: dp",
+            "  min_group_size: 11": "  rho: 1.0\n  delta: 1.0e-6",
+            ROWS: ROWS + f"\n    {grant}",
+        },
+    )
+    assert error.code == "CUST271" and fragment in error.message
+    assert "datasets.payments.select_keys.0" in error.message
+
+
+def test_select_keys_outside_dp_mode_is_refused(tmp_path: Path) -> None:
+    error = validation_error(tmp_path, **{ROWS: ROWS + "\n    select_keys: [agency]"})
+    assert error.code == "CUST270" and "select_keys applies only with mode: dp" in error.message
