@@ -123,6 +123,7 @@ def update_dataset(rt: Runtime, signed: SignedRequest) -> Registration:
     values are identifiers must already be classified an identifier."""
     args = signed.args
     try:
+        _custodian_only(rt, signed)
         name, path, _ = _registration_args({**args, "classify": {}})
         current = get_dataset(rt.refresh(), name)
         source = parse_source(path)
@@ -154,6 +155,17 @@ def update_dataset(rt: Runtime, signed: SignedRequest) -> Registration:
     )
     committed = rt.commit(entry, refuse_as=signed)
     return Registration(get_dataset(rt.state, name), (), 1, 1, True, committed.index)
+
+
+def _custodian_only(rt: Runtime, signed: SignedRequest) -> None:
+    """Refuse anyone but a custodian before any file is read (the replay refuses it too)."""
+    found = rt.state.principals.get(signed.principal)
+    if found is not None and found.role != "custodian":
+        raise RefusedError(
+            f"principal {signed.principal!r} is a {found.role}; only custodians update datasets",
+            hint="a custodian signs `custodiet dataset update`",
+            code="CUST318",
+        )
 
 
 def _new_files(current: Dataset, source: Source) -> Source:
