@@ -126,8 +126,8 @@ def register(app: typer.Typer) -> None:
     def list_(format_: FormatOption = None, workspace: WorkspacePath = None) -> None:
         """List the registered datasets.
 
-        JSON: a list of {"name", "path", "table", "format", "rows", "sha256", "columns"}
-        (columns: how many; `dataset show` lists them)."""
+        JSON: a list of {"name", "path", "table", "format", "rows", "sha256", "version",
+        "files", "columns"} (columns: how many; `dataset show` lists them)."""
         from rich.markup import escape
         from rich.table import Table
 
@@ -156,8 +156,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show a dataset's file, digest and column classes.
 
-        JSON: {"name", "path", "table", "format", "rows", "sha256", "columns": [{"name",
-        "type", "class", "identifier_kind"}]} (table: the DuckDB table, else null)."""
+        JSON: {"name", "path", "table", "format", "rows", "sha256", "version", "files":
+        [{"path", "sha256"}], "columns": [{"name", "type", "class", "identifier_kind"}]}
+        (table: the DuckDB table, else null; rows and sha256: of the latest version)."""
         with runtime(workspace) as rt:
             dataset = backend.get_dataset(rt, name)
         if output_format(format_, TableOrJson) is TableOrJson.JSON:
@@ -169,6 +170,10 @@ def register(app: typer.Typer) -> None:
         out_console().print(
             f"{dataset.format}, {dataset.rows:,} rows, sha256 {dataset.sha256}", markup=False
         )
+        if dataset.version > 1 or len(dataset.file_digests) > 1:
+            out_console().print(
+                f"version {dataset.version}, {len(dataset.file_digests)} files", markup=False
+            )
         out_console().print(classes_table(dataset))
 
 

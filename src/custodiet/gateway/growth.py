@@ -75,7 +75,10 @@ def extend(rt: Runtime, active: ActiveAgreement, name: str) -> bool:
     built = state.projections[f"{agreement.id}@{active.version}"][name]
     if built == latest.sha256:
         return False
-    before = next(v for v in dataset_versions(state.datasets[name]) if v["sha256"] == built)
+    versions = dataset_versions(state.datasets[name])
+    before = next((v for v in versions if v["sha256"] == built), None)
+    if before is None:  # not built from a registered version: a rebuild reads the latest
+        return False
     new_files = latest.file_digests[int(before["files"]) :]
     about: dict[str, Any] = {
         "agreement": agreement.id,
