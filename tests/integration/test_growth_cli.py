@@ -156,3 +156,77 @@ def test_only_a_custodian_updates_and_nothing_new_is_refused(
     assert reviewer.status == 3, reviewer.stderr
     assert "only custodians update datasets" in reviewer.stderr
     assert ledger_entries(ws)[-1]["code"] == "CUST318"
+
+
+def test_synthetic_months_arrive_one_update_at_a_time(tmp_path: Path) -> None:
+    """`synth --months 2`, the initial load registered, then each month added by an update:
+    the following projection holds each month's rows, planted records included, only from the
+    update of that month on; the agreement that does not follow keeps the initial load."""
+    out = tmp_path / "synth"
+    made = run_cli("synth", "--out", str(out), "--people", "1500", "--seed", "5", "--months", "2")
+    assert made.status == 0, made.stderr
+    ws = workspace_with_people(tmp_path / "ws")
+    for table in ("payments", "deaths"):
+        assert _cli(ws, "dataset", "add", table, str(out / f"{table}.parquet")).status == 0
+    kit = kit_for(ws)
+    follow = "    rows: \"agency = 'SSA'\"\n"
+    deaths = "  deaths:\n"
+    for agreement, grants in (
+        (FOLLOWS, {follow: follow + "    follow: true\n", deaths: deaths + "    follow: true\n"}),
+        (STAYS, {}),
+    ):
+        path = write_agreement(
+            tmp_path / f"{agreement}.yaml",
+            **{"id: ssa-deceased-payees": f"id: {agreement}"},
+            **grants,
+        )
+        kit.apply(ws, path, by="bob")
+        kit.approve_all(ws, agreement, by=("alice", "carol"))
+    truth = out / "truth.parquet"
+    for month, upper in (("2024-11", "AND payment_date < DATE '2024-12-01'"), ("2024-12", "")):
+        folder = out / f"month={month}"
+        month_rows = (
+            f"SELECT count(*) FROM payments WHERE payment_date >= DATE '{month}-01' {upper}"
+        )
+        planted = _planted(folder / "payments.parquet", truth, month)
+        assert planted
+        assert _value(ws, FOLLOWS, month_rows) == 0
+        for table in ("deaths", "payments"):
+            update = _cli(ws, "dataset", "update", table, str(folder / f"{table}.parquet"))
+            assert update.status == 0, update.stderr
+            assert f"projections extended: {FOLLOWS}" in update.stdout
+        assert _value(ws, FOLLOWS, month_rows) == _ssa_rows(folder / "payments.parquet")
+        ids = ", ".join(f"'{p}'" for p in planted)
+        found = f"SELECT count(*) FROM payments WHERE payment_id IN ({ids})"
+        assert _value(ws, FOLLOWS, found) == len(planted)
+        assert _value(ws, STAYS, month_rows) == 0
+    audit = run_cli("ledger", "audit", "--workspace", str(ws.root))
+    assert audit.status == 0, audit.stderr
+    extensions = [e for e in ledger_entries(ws) if e["action"] == "projection.extend"]
+    assert [(e["dataset"], e["to_version"]) for e in extensions] == [
+        ("deaths", 2),
+        ("payments", 2),
+        ("deaths", 3),
+        ("payments", 3),
+    ]
+
+
+def _planted(payments: Path, truth: Path, month: str) -> list[str]:
+    """Up to ten planted SSA payments of ``month`` (by truth), all in that month's file."""
+    con = duckdb.connect()
+    try:
+        rows = con.execute(
+            f"SELECT t.record_id FROM read_parquet('{truth}') t "
+            f"JOIN read_parquet('{payments}') p ON p.payment_id = t.record_id "
+            f"WHERE t.month = '{month}' AND p.agency = 'SSA' "
+            "GROUP BY t.record_id ORDER BY t.record_id LIMIT 10"
+        ).fetchall()
+    finally:
+        con.close()
+    return [str(r[0]) for r in rows]
+
+
+def _value(ws: Workspace, agreement: str, sql: str) -> int:
+    result = _cli(ws, "query", "--agreement", agreement, "--format", "json", sql, who="bob")
+    assert result.status == 0, result.stderr
+    return int(json.loads(result.stdout)["rows"][0][0])

@@ -123,10 +123,11 @@ def relation_sql(con: duckdb.DuckDBPyConnection, source: Source, alias: str = "s
         literal = "[" + ", ".join(_string_literal(str(p)) for p in source.files) + "]"
     else:
         literal = _string_literal(str(source.path))
+    # the file's own columns only: no column from a directory named KEY=VALUE (hive layout)
     if source.format == "parquet":
-        return f"read_parquet({literal})"
+        return f"read_parquet({literal}, hive_partitioning = false)"
     if source.format == "csv":
-        return f"read_csv({literal}, auto_detect = true)"
+        return f"read_csv({literal}, auto_detect = true, hive_partitioning = false)"
     con.execute(f"ATTACH {literal} AS {_identifier(alias)} (READ_ONLY)")
     return f"{_identifier(alias)}.main.{_identifier(source.table or '')}"
 
