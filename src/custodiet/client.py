@@ -29,6 +29,7 @@ ROUTES = {  # the signed request's action -> its route (custodiet.api.actions)
     "principal.add": "/v1/principals/add",
     "principal.remove": "/v1/principals/remove",
     "dataset.add": "/v1/datasets/add",
+    "dataset.update": "/v1/datasets/update",
     "agreement.propose": "/v1/agreements/propose",
     "agreement.approve": "/v1/agreements/approve",
     "agreement.revoke": "/v1/agreements/revoke",
@@ -184,7 +185,9 @@ def dataset(d: Mapping[str, Any]) -> Any:
         c["name"]: ColumnInfo(c["name"], c["type"], ColumnClass(c["class"]), c["identifier_kind"])
         for c in d["columns"]
     }
-    return Dataset(d["name"], d["path"], d["format"], columns, d["sha256"], d["rows"], d["table"])
+    files = tuple((str(f["path"]), str(f["sha256"])) for f in d.get("files") or ())
+    return Dataset(d["name"], d["path"], d["format"], columns, d["sha256"], d["rows"], d["table"],
+                   int(d.get("version", 1)), files)  # fmt: skip
 
 
 def principal(doc: Mapping[str, Any]) -> Any:
@@ -204,6 +207,12 @@ def _registration(doc: Mapping[str, Any]) -> Any:
         doc["effective"],
         doc["ledger_index"],
     )
+
+
+def _growth(doc: Mapping[str, Any]) -> Any:
+    from custodiet.gateway.growth import Growth
+
+    return Growth(_registration(doc), tuple(doc.get("extended", ())))
 
 
 def _version(doc: Mapping[str, Any]) -> Any:
@@ -317,6 +326,7 @@ DECODERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "principal.add": _change,
     "principal.remove": _change,
     "dataset.add": _registration,
+    "dataset.update": _growth,
     "agreement.propose": _version,
     "agreement.approve": _approved,
     "agreement.revoke": _version,

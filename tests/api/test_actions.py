@@ -142,6 +142,7 @@ ARGS: dict[str, dict[str, Any]] = {
     "principal.add": {"name": "zed", "role": "reviewer", "pubkey": public_key("zed")},
     "principal.remove": {"name": "otto"},
     "dataset.add": {"name": "x", "path": "/nonexistent.parquet", "classify": {}},
+    "dataset.update": {"name": "payments", "path": "/nonexistent.parquet"},
     "agreement.propose": {"document": agreement_document("other", reviewer="rae")},
     "agreement.approve": {"agreement": AGREEMENT, "version": 1, "sha256": "0" * 64},
     "agreement.revoke": {"agreement": AGREEMENT},
@@ -226,6 +227,7 @@ WRONG_PRINCIPAL = {  # action -> (who may not, status, code)
     "principal.add": ("rae", 403, None),
     "principal.remove": ("rae", 403, None),
     "dataset.add": ("rae", 403, None),
+    "dataset.update": ("rae", 403, None),
     "agreement.approve": ("rae", 403, None),
     "agreement.revoke": ("rae", 403, None),
     "agreement.build": ("rae", 403, None),
@@ -241,7 +243,7 @@ WRONG_PRINCIPAL = {  # action -> (who may not, status, code)
 def test_the_wrong_principal_is_refused_on_the_ledger(active: Caller, action: str) -> None:
     who, status, _ = WRONG_PRINCIPAL[action]
     args = dict(ARGS[action])
-    if action == "dataset.add":
+    if action in ("dataset.add", "dataset.update"):
         args["path"] = str(active.data["payments"])
     if action == "agreement.approve":
         shown = active.client.get(f"/v1/agreements/{AGREEMENT}").json()
@@ -252,6 +254,19 @@ def test_the_wrong_principal_is_refused_on_the_ledger(active: Caller, action: st
     entry = active.last_entry()
     assert entry["action"] == "refusal" and entry["code"] == error["code"]
     assert entry["actor"] == who and entry["decision"] in ("refused", "malformed")
+
+
+def test_a_custodian_adds_a_dataset_version_over_http(active: Caller, tmp_path: Path) -> None:
+    new = write_canonical(tmp_path / "month2", people=30)["payments"]
+    done = active.act("ana", "dataset.update", name="payments", path=str(new))
+    assert (
+        done["dataset"]["version"] == 2 and done["extended"] == []
+    )  # the agreement does not follow
+    assert [f["path"] for f in done["dataset"]["files"]][-1] == str(new.resolve())
+    shown = active.client.get("/v1/datasets").json()
+    assert next(d for d in shown if d["name"] == "payments")["version"] == 2
+    entry = active.last_entry()
+    assert entry["action"] == "dataset.update" and entry["version"] == 2
 
 
 def test_a_replayed_signature_is_409_on_the_ledger(active: Caller) -> None:

@@ -165,7 +165,7 @@ def test_errors_keep_their_code_and_exit_status(world: World) -> None:
     assert denied.exit_code == 3 and denied.stderr.startswith("refused:")
 
 
-def test_every_principal_command_runs_over_the_server(world: World) -> None:
+def test_every_principal_command_runs_over_the_server(world: World, tmp_path: Path) -> None:
     import json
 
     _approve(world, AGREEMENT)
@@ -184,6 +184,9 @@ def test_every_principal_command_runs_over_the_server(world: World) -> None:
         "screen", "run", "paid_after_death", "--agreement", AGREEMENT, as_="rae"
     )
     assert "protected projection ready" in world.ok("agreement", "build", AGREEMENT, as_="ana")
+    month = write_canonical(tmp_path / "month", people=30)["payments"]
+    grown = world.ok("dataset", "update", "payments", str(month), as_="ana")
+    assert "payments: version 2, 2 files" in grown and "projections extended: none" in grown
     filed = world.ok(
         "reid",
         "request",

@@ -24,6 +24,7 @@ ROUTES = {
     "principal.add": "/v1/principals/add",
     "principal.remove": "/v1/principals/remove",
     "dataset.add": "/v1/datasets/add",
+    "dataset.update": "/v1/datasets/update",
     "agreement.propose": "/v1/agreements/propose",
     "agreement.approve": "/v1/agreements/approve",
     "agreement.revoke": "/v1/agreements/revoke",

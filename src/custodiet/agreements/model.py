@@ -11,7 +11,7 @@ import re
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from custodiet.agreements.screening import CustomScreen, ScreenSettings
 
@@ -87,6 +87,7 @@ class DatasetGrant(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     rows: str | None = None
+    follow: StrictBool = False  # extend the projection with each new version of the dataset
     columns: dict[Annotated[str, Field(pattern=IDENT)], Rule]
     allow_quasi_identifiers: bool = False
     max_contributions: int | None = Field(None, ge=1, le=1000)

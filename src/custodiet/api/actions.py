@@ -36,6 +36,13 @@ def _add_dataset(rt: Runtime, signed: SignedRequest) -> dict[str, Any]:
     return documents.registration(add_dataset(rt, signed))
 
 
+def _update_dataset(rt: Runtime, signed: SignedRequest) -> dict[str, Any]:
+    from custodiet.gateway.growth import update_and_extend
+
+    done = update_and_extend(rt, signed)
+    return {**documents.registration(done.registration), "extended": list(done.extended)}
+
+
 def _propose(rt: Runtime, signed: SignedRequest) -> dict[str, Any]:
     from custodiet.agreements.lifecycle import apply_agreement
 
@@ -126,6 +133,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("/principals/add", "principal.add", _add_principal, "Register a principal"),
     Action("/principals/remove", "principal.remove", _remove_principal, "Remove a principal"),
     Action("/datasets/add", "dataset.add", _add_dataset, "Register a dataset"),
+    Action("/datasets/update", "dataset.update", _update_dataset, "Add a dataset version"),
     Action("/agreements/propose", "agreement.propose", _propose, "Propose an agreement"),
     Action("/agreements/approve", "agreement.approve", _approve, "Approve an agreement"),
     Action("/agreements/revoke", "agreement.revoke", _revoke, "Revoke an agreement"),

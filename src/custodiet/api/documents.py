@@ -76,6 +76,8 @@ def dataset(d: Dataset) -> Document:
         "format": d.format,
         "rows": d.rows,
         "sha256": d.sha256,
+        "version": d.version,
+        "files": [{"path": p, "sha256": h} for p, h in d.file_digests],
         "columns": [
             {
                 "name": c.name,

@@ -38,6 +38,12 @@ class Dataset:
     sha256: str  # of the file's bytes at registration
     rows: int
     table: str | None = None  # the table inside a DuckDB file (format 'duckdb' only)
+    version: int = 1  # 1 at registration, then one more per ``dataset update``
+    files: tuple[tuple[str, str], ...] = ()  # (absolute path, sha256) of each file read, in order
+
+    @property
+    def file_digests(self) -> tuple[tuple[str, str], ...]:
+        return self.files or ((self.path, self.sha256),)
 
     def document(self) -> dict[str, Any]:
         """Plain JSON-able form, as stored in the state and shown by ``dataset show``."""
@@ -48,6 +54,8 @@ class Dataset:
             "table": self.table,
             "sha256": self.sha256,
             "rows": self.rows,
+            "version": self.version,
+            "files": [{"path": p, "sha256": d} for p, d in self.file_digests],
             "columns": [c.document() for c in self.columns.values()],
         }
 
@@ -67,4 +75,6 @@ class Dataset:
             sha256=doc["sha256"],
             rows=int(doc["rows"]),
             table=doc.get("table"),
+            version=int(doc.get("version", 1)),
+            files=tuple((str(f["path"]), str(f["sha256"])) for f in doc.get("files") or ()),
         )

@@ -25,15 +25,23 @@ from custodiet.catalog.classify import (
 )
 from custodiet.catalog.model import ColumnInfo, Dataset, IdentifierKind
 from custodiet.catalog.source import Source, parse_source, relation_sql
-from custodiet.errors import InputError
+from custodiet.errors import InputError, RefusedError
 from custodiet.identity import SignedRequest
-from custodiet.ledger.replay import State
+from custodiet.ledger.replay import State, dataset_files, dataset_versions, files_digest
 from custodiet.runtime import Runtime
 
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["ColumnInfo", "Dataset", "Registration", "add_dataset", "get_dataset", "list_datasets"]
+__all__ = [
+    "ColumnInfo",
+    "Dataset",
+    "Registration",
+    "add_dataset",
+    "get_dataset",
+    "list_datasets",
+    "update_dataset",
+]
 
 DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 PREFIX_ROWS = 100_000  # rows that classification looks at
@@ -65,14 +73,16 @@ def add_dataset(rt: Runtime, signed: SignedRequest) -> Registration:
         final = _apply_overrides(columns, overrides)
     except InputError as exc:
         rt.refuse(exc, attempted=signed.action, actor=signed.principal, signed=signed)
+    files = digests_of(source)
     dataset = Dataset(
         name=name,
         path=str(source.path),
         format=source.format,
         columns=final,
-        sha256=file_sha256(source.path),
+        sha256=files_digest(files),
         rows=rows,
         table=source.table,
+        files=tuple((f["path"], f["sha256"]) for f in files),
     )
     entry = entries.action(
         signed,
@@ -81,6 +91,7 @@ def add_dataset(rt: Runtime, signed: SignedRequest) -> Registration:
         format=dataset.format,
         table=dataset.table,
         file_sha256=dataset.sha256,
+        files=files,
         rows=rows,
         columns={c.name: c.column_class.value for c in final.values()},
         inferred={c.name: c.column_class.value for c in columns.values()},
@@ -97,6 +108,107 @@ def add_dataset(rt: Runtime, signed: SignedRequest) -> Registration:
         filled["effective"],
         committed.index,
     )
+
+
+def digests_of(source: Source) -> list[dict[str, str]]:
+    """``{"path", "sha256"}`` of each file ``source`` reads, in order."""
+    return [{"path": str(p), "sha256": file_sha256(p)} for p in source.paths]
+
+
+def update_dataset(rt: Runtime, signed: SignedRequest) -> Registration:
+    """Add the files of ``args.path`` that the dataset does not hold yet as its next version.
+
+    Files it already holds must be byte for byte what was registered (a swapped file is
+    refused); the new files must have the registered columns and types, and a column whose new
+    values are identifiers must already be classified an identifier."""
+    args = signed.args
+    try:
+        _custodian_only(rt, signed)
+        name, path, _ = _registration_args({**args, "classify": {}})
+        current = get_dataset(rt.refresh(), name)
+        source = parse_source(path)
+        added = _new_files(current, source)
+        columns, rows, by_value = _inspect(added)
+        _same_schema(current, columns)
+    except (InputError, RefusedError) as exc:
+        rt.refuse(exc, attempted=signed.action, actor=signed.principal, signed=signed)
+    leaked = sorted(
+        c for c in by_value if current.columns[c].column_class is not ColumnClass.IDENTIFIER
+    )
+    if leaked:
+        rt.refuse(
+            RefusedError(
+                f"the new files of {name!r} hold identifiers in column {leaked[0]!r}, "
+                "which is not classified an identifier",
+                hint="register the data under a new dataset name with its own classification",
+                code="CUST519",
+            ),
+            attempted=signed.action, actor=signed.principal, signed=signed,
+        )  # fmt: skip
+    entry = entries.action(
+        signed,
+        dataset=name,
+        path=str(source.path),
+        files=digests_of(added),
+        rows=rows,
+        schema=[{"name": c.name, "sql_type": c.sql_type} for c in columns.values()],
+    )
+    committed = rt.commit(entry, refuse_as=signed)
+    return Registration(get_dataset(rt.state, name), (), 1, 1, True, committed.index)
+
+
+def _custodian_only(rt: Runtime, signed: SignedRequest) -> None:
+    """Refuse anyone but a custodian before any file is read (the replay refuses it too)."""
+    found = rt.state.principals.get(signed.principal)
+    if found is not None and found.role != "custodian":
+        raise RefusedError(
+            f"principal {signed.principal!r} is a {found.role}; only custodians update datasets",
+            hint="a custodian signs `custodiet dataset update`",
+            code="CUST318",
+        )
+
+
+def _new_files(current: Dataset, source: Source) -> Source:
+    """The files of ``source`` that ``current`` does not hold (those it holds must be unchanged)."""
+    if current.format == "duckdb" or source.format != current.format:
+        raise InputError(
+            f"dataset {current.name!r} is {current.format}; {source.path} is {source.format}",
+            hint="a dataset grows by files of its own format (a DuckDB table does not grow)",
+            code="CUST705",
+        )
+    held = dict(current.file_digests)
+    new: list[Path] = []
+    for path in source.paths:
+        registered = held.get(str(path))
+        if registered is None:
+            new.append(path)
+        elif file_sha256(path) != registered:
+            raise RefusedError(
+                f"{path} changed since dataset {current.name!r} registered it "
+                "(its bytes no longer match the registered sha256)",
+                hint="restore the registered file; new data goes into new files",
+                code="CUST704",
+            )
+    if not new:
+        raise InputError(
+            f"{source.path}: no file that dataset {current.name!r} does not already hold",
+            hint="add the new month's files, or a directory or glob that includes them",
+            code="CUST708",
+        )
+    return Source(source.path, source.format, None, tuple(new))
+
+
+def _same_schema(current: Dataset, columns: Mapping[str, ColumnInfo]) -> None:
+    registered = [(c.name, c.sql_type) for c in current.columns.values()]
+    found = [(c.name, c.sql_type) for c in columns.values()]
+    if registered != found:
+        changed = sorted({n for n, _ in set(registered) ^ set(found)})
+        differing = f"column {changed[0]!r}" if changed else "the column order"
+        raise RefusedError(
+            f"the new files of dataset {current.name!r} change its columns or types ({differing})",
+            hint="a changed schema is registered as a new dataset with `custodiet dataset add`",
+            code="CUST702",
+        )
 
 
 def _registration_args(args: Mapping[str, Any]) -> tuple[str, str, dict[str, ColumnClass]]:
@@ -124,8 +236,9 @@ def _registration_args(args: Mapping[str, Any]) -> tuple[str, str, dict[str, Col
     return name, path, overrides
 
 
-def get_dataset(state: State, name: str) -> Dataset:
-    """The registered dataset ``name`` as the ledger says it is."""
+def get_dataset(state: State, name: str, version: int | None = None) -> Dataset:
+    """The registered dataset ``name`` as the ledger says it is (its latest version, or
+    ``version``: the files it held then)."""
     found = state.datasets.get(name)
     if found is None:
         raise InputError(
@@ -133,23 +246,27 @@ def get_dataset(state: State, name: str) -> Dataset:
             hint="`custodiet dataset list` shows the registered datasets",
             code="CUST237",
         )
-    return dataset_from_state(found)
+    return dataset_from_state(found, version)
 
 
 def list_datasets(state: State) -> list[Dataset]:
     return [dataset_from_state(state.datasets[name]) for name in sorted(state.datasets)]
 
 
-def dataset_from_state(record: Mapping[str, Any]) -> Dataset:
+def dataset_from_state(record: Mapping[str, Any], version: int | None = None) -> Dataset:
+    versions = dataset_versions(record)
+    at = next((v for v in versions if v["version"] == version), versions[-1])
     return Dataset.from_document(
         {
             "name": record["name"],
             "path": record["path"],
             "format": record["format"],
             "table": record.get("table"),
-            "sha256": record["sha256"],
-            "rows": record["rows"],
+            "sha256": at["sha256"],
+            "rows": at["rows"],
             "columns": record["schema"],
+            "version": at["version"],
+            "files": dataset_files(record)[: int(at["files"])],
         }
     )
 

@@ -43,7 +43,11 @@ def register(app: typer.Typer) -> None:
     def add(
         name: Annotated[str, typer.Argument(help="Dataset name, e.g. payments.", metavar="NAME")],
         path: Annotated[
-            str, typer.Argument(help="A .parquet or .csv file, or PATH.duckdb::TABLE.")
+            str,
+            typer.Argument(
+                help="A .parquet or .csv file, a directory or a glob of them, or "
+                "PATH.duckdb::TABLE."
+            ),
         ],
         as_: Actor,
         classify: Annotated[
@@ -59,12 +63,10 @@ def register(app: typer.Typer) -> None:
         the classes. An override may raise protection; lowering a class needs K custodians,
         each running this same command, and a column whose values are SSNs, EINs or bank
         numbers stays an identifier whatever --classify says."""
-        from pathlib import Path
-
         from custodiet.catalog.registry import add_dataset
 
         overrides = parse_overrides(classify or [])
-        location = str(Path(path).expanduser().resolve()) if "::" not in path else path
+        location = _location_argument(path)
         with runtime(workspace) as rt:
             request = signed(rt, as_, key, "dataset.add", {
                 "name": name, "path": location,
@@ -85,13 +87,47 @@ def register(app: typer.Typer) -> None:
             )
         out_console().print(classes_table(dataset))
 
+    @group.command("update")
+    @reports_errors
+    def update(
+        name: Annotated[str, typer.Argument(help="Dataset name, e.g. payments.", metavar="NAME")],
+        path: Annotated[
+            str,
+            typer.Argument(
+                help="The new files: a .parquet or .csv file, a directory or a glob (files the "
+                "dataset already holds are checked unchanged and skipped)."
+            ),
+        ],
+        as_: Actor,
+        key: KeyPath = None,
+        workspace: WorkspacePath = None,
+    ) -> None:
+        """Add the new files of PATH as the dataset's next version (signed by a custodian),
+        with the same columns and types, then extend the projections of the active agreements
+        that follow the dataset. A file the dataset already holds whose bytes changed is
+        refused."""
+        from custodiet.gateway.growth import update_and_extend
+
+        location = _location_argument(path)
+        with runtime(workspace) as rt:
+            request = signed(rt, as_, key, "dataset.update", {"name": name, "path": location})
+            done = call(rt, update_and_extend, request)
+        dataset = done.registration.dataset
+        out_console().print(
+            f"{dataset.name}: version {dataset.version}, {len(dataset.file_digests)} files, "
+            f"{dataset.rows} rows; signed by {as_}",
+            markup=False,
+        )
+        extended = ", ".join(done.extended) or "none"
+        out_console().print(f"projections extended: {extended}", markup=False)
+
     @group.command("list")
     @reports_errors
     def list_(format_: FormatOption = None, workspace: WorkspacePath = None) -> None:
         """List the registered datasets.
 
-        JSON: a list of {"name", "path", "table", "format", "rows", "sha256", "columns"}
-        (columns: how many; `dataset show` lists them)."""
+        JSON: a list of {"name", "path", "table", "format", "rows", "sha256", "version",
+        "files", "columns"} (columns: how many; `dataset show` lists them)."""
         from rich.markup import escape
         from rich.table import Table
 
@@ -120,8 +156,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show a dataset's file, digest and column classes.
 
-        JSON: {"name", "path", "table", "format", "rows", "sha256", "columns": [{"name",
-        "type", "class", "identifier_kind"}]} (table: the DuckDB table, else null)."""
+        JSON: {"name", "path", "table", "format", "rows", "sha256", "version", "files":
+        [{"path", "sha256"}], "columns": [{"name", "type", "class", "identifier_kind"}]}
+        (table: the DuckDB table, else null; rows and sha256: of the latest version)."""
         with runtime(workspace) as rt:
             dataset = backend.get_dataset(rt, name)
         if output_format(format_, TableOrJson) is TableOrJson.JSON:
@@ -133,7 +170,20 @@ def register(app: typer.Typer) -> None:
         out_console().print(
             f"{dataset.format}, {dataset.rows:,} rows, sha256 {dataset.sha256}", markup=False
         )
+        if dataset.version > 1 or len(dataset.file_digests) > 1:
+            out_console().print(
+                f"version {dataset.version}, {len(dataset.file_digests)} files", markup=False
+            )
         out_console().print(classes_table(dataset))
+
+
+def _location_argument(path: str) -> str:
+    """PATH made absolute (a glob keeps its pattern; PATH.duckdb::TABLE is kept as given)."""
+    from pathlib import Path
+
+    if "::" in path:
+        return path
+    return str(Path(path).expanduser().absolute())
 
 
 def parse_overrides(items: list[str]) -> dict[str, ColumnClass]:

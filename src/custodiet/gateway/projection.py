@@ -36,6 +36,7 @@ from custodiet.gateway.tokens import (
 )
 from custodiet.gateway.treatments import projected_expression, quote
 from custodiet.identity import SignedRequest
+from custodiet.ledger.replay import State, dataset_versions, files_digest
 from custodiet.runtime import Runtime
 from custodiet.workspace import Workspace
 
@@ -112,20 +113,19 @@ def build_for(rt: Runtime, active: ActiveVersion, signed: SignedRequest | None =
     """Custodian side: re-hash the registered sources, build the projection, and record the
     build with the source digests (``projection.build``). A source whose bytes differ from its
     registered digest stops the build (exit 1), and that failure is on the ledger too."""
-    from custodiet.catalog.registry import file_sha256, get_dataset
+    from custodiet.catalog.registry import get_dataset
 
     state = rt.refresh()
     agreement = active.agreement
-    datasets = {name: get_dataset(state, name) for name in agreement.datasets}
+    built = state.projections.get(f"{agreement.id}@{active.version}", {})
+    datasets = {
+        name: get_dataset(state, name, _version_to_build(state, name, grant, built))
+        for name, grant in agreement.datasets.items()
+    }
     about: dict[str, Any] = {"agreement": agreement.id, "agreement_version": active.version}
     if signed is not None:  # a custodian's rebuild: their signed request is part of the entry
         about.update(request=signed.request, signature=signed.signature, actor=signed.principal)
-    digests: dict[str, str] = {}
-    for name, dataset in datasets.items():
-        try:
-            digests[name] = file_sha256(Path(dataset.path))
-        except OSError:
-            digests[name] = "unreadable"
+    digests = {name: current_digest(dataset) for name, dataset in datasets.items()}
     changed = sorted(n for n, d in datasets.items() if digests[n] != d.sha256)
     if changed:
         failure = SystemFailure(
@@ -149,6 +149,30 @@ def build_for(rt: Runtime, active: ActiveVersion, signed: SignedRequest | None =
         refuse_as=signed,
     )
     return files.database
+
+
+def _version_to_build(
+    state: State, name: str, grant: DatasetGrant, built: Mapping[str, str]
+) -> int | None:
+    """The latest version of a followed dataset (or of one never built); else the version the
+    projection was built from: an agreement that does not follow stays on its version."""
+    if grant.follow or name not in built:
+        return None
+    record = state.datasets.get(name, {})
+    return next(
+        (int(v["version"]) for v in dataset_versions(record) if v["sha256"] == built[name]), None
+    )
+
+
+def current_digest(dataset: Dataset) -> str:
+    """The digest of ``dataset``'s files as they are on disk now ("unreadable" if one is not)."""
+    from custodiet.catalog.registry import file_sha256
+
+    try:
+        found = [{"path": p, "sha256": file_sha256(Path(p))} for p, _ in dataset.file_digests]
+    except OSError:
+        return "unreadable"
+    return files_digest(found)
 
 
 def build_projection(
@@ -209,6 +233,27 @@ class _Builder:
         self._key = key
 
     def table(self, dataset: Dataset, grant: DatasetGrant) -> TableView:
+        select, kinds, tokens = self._select(dataset, grant)
+        person = self._ranked(dataset, kinds)
+        if person is not None:
+            select = self._rank(select, kinds, person)
+        self._create(dataset.name, select, kinds)
+        self._release(dataset, tokens)
+        return self._view(dataset, kinds, ranked=person is not None)
+
+    def append(self, dataset: Dataset, grant: DatasetGrant) -> None:
+        """Append ``dataset``'s rows (its new files only) to its table, treated as ``table``
+        treats them: the same key gives every identifier the token it already has."""
+        select, kinds, tokens = self._select(dataset, grant)
+        person = self._ranked(dataset, kinds)
+        if person is not None and self._stores_ranks(dataset.name):
+            select = self._rank(select, kinds, person, table=dataset.name)
+        self._con.execute(f"INSERT INTO {quote(dataset.name)} BY NAME {select}")
+        self._release(dataset, tokens)
+
+    def _select(
+        self, dataset: Dataset, grant: DatasetGrant
+    ) -> tuple[str, dict[str, ColumnKind], int]:
         self._open_source(dataset, grant)
         selects: list[str] = []
         joins: list[str] = []
@@ -233,31 +278,52 @@ class _Builder:
                 selects.append(f"{expression} AS {quote(name)}")
             kinds[name] = _KINDS[rule.treatment]
         select = f"SELECT {', '.join(selects)} FROM source_rows AS src {' '.join(joins)}"
+        return select, kinds, len(joins)
+
+    def _ranked(self, dataset: Dataset, kinds: Mapping[str, ColumnKind]) -> str | None:
+        """The person column when ``dataset``'s table stores each person's rank (dp mode)."""
         person = _person_column(dataset, kinds)
-        ranked = (
-            self._agreement.mode is Mode.DP
-            and person is not None
-            and ROW_NUMBER_COLUMN not in dataset.columns
-        )
-        if ranked:
-            # Each person's rows ranked in an order fixed by a hash of the row's own values:
-            # which rows a cut keeps depends on that person's rows only, and never on the values'
-            # size. A row without a person has no rank. dp mode's per-person cut is then the
-            # filter ROW_NUMBER_COLUMN <= C, which also drops the rows without a person.
-            every = ", ".join(quote(name) for name in kinds)
-            unit = quote(person or "")
-            select = (
-                f"SELECT *, CASE WHEN {unit} IS NOT NULL THEN row_number() OVER "
-                f"(PARTITION BY {unit} ORDER BY hash({every})) END AS {ROW_NUMBER_COLUMN} "
-                f"FROM ({select}) ORDER BY {ROW_NUMBER_COLUMN}"
-            )  # stored in rank order: the cut's filter then skips whole blocks of rows
-        self._create(dataset.name, select, kinds)
-        for alias in (f"tok{i}" for i in range(len(joins))):
+        if self._agreement.mode is Mode.DP and ROW_NUMBER_COLUMN not in dataset.columns:
+            return person
+        return None
+
+    def _rank(
+        self, select: str, kinds: Mapping[str, ColumnKind], person: str, table: str | None = None
+    ) -> str:
+        """``select`` with each person's rows ranked in an order fixed by a hash of the row's own
+        values: which rows a cut keeps depends on that person's rows only, and never on the
+        values' size. A row without a person has no rank. dp mode's per-person cut is then the
+        filter ROW_NUMBER_COLUMN <= C, which also drops the rows without a person. With
+        ``table`` (an extension), the new rows rank after the rows that person already has."""
+        every = ", ".join(f"new.{quote(name)}" for name in kinds)
+        unit = quote(person)
+        rank = f"row_number() OVER (PARTITION BY new.{unit} ORDER BY hash({every}))"
+        before = ""
+        if table is not None:
+            rank = f"coalesce(held.top, 0) + {rank}"
+            before = (
+                f" LEFT JOIN (SELECT {unit} AS unit, max({ROW_NUMBER_COLUMN}) AS top "
+                f"FROM {quote(table)} GROUP BY {unit}) AS held ON new.{unit} = held.unit"
+            )
+        return (
+            f"SELECT new.*, CASE WHEN new.{unit} IS NOT NULL THEN {rank} END "
+            f"AS {ROW_NUMBER_COLUMN} FROM ({select}) AS new{before} ORDER BY {ROW_NUMBER_COLUMN}"
+        )  # stored in rank order: the cut's filter then skips whole blocks of rows
+
+    def _stores_ranks(self, table: str) -> bool:
+        found = self._con.execute(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_name = ? AND column_name = ?",
+            [table, ROW_NUMBER_COLUMN],
+        ).fetchone()
+        return bool(found and found[0])
+
+    def _release(self, dataset: Dataset, tokens: int) -> None:
+        for alias in (f"tok{i}" for i in range(tokens)):
             self._con.unregister(alias)
         self._con.execute("DROP VIEW source_rows")
         if dataset.format == "duckdb":
             self._con.execute("DETACH source_db")
-        return self._view(dataset, kinds, ranked=ranked)
 
     def _create(self, table: str, select: str, kinds: Mapping[str, ColumnKind]) -> None:
         """Create ``table`` from ``select``, token columns stored uncompressed.

@@ -239,12 +239,25 @@ def engine(rt: Runtime, projection: Path) -> duckdb.DuckDBPyConnection:
     own cursor, so one can be interrupted without touching the others. Engines of projections
     no longer active (a version revoked, expired or superseded) are closed here."""
     engines: dict[Path, duckdb.DuckDBPyConnection] = rt.resources.setdefault("engines", {})
+    opened_inodes: dict[Path, int] = rt.resources.setdefault("engine_inodes", {})
     with rt.resource_lock:
         found = engines.get(projection)
+        inode = _inode(projection)
+        if found is not None and opened_inodes.get(projection) != inode:
+            engines.pop(projection).close()  # extended (replaced) since: read the new file
+            found = None
         if found is None:
             found = engines[projection] = open_engine(projection)
+            opened_inodes[projection] = inode
             _evict_inactive(rt, engines, keep=projection)
         return found
+
+
+def _inode(path: Path) -> int:
+    try:
+        return path.stat().st_ino
+    except OSError:
+        return -1
 
 
 def _evict_inactive(

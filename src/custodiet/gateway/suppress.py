@@ -11,7 +11,8 @@ settles it; and ``r < k`` rows cannot come from ``k`` persons, so that settles i
 distinct persons) run, and its counts decide. Either way ``release`` applies the same rule.
 
 The largest rows-per-person of each table of a projection is computed once, on the reviewer's
-engine, and kept beside the projection (``<projection>.persons.json``, custodian side).
+engine, and kept beside the projection (``<projection>.persons.json``, custodian side) with the
+table's row count; a projection extended since (more rows) has it computed again.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["release_aggregate", "rows_per_person", "settled"]
 
 _NULLS = "#null"  # rows_per_person also knows how many rows of each table have no person
+_ROWS = "#rows"  # ... and how many rows the table had: an extended projection has more
 
 
 def release_aggregate(
@@ -112,16 +114,24 @@ def rows_per_person(
         }
     except (OSError, ValueError, TypeError, AttributeError):
         known = {}
+    cached = [t for t in tables if f"{t}{_NULLS}" in known and policy.tables[t].person_column]
+    if cached:  # kept for the projection as this engine reads it? (extensions append rows)
+        counts = run("SELECT " + ", ".join(f"(SELECT count(*) FROM {quote(t)})" for t in cached))
+        for table, rows in zip(cached, counts.rows[0], strict=True):
+            if known.get(f"{table}{_ROWS}") != int(rows):
+                known.pop(f"{table}{_NULLS}")
     missing = [t for t in tables if f"{t}{_NULLS}" not in known and policy.tables[t].person_column]
     for table in missing:
         person = quote(policy.tables[table].person_column or "")
         executed = run(
             f"SELECT coalesce(max(n), 1), (SELECT count(*) FROM {quote(table)} "
-            f"WHERE {person} IS NULL) FROM (SELECT count(*) AS n FROM {quote(table)} "
+            f"WHERE {person} IS NULL), (SELECT count(*) FROM {quote(table)}) "
+            f"FROM (SELECT count(*) AS n FROM {quote(table)} "
             f"WHERE {person} IS NOT NULL GROUP BY {person})"
         )
         known[table] = max(1, int(executed.rows[0][0]))
         known[f"{table}{_NULLS}"] = int(executed.rows[0][1])
+        known[f"{table}{_ROWS}"] = int(executed.rows[0][2])
     if missing:
         temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
         try:

@@ -636,12 +636,26 @@ def _dataset_add(state: State, entry: Mapping[str, Any], at: dt.datetime) -> Eff
         c for c in columns if CLASS_RANK.get(columns[c], 0) < CLASS_RANK.get(inferred[c], 0)
     )
     _claims(entry, lowered=lowered)
+    files = _entry_files(
+        entry, default=[{"path": entry.get("path"), "sha256": entry.get("file_sha256")}]
+    )
+    _claims(entry, file_sha256=files_digest(files))
     registered = {
         "name": name,
         "sha256": entry.get("file_sha256"),
         "columns": columns,
         "rows": entry.get("rows"),
         **{k: entry.get(k) for k in ("path", "format", "table", "schema")},
+        "version": 1,
+        "files": files,
+        "versions": [
+            {
+                "version": 1,
+                "sha256": entry.get("file_sha256"),
+                "files": len(files),
+                "rows": entry.get("rows"),
+            }
+        ],
     }
 
     def register() -> None:
@@ -654,6 +668,105 @@ def _dataset_add(state: State, entry: Mapping[str, Any], at: dt.datetime) -> Eff
     votes, effective, effect = _vote(state, signer, key, required, register)
     _claims(entry, votes=votes, required=required, effective=effective)
     return _consume(state, entry, effect)
+
+
+def files_digest(files: Sequence[Mapping[str, Any]]) -> str:
+    """The digest of a dataset version: its one file's SHA-256, else the SHA-256 of the
+    canonical list of ``[path, sha256]`` of its files, in order."""
+    if len(files) == 1:
+        return str(files[0]["sha256"])
+    return sha256_hex([[f["path"], f["sha256"]] for f in files])
+
+
+def _entry_files(
+    entry: Mapping[str, Any], default: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    files = entry.get("files", default)
+    if (
+        not isinstance(files, list)
+        or not files
+        or not all(
+            isinstance(f, dict)
+            and isinstance(f.get("path"), str)
+            and isinstance(f.get("sha256"), str)
+            and set(f) == {"path", "sha256"}
+            for f in files
+        )
+        or len({f["path"] for f in files}) != len(files)
+    ):
+        raise Violation("CUST514", "the entry's files are not a list of distinct paths and digests")
+    return [dict(f) for f in files]
+
+
+def dataset_versions(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every version of a registered dataset (a record from before versions: its one version)."""
+    versions = record.get("versions")
+    if isinstance(versions, list) and versions:
+        return versions
+    return [{"version": 1, "sha256": record.get("sha256"), "files": 1, "rows": record.get("rows")}]
+
+
+def dataset_files(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    files = record.get("files")
+    if isinstance(files, list) and files:
+        return files
+    return [{"path": record.get("path"), "sha256": record.get("sha256")}]
+
+
+def _schema_types(schema: Any) -> list[tuple[Any, Any]]:
+    if not isinstance(schema, list):
+        return []
+    return [(c.get("name"), c.get("sql_type")) for c in schema if isinstance(c, dict)]
+
+
+def _dataset_update(state: State, entry: Mapping[str, Any], at: dt.datetime) -> Effect:
+    """A custodian adds files to a registered dataset: a new version, same columns and types."""
+    signer = _signed(state, entry, at, "dataset.update")
+    _custodian(signer, "update datasets")
+    name = _args(entry).get("name")
+    if not isinstance(name, str) or entry.get("dataset") != name:
+        raise Violation("CUST514", "the entry's dataset is not the one requested")
+    record = state.datasets.get(name)
+    if record is None:
+        raise Violation("CUST237", f"unknown dataset {name!r}")
+    if record.get("format") == "duckdb":
+        raise Violation("CUST705", f"dataset {name!r} is a DuckDB table; only file datasets grow")
+    if _schema_types(entry.get("schema")) != _schema_types(record.get("schema")):
+        raise Violation(
+            "CUST702",
+            f"the update changes the columns or types of dataset {name!r}; "
+            "a new schema is registered as a new dataset",
+        )
+    new = _entry_files(entry)
+    known = dataset_files(record)
+    overlap = sorted({f["path"] for f in new} & {f["path"] for f in known})
+    if overlap:
+        raise Violation("CUST703", f"the update names files dataset {name!r} already holds")
+    rows = entry.get("rows")
+    if not isinstance(rows, int) or isinstance(rows, bool) or rows < 0:
+        raise Violation("CUST514", "the entry's rows is not a count")
+    versions = dataset_versions(record)
+    number = int(versions[-1]["version"]) + 1
+    files = [*known, *new]
+    digest = files_digest(files)
+    total = int(record.get("rows") or 0) + rows
+    _claims(entry, version=number, file_sha256=digest, total_rows=total)
+    updated = {
+        **record,
+        "sha256": digest,
+        "rows": total,
+        "version": number,
+        "files": files,
+        "versions": [
+            *versions,
+            {"version": number, "sha256": digest, "files": len(files), "rows": total},
+        ],
+    }
+
+    def update() -> None:
+        state.datasets[name] = updated
+
+    return _consume(state, entry, update)
 
 
 def _document_problem(state: State, document: Any) -> str | None:
@@ -803,8 +916,8 @@ def _projection_build(state: State, entry: Mapping[str, Any], at: dt.datetime) -
     if not isinstance(sources, dict) or set(sources) != set(version.document["datasets"]):
         raise Violation("CUST526", "the projection's sources are not the agreement's datasets")
     for name, digest in sources.items():
-        registered = state.datasets.get(name, {}).get("sha256")
-        if entry.get("decision") == "allowed" and registered != digest:
+        registered = {v.get("sha256") for v in dataset_versions(state.datasets.get(name, {}))}
+        if entry.get("decision") == "allowed" and digest not in registered:
             raise Violation(
                 "CUST526", f"projection read dataset {name!r} with an unregistered digest"
             )
@@ -815,6 +928,46 @@ def _projection_build(state: State, entry: Mapping[str, Any], at: dt.datetime) -
         state.projections[f"{agreement_id}@{number}"] = dict(sources)
 
     return _consume(state, entry, built) if "request" in entry else built
+
+
+def _projection_extend(state: State, entry: Mapping[str, Any], at: dt.datetime) -> Effect:
+    """The vault appended a following dataset's new files to a built projection: from the
+    version the projection was built at to a later registered version, only the new files."""
+    agreement_id, number = str(entry.get("agreement")), entry.get("agreement_version")
+    record = state.agreement(agreement_id)
+    version = next((v for v in record.versions if v.number == number), None)
+    if version is None or not version.approved or version.number <= record.revoked_through:
+        raise Violation("CUST525", f"projection of {agreement_id!r} v{number}: not approved")
+    name = entry.get("dataset")
+    grant = version.document["datasets"].get(name) if isinstance(name, str) else None
+    if not isinstance(grant, dict) or grant.get("follow") is not True:
+        raise Violation(
+            "CUST706", f"agreement {agreement_id!r} v{number} does not follow dataset {name!r}"
+        )
+    built = state.projections.get(f"{agreement_id}@{number}")
+    if built is None:
+        raise Violation("CUST527", f"agreement {agreement_id!r} v{number} has no projection")
+    dataset = state.datasets.get(str(name), {})
+    versions = {v.get("version"): v for v in dataset_versions(dataset)}
+    before, after = versions.get(entry.get("from_version")), versions.get(entry.get("to_version"))
+    if before is None or after is None or int(after["version"]) <= int(before["version"]):
+        raise Violation("CUST707", f"the extension names no later version of dataset {name!r}")
+    if built.get(str(name)) != before["sha256"]:
+        raise Violation(
+            "CUST707", f"the projection was not built from version {before['version']} of {name!r}"
+        )
+    added = dataset_files(dataset)[int(before["files"]) : int(after["files"])]
+    if _entry_files(entry) != added or entry.get("sources") != {name: after["sha256"]}:
+        raise Violation(
+            "CUST526", f"the extension read dataset {name!r} with unregistered files or digests"
+        )
+    if entry.get("decision") != "allowed":
+        return _noop
+
+    def extended() -> None:
+        state.projections[f"{agreement_id}@{number}"] = {**built, str(name): after["sha256"]}
+
+    return extended
 
 
 def _authorized_access(
@@ -1086,6 +1239,8 @@ _HANDLERS: dict[str, Handler] = {
     "agreement.approve": _agreement_approve,
     "agreement.revoke": _agreement_revoke,
     "projection.build": _projection_build,
+    "projection.extend": _projection_extend,
+    "dataset.update": _dataset_update,
     "intent": _intent,
     "query": _outcome(("query", *SCREEN_RUNS)),
     "screen.run": _outcome(("screen.run",)),

@@ -1,0 +1,148 @@
+"""Data that grows: a dataset update, then the projections of agreements that follow it.
+
+``dataset update`` (signed by a custodian) records the dataset's next version; right after it is
+committed, every active agreement version whose grant says ``follow: true`` and whose projection
+is built gets the new files appended (``extend``): only the new files are read, hashed and
+tokenized, into a copy of the projection that replaces it once the ``projection.extend`` entry,
+with the new files' digests, is on the ledger. An agreement that does not follow stays on the
+version it was built from. Extending is custodian-side work, never inside a reviewer's request.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from custodiet import entries
+from custodiet.agreements.lifecycle import ActiveAgreement
+from custodiet.agreements.store import agreement_from_document
+from custodiet.catalog.registry import Registration, file_sha256, get_dataset, update_dataset
+from custodiet.errors import SystemFailure
+from custodiet.gateway.projection import _Builder, projection_files
+from custodiet.gateway.tokens import agreement_key, read_secret
+from custodiet.identity import SignedRequest
+from custodiet.ledger.replay import dataset_versions
+from custodiet.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Growth:
+    registration: Registration  # the dataset's new version
+    extended: tuple[str, ...]  # agreements whose projections now hold the new files
+
+
+def update_and_extend(rt: Runtime, signed: SignedRequest) -> Growth:
+    """A custodian's signed ``dataset update``, then every following projection extended."""
+    done = update_dataset(rt, signed)
+    return Growth(done, tuple(extend_following(rt, done.dataset.name)))
+
+
+def extend_following(rt: Runtime, name: str) -> list[str]:
+    """Extend the built projection of every active agreement version that follows ``name``."""
+    state = rt.refresh()
+    extended = []
+    for record in sorted(state.agreements.values(), key=lambda r: r.id):
+        version = record.active(rt.now())
+        grant = None if version is None else version.document["datasets"].get(name)
+        if version is None or not isinstance(grant, dict) or grant.get("follow") is not True:
+            continue
+        built = state.projections.get(f"{record.id}@{version.number}", {})
+        if name not in built:
+            continue  # never built: the next build reads the latest version
+        active = ActiveAgreement(
+            agreement_from_document(version.sha256, version.document),
+            version.number,
+            version.sha256,
+        )
+        if extend(rt, active, name):
+            extended.append(record.id)
+    return extended
+
+
+def extend(rt: Runtime, active: ActiveAgreement, name: str) -> bool:
+    """Append the files ``name`` gained since ``active``'s projection was built; False when it
+    holds them all. A new file whose bytes differ from its registered digest stops the
+    extension (exit 1), and that failure is on the ledger."""
+    import duckdb
+
+    state = rt.refresh()
+    agreement = active.agreement
+    latest = get_dataset(state, name)
+    built = state.projections[f"{agreement.id}@{active.version}"][name]
+    if built == latest.sha256:
+        return False
+    versions = dataset_versions(state.datasets[name])
+    before = next((v for v in versions if v["sha256"] == built), None)
+    if before is None:  # not built from a registered version: a rebuild reads the latest
+        return False
+    new_files = latest.file_digests[int(before["files"]) :]
+    about: dict[str, Any] = {
+        "agreement": agreement.id,
+        "agreement_version": active.version,
+        "dataset": name,
+        "from_version": int(before["version"]),
+        "to_version": latest.version,
+        "files": [{"path": p, "sha256": d} for p, d in new_files],
+        "sources": {name: latest.sha256},
+    }
+    if any(_digest(p) != d for p, d in new_files):
+        failure = SystemFailure(
+            f"a new file of dataset '{name}' changed since it was registered; the projection "
+            f"of agreement '{agreement.id}' was not extended",
+            hint="restore the registered file, then rebuild: `custodiet agreement build`",
+            code="CUST536",
+        )
+        rt.record(
+            entries.system("projection.extend", **about, decision="failed",
+                           reason=failure.message, code=failure.code)
+        )  # fmt: skip
+        raise failure
+    files = projection_files(rt.ws, active)
+    temporary = files.database.with_name(f".{files.database.name}.{secrets.token_hex(6)}.tmp")
+    delta = replace(latest, files=new_files)
+    key = agreement_key(read_secret(rt.ws.secret_path), agreement.id, agreement.reviewer)
+    try:
+        shutil.copyfile(files.database, temporary)
+        temporary.chmod(0o600)
+        con = duckdb.connect(str(temporary), config={"threads": os.cpu_count() or 1})
+        try:
+            con.execute("SET enable_progress_bar = false")
+            _Builder(con, agreement, key).append(delta, agreement.datasets[name])
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        rt.commit(entries.system("projection.extend", **about, decision="allowed"))
+        temporary.replace(files.database)
+    except duckdb.Error as exc:
+        raise SystemFailure(
+            f"could not extend the projection of agreement '{agreement.id}' "
+            f"(v{active.version}): engine error ({type(exc).__name__})",
+            hint="check the new files; a custodian rebuilds with `custodiet agreement build`",
+            code="CUST143",
+        ) from None
+    finally:
+        temporary.unlink(missing_ok=True)
+        temporary.with_name(temporary.name + ".wal").unlink(missing_ok=True)
+    files.database.with_suffix(".persons.json").unlink(missing_ok=True)
+    _close_engine(rt, files.database)
+    return True
+
+
+def _digest(path: str) -> str:
+    try:
+        return file_sha256(Path(path))
+    except OSError:
+        return "unreadable"
+
+
+def _close_engine(rt: Runtime, database: Path) -> None:
+    """This runtime's reviewer engine on the replaced file reads the old one: close it."""
+    engines: dict[Path, Any] = rt.resources.get("engines", {})
+    with rt.resource_lock:
+        found = engines.pop(database, None)
+        if found is not None:
+            found.close()
