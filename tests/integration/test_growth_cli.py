@@ -230,3 +230,63 @@ def _value(ws: Workspace, agreement: str, sql: str) -> int:
     result = _cli(ws, "query", "--agreement", agreement, "--format", "json", sql, who="bob")
     assert result.status == 0, result.stderr
     return int(json.loads(result.stdout)["rows"][0][0])
+
+
+DP_FOLLOWS = """\
+id: dp-follows
+purpose: Noisy counts of SSA payments, month after month
+reviewer: bob
+expires: 2027-06-30
+mode: dp
+datasets:
+  payments:
+    follow: true
+    max_contributions: 3
+    bounds: {amount: [0, 1000]}
+    keys: {agency: [SSA, VA]}
+    columns:
+      payee_tin: pseudonymize
+      agency: allow
+      amount: allow
+limits:
+  max_rows: 1000
+  epsilon: 1.0
+  queries: 3
+approvals_required: 2
+"""
+
+
+def _ranks(ws: Workspace, agreement: str) -> list[tuple[str, list[int]]]:
+    (database,) = ws.projections_dir.glob(f"{agreement}-v1-*.duckdb")
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT payee_tin, list(_custodiet_rn ORDER BY _custodiet_rn) FROM payments "
+            "WHERE payee_tin IS NOT NULL GROUP BY payee_tin ORDER BY payee_tin"
+        ).fetchall()
+    finally:
+        con.close()
+    return [(person, list(ranks)) for person, ranks in rows]
+
+
+def test_an_extended_dp_projection_ranks_new_rows_after_each_persons_rows(
+    grown: tuple[Workspace, Path, list[Path]], tmp_path: Path
+) -> None:
+    """dp mode's per-person cut keeps rows whose stored rank is at most max_contributions: after
+    an extension every person's ranks must still be 1..n with no repeat, or a person with rows
+    in both months would count twice as many rows as the bound the noise is sized for."""
+    ws, data, _ = grown
+    path = tmp_path / "dp-follows.yaml"
+    path.write_text(DP_FOLLOWS, encoding="utf-8")
+    kit = kit_for(ws)
+    kit.apply(ws, path, by="bob")
+    kit.approve_all(ws, "dp-follows", by=("alice", "carol"))
+    before = dict(_ranks(ws, "dp-follows"))
+    # the second month pays the same people again (same seed): every person gains rows
+    _month(data, 2, seed=1)
+    result = _cli(ws, "dataset", "update", "payments", str(data / "month=*" / "payments.parquet"))
+    assert result.status == 0, result.stderr
+    after = _ranks(ws, "dp-follows")
+    assert after and all(ranks == list(range(1, len(ranks) + 1)) for _, ranks in after)
+    grew = [person for person, ranks in after if len(ranks) > len(before.get(person, []))]
+    assert len(grew) == len(before) > 0
