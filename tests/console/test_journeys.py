@@ -22,7 +22,14 @@ import httpx
 import pytest
 
 from custodiet.identity import sign_request
-from tests.console.world import AGREEMENT, Proxy, build_workspace, chromium, served
+from tests.console.world import (
+    AGREEMENT,
+    Proxy,
+    build_workspace,
+    chromium,
+    serious_violations,
+    served,
+)
 from tests.kit import Kit, private_key
 
 pytestmark = pytest.mark.slow
@@ -60,14 +67,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             yield World(url, proxy, kit, browser, root / "screenshots")
         finally:
             proxy.stop()
-
-
-def serious_violations(page: Any) -> list[tuple[str, str]]:
-    """axe-core's serious and critical violations on the page as it is now."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    found = Axe().run(page).response["violations"]
-    return [(v["id"], v["impact"]) for v in found if v["impact"] in ("serious", "critical")]
 
 
 def _secrets(kit: Kit, who: str) -> list[bytes]:
