@@ -184,14 +184,18 @@ def test_the_reviewer_runs_the_screens_and_exports_the_cases(world: World) -> No
     _receipt(page, "#cases-receipt", report, world.url)
     cases = json.loads(report)["cases"]
     assert len(cases) == rows
-    page.fill("#sql", "SELECT payee_name FROM payments")
+    page.fill("#sql", "-- caf\u00e9 \U0001f600\nSELECT program,\n       payee_name\nFROM payments")
     page.click("#run")
     page.wait_for_selector("#query-out.bad")
     assert "Refused by rule CUST" in page.locator("#query-out").inner_text()
+    marked = page.locator("#sql-view mark.at-fault")
+    assert marked.inner_text() == "payee_name"  # the offending identifier, underlined
+    assert page.locator("#sql-view").inner_text().endswith("payee_name\nFROM payments")
     page.fill("#sql", "SELECT program, count(*) AS n FROM payments GROUP BY program")
     page.click("#run")
     page.wait_for_selector("#query-out.ok")
     assert page.locator("#results tbody tr").count() > 0
+    assert page.locator("#sql-view").is_hidden()  # nothing refused, nothing underlined
     assert serious_violations(page) == []  # the workbench with results, cases and charts
     page.screenshot(path=str(world.shots / "workbench.png"), full_page=True)
     token = page.locator("#cases tbody tr td:nth-child(4)").first.inner_text()

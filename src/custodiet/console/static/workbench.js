@@ -75,11 +75,34 @@ function renderResult() {
   $("#r-next").disabled = result.page >= pages - 1;
 }
 
+// The SQL as sent, with the text the refusal points at underlined; hidden when the refusal has
+// no place in the SQL (or one that does not fit it: then nothing is underlined).
+function showAtFault(sql, span) {
+  const view = $("#sql-view");
+  const chars = Array.from(sql); // the server counts code points, not UTF-16 units
+  const fits = span && Number.isInteger(span.start) && Number.isInteger(span.end) && 0 <= span.start && span.start < span.end && span.end <= chars.length;
+  if (!fits) {
+    view.hidden = true;
+    view.replaceChildren();
+    return;
+  }
+  const at = chars.slice(span.start, span.end).join("");
+  view.replaceChildren(
+    el("span", { class: "visually-hidden" }, "Your query, the refused part marked: "),
+    chars.slice(0, span.start).join(""),
+    el("mark", { class: "at-fault", title: "refused here" }, at),
+    chars.slice(span.end).join(""),
+  );
+  view.hidden = false;
+}
+
 async function runQuery() {
   const out = $("#query-out");
+  const sql = $("#sql").value;
   say(out, "Running…");
+  showAtFault(sql, null);
   try {
-    const done = await signed("query", { agreement: $("#agreement").value, sql: $("#sql").value });
+    const done = await signed("query", { agreement: $("#agreement").value, sql });
     Object.assign(result, { columns: done.columns, rows: done.rows, page: 0 });
     $("#notices").replaceChildren(...done.notices.map((n) => el("li", {}, n)));
     say(out, `${done.rows.length} rows; recorded at ledger entry ${done.ledger_index}.`, "ok");
@@ -88,6 +111,7 @@ async function runQuery() {
     Object.assign(result, { columns: [], rows: [], page: 0 });
     $("#results").replaceChildren();
     refusal(out, error);
+    showAtFault(sql, error.span);
   }
 }
 
