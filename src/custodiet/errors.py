@@ -50,10 +50,14 @@ class RefusedError(CustodietError):
         hint: str | None = None,
         code: str | None = None,
         excerpt: str | None = None,
+        span: tuple[int, int] | None = None,
     ) -> None:
         super().__init__(f"refused: {rule}", hint=hint, code=code)
         self.rule = rule
         self.excerpt = excerpt
+        # [start, end) in code points of the SQL the request named: the text at fault (an
+        # identifier, a function name, a keyword), never a value from the data
+        self.span = span
 
     def render(self) -> str:
         parts = [self.message]

@@ -305,6 +305,31 @@ def test_a_refused_query_is_403_with_its_rule(active: Caller) -> None:
     assert entry["actor"] == "rae"
 
 
+@pytest.mark.parametrize(
+    "sql,at_fault",
+    [
+        ("SELECT program,\n  payee_name FROM payments", "payee_name"),
+        ("SELECT program FROM payments WHERE no_such_column > 1", "no_such_column"),
+        ("SELECT program, read_csv('x') AS r FROM payments", "read_csv"),
+        ("-- caf\u00e9 \U0001f600\nSELECT payee_name FROM payments", "payee_name"),
+    ],
+    ids=["denied-column", "unknown-column", "function", "non-ascii-before"],
+)
+def test_a_refused_query_points_at_the_sql_at_fault(
+    active: Caller, sql: str, at_fault: str
+) -> None:
+    response = active.post(active.sign("rae", "query", {"agreement": AGREEMENT, "sql": sql}))
+    assert response.status_code == 403, response.text
+    span = response.json()["error"]["span"]
+    assert sql[span["start"] : span["end"]].lower() == at_fault  # code points, as Python counts
+    assert "span" not in active.last_entry()  # the ledger records the refusal, not the position
+
+
+def test_a_refusal_without_a_place_in_the_sql_has_no_span(active: Caller) -> None:
+    response = active.post(active.sign("rae", "query", {"agreement": "nope", "sql": "SELECT 1"}))
+    assert response.status_code == 404 and "span" not in response.json()["error"]
+
+
 def test_unknown_ids_are_404(active: Caller) -> None:
     response = active.client.get("/v1/agreements/no-such-agreement")
     assert response.status_code == 404 and response.json()["error"]["code"] == "CUST250"

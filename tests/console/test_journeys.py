@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import base64
 import csv
+import hashlib
 import io
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,14 @@ import httpx
 import pytest
 
 from custodiet.identity import sign_request
-from tests.console.world import AGREEMENT, Proxy, build_workspace, chromium, served
+from tests.console.world import (
+    AGREEMENT,
+    Proxy,
+    build_workspace,
+    chromium,
+    serious_violations,
+    served,
+)
 from tests.kit import Kit, private_key
 
 pytestmark = pytest.mark.slow
@@ -57,14 +67,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             yield World(url, proxy, kit, browser, root / "screenshots")
         finally:
             proxy.stop()
-
-
-def serious_violations(page: Any) -> list[tuple[str, str]]:
-    """axe-core's serious and critical violations on the page as it is now."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    found = Axe().run(page).response["violations"]
-    return [(v["id"], v["impact"]) for v in found if v["impact"] in ("serious", "critical")]
 
 
 def _secrets(kit: Kit, who: str) -> list[bytes]:
@@ -122,6 +124,46 @@ def test_a_key_that_is_nobodys_cannot_sign(world: World, tmp_path: Path) -> None
     assert "not the key of any registered principal" in page.locator("#whoami").inner_text()
 
 
+def _download(page: Any, button: str) -> bytes:
+    with page.expect_download(timeout=120_000) as download:
+        page.click(button)
+    return Path(download.value.path()).read_bytes()
+
+
+def _recorded_sha256(url: str, index: int) -> str:
+    line = httpx.get(f"{url}/v1/entries", params={"from": index, "to": index}).text
+    entry = json.loads(line.splitlines()[0])
+    assert entry["output_format"] in ("csv", "json", "parquet")
+    return str(entry["output_sha256"])
+
+
+def _receipt(page: Any, selector: str, data: bytes, url: str) -> None:
+    """The receipt beside the download names the ledger entry recording exactly these bytes."""
+    page.wait_for_selector(f"{selector}.ok")
+    receipt = page.locator(selector)
+    digest = hashlib.sha256(data).hexdigest()
+    assert receipt.get_attribute("data-sha256") == digest and digest in receipt.inner_text()
+    assert _recorded_sha256(url, int(receipt.get_attribute("data-index") or "-1")) == digest
+
+
+def _shown(page: Any) -> tuple[list[str], list[int], int, int]:
+    """The cases table as shown: its records, amounts in cents, and the stated count and total."""
+    records = page.locator("#cases tbody tr td:nth-child(2)").all_inner_texts()
+    amounts = [int(c) for c in page.locator("#cases tbody td[data-cents]").evaluate_all(
+        "tds => tds.map(td => td.dataset.cents)")]  # fmt: skip
+    total = page.locator("#cases-total")
+    return (
+        records,
+        amounts,
+        int(total.get_attribute("data-cases") or -1),
+        int(total.get_attribute("data-cents") or -1),
+    )
+
+
+def _cents(amount: Any) -> int:
+    return int((Decimal(str(amount)) * 100).to_integral_value())
+
+
 def test_the_reviewer_runs_the_screens_and_exports_the_cases(world: World) -> None:
     page = world.page("/workbench")
     world.load_key(page, "rita")
@@ -129,21 +171,32 @@ def test_the_reviewer_runs_the_screens_and_exports_the_cases(world: World) -> No
     page.wait_for_selector("#cases table", timeout=120_000)
     rows = page.locator("#cases tbody tr").count()
     assert rows > 0
-    assert page.locator("#screens-chart svg rect").count() > 0
-    with page.expect_download() as download:
-        page.click("#cases-csv")
-    exported = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
-    assert exported[0] == ["record_table", "record_id", "patterns", "payee", "amount_at_risk"]
-    assert len(exported) - 1 == rows
-    page.fill("#sql", "SELECT payee_name FROM payments")
+    for name in ("screen", "program", "month"):
+        for what in ("Cases", "Dollars at risk"):
+            chart = page.locator(f'#screens-chart svg[aria-label="{what} by {name}"]')
+            assert chart.locator("rect").count() > 0, (what, name)
+    data = _download(page, "#cases-csv")  # rendered by the server, recorded on the ledger
+    _receipt(page, "#cases-receipt", data, world.url)
+    exported = list(csv.reader(io.StringIO(data.decode())))
+    assert exported[0][:5] == ["record_table", "record_id", "pattern", "payee", "amount_at_risk"]
+    assert len({(r[0], r[1]) for r in exported[1:]}) == rows  # one line per (record, screen)
+    report = _download(page, "#cases-json")
+    _receipt(page, "#cases-receipt", report, world.url)
+    cases = json.loads(report)["cases"]
+    assert len(cases) == rows
+    page.fill("#sql", "-- caf\u00e9 \U0001f600\nSELECT program,\n       payee_name\nFROM payments")
     page.click("#run")
     page.wait_for_selector("#query-out.bad")
     assert "Refused by rule CUST" in page.locator("#query-out").inner_text()
+    marked = page.locator("#sql-view mark.at-fault")
+    assert marked.inner_text() == "payee_name"  # the offending identifier, underlined
+    assert page.locator("#sql-view").inner_text().endswith("payee_name\nFROM payments")
     page.fill("#sql", "SELECT program, count(*) AS n FROM payments GROUP BY program")
     page.click("#run")
     page.wait_for_selector("#query-out.ok")
     assert page.locator("#results tbody tr").count() > 0
-    assert serious_violations(page) == []  # the workbench with results, cases and a chart
+    assert page.locator("#sql-view").is_hidden()  # nothing refused, nothing underlined
+    assert serious_violations(page) == []  # the workbench with results, cases and charts
     page.screenshot(path=str(world.shots / "workbench.png"), full_page=True)
     token = page.locator("#cases tbody tr td:nth-child(4)").first.inner_text()
     page.fill("#reid-tokens", token)
@@ -152,6 +205,66 @@ def test_the_reviewer_runs_the_screens_and_exports_the_cases(world: World) -> No
     page.wait_for_selector("#reid-out.ok")
     pending = httpx.get(f"{world.url}/v1/reid/pending").json()
     assert [(r["requester"], r["tokens"]) for r in pending] == [("rita", [token])]
+    assert page.errors == []
+
+
+def test_the_query_exports_as_parquet_with_its_receipt(world: World) -> None:
+    import pyarrow.parquet as pq
+
+    page = world.page("/workbench")
+    world.load_key(page, "rita")
+    page.fill(
+        "#sql", "SELECT program, count(*) AS n FROM payments GROUP BY program ORDER BY program"
+    )
+    page.click("#run")
+    page.wait_for_selector("#query-out.ok")
+    shown = page.locator("#results tbody tr td:nth-child(1)").all_inner_texts()
+    data = _download(page, "#parquet")
+    _receipt(page, "#query-receipt", data, world.url)
+    table = pq.read_table(io.BytesIO(data))
+    assert table.column_names == ["program", "n"]
+    assert [str(v) for v in table.column("program").to_pylist()] == shown
+    assert page.errors == []
+
+
+def test_the_cases_table_sorts_filters_and_totals(world: World) -> None:
+    page = world.page("/workbench")
+    world.load_key(page, "rita")
+    page.click("#screens")
+    page.wait_for_selector("#cases table", timeout=120_000)
+    cases = json.loads(_download(page, "#cases-json"))["cases"]
+    records, amounts, count, total = _shown(page)
+    assert count == len(cases) == len(records)
+    assert total == sum(amounts) == sum(_cents(c["amount_at_risk"]) for c in cases)
+    assert amounts == sorted(amounts, reverse=True)  # largest first
+    page.click('#cases th button[data-sort="amount"]')
+    assert _shown(page)[1] == sorted(amounts)
+    page.click('#cases th button[data-sort="record_id"]')
+    by_record = _shown(page)[0]
+    natural = sorted(by_record, key=lambda r: (0, int(r), "") if r.isdigit() else (1, 0, r))
+    assert by_record == natural
+    screens = sorted({s for c in cases for s in c["patterns"]})
+    for screen in screens:
+        page.select_option("#c-screen", screen)
+        wanted = [c for c in cases if screen in c["patterns"]]
+        _, amounts, count, total = _shown(page)
+        assert count == len(wanted) == len(amounts)
+        assert total == sum(amounts) == sum(_cents(c["amount_at_risk"]) for c in wanted)
+        column = page.locator("#cases tbody tr td:nth-child(3)").all_inner_texts()
+        assert all(screen in cell.split(", ") for cell in column)
+    page.select_option("#c-screen", "")
+    middle = sorted(_cents(c["amount_at_risk"]) for c in cases)[len(cases) // 2]
+    page.fill("#c-min", f"{middle / 100:.2f}")
+    _, amounts, count, total = _shown(page)
+    wanted = [c for c in cases if _cents(c["amount_at_risk"]) >= middle]
+    assert 0 < count == len(wanted) == len(amounts) and min(amounts) >= middle
+    assert total == sum(_cents(c["amount_at_risk"]) for c in wanted)
+    page.fill("#c-max", "0")
+    assert _shown(page)[2:] == (0, 0) and page.locator("#cases tbody tr").count() == 0
+    page.fill("#c-min", "")
+    page.fill("#c-max", "")
+    assert _shown(page)[2] == len(cases)
+    assert serious_violations(page) == []
     assert page.errors == []
 
 

@@ -180,3 +180,11 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+def serious_violations(page: Any) -> list[tuple[str, str]]:
+    """axe-core's serious and critical violations on the page as it is now."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page).response["violations"]
+    return [(v["id"], v["impact"]) for v in found if v["impact"] in ("serious", "critical")]

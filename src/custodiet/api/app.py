@@ -230,11 +230,13 @@ def create_app(workspace: Path | None = None, limits: Limits | None = None) -> F
     for action in ACTIONS:
         _add_action(app, server, action)
 
+    from custodiet.api.audit import add_audit
     from custodiet.api.reads import add_reads
     from custodiet.api.tlog import add_tlog
 
     add_reads(app, server)
     add_tlog(app, server)
+    add_audit(app, server)
     from custodiet.console import add_console
 
     add_console(app)

@@ -2,6 +2,9 @@
 
     {"error": {"code": "CUST...", "message": "...", "hint": "...", "status": N}}
 
+A refused query adds ``"span": {"start": S, "end": E}``: the text of its SQL the refusal
+points at (an identifier, a function, a keyword), in code points, never a value from the data.
+
 Statuses: InputError 400; RefusedError 403, but 401 when the signature or the identity fails
 (CUST310, CUST501-505) and 404 for an unknown id; 409 for a replayed or conflicting request;
 413 (a body, or a query too large to check: CUST373-375) and 429 for the server's own limits;
@@ -70,15 +73,18 @@ def status_of(error: CustodietError) -> int:
 
 
 def document(error: CustodietError, status: int | None = None) -> dict[str, Any]:
-    """The error body for ``error``."""
-    return {
-        "error": {
-            "code": error.code,
-            "message": error.message,
-            "hint": error.hint or "",
-            "status": status if status is not None else status_of(error),
-        }
+    """The error body for ``error``; a refused query's adds ``span``, where in its SQL the
+    refusal points (``RefusedError.span``)."""
+    body: dict[str, Any] = {
+        "code": error.code,
+        "message": error.message,
+        "hint": error.hint or "",
+        "status": status if status is not None else status_of(error),
     }
+    span = getattr(error, "span", None)
+    if span is not None:
+        body["span"] = {"start": span[0], "end": span[1]}
+    return {"error": body}
 
 
 def internal() -> SystemFailure:
@@ -119,11 +125,19 @@ def no_route(status: int) -> CustodietError:
     )
 
 
+class Span(BaseModel):
+    """Where in the request's SQL a refusal points: [start, end) in Unicode code points."""
+
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+
 class ErrorBody(BaseModel):
     code: str = Field(pattern="^CUST[0-9]{3}$")
     message: str
     hint: str
     status: int
+    span: Span | None = None
 
 
 class ErrorDocument(BaseModel):

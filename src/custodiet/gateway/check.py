@@ -28,7 +28,7 @@ from custodiet.gateway.aggregate import AGGREGATE_RULES, is_aggregate
 from custodiet.gateway.bounds import MAX_EXPANDED_NODES, Deadline, scan, tree_within
 from custodiet.gateway.contributors import HiddenCount, contribution_counts
 from custodiet.gateway.denied import denied_columns
-from custodiet.gateway.parse import DUCKDB, parse_statement, too_deep, underline
+from custodiet.gateway.parse import DUCKDB, locate, parse_statement, too_deep, underline
 from custodiet.gateway.policy import Policy
 from custodiet.gateway.refusal import Refusal, Rule
 from custodiet.gateway.rewrite import (
@@ -115,9 +115,13 @@ def _check_once(sql: str, key: _PolicyKey) -> CheckedQuery:
         on_time()
         return checked
     except Refusal as refusal:
-        excerpt = underline(sql, refusal.node) if refusal.node is not None else None
+        node = refusal.node
         raise RefusedError(
-            refusal.rule, hint=refusal.hint, code=refusal.code, excerpt=excerpt
+            refusal.rule,
+            hint=refusal.hint,
+            code=refusal.code,
+            excerpt=underline(sql, node) if node is not None else None,
+            span=locate(sql, node) if node is not None else None,
         ) from None
     except RecursionError:
         raise too_deep() from None

@@ -83,6 +83,7 @@ def _not_a_query(sql: str) -> RefusedError | None:
         hint="submit a single SELECT query over the agreement's datasets",
         code="CUST333",
         excerpt=_excerpt_span(sql, tokens[0].start, tokens[0].end + 1),
+        span=(tokens[0].start, tokens[0].end + 1),
     )
 
 
@@ -118,9 +119,21 @@ def _stuck_after(sql: str, token: Token) -> InputError:
     )
 
 
+def locate(sql: str, node: exp.Expr) -> tuple[int, int] | None:
+    """Where ``node`` is in ``sql``: [start, end) in code points, from the parser's token
+    positions, else approximated by its name; None when it cannot be found. A function is
+    its name only, not its arguments."""
+    span = _span_from_meta(node) or _span_from_search(sql, node)
+    if span is not None and isinstance(node, exp.Func):
+        name = re.match(r"[\w.]+", sql[span[0] : span[1]])
+        if name is not None:
+            return span[0], span[0] + name.end()
+    return span
+
+
 def underline(sql: str, node: exp.Expr) -> str | None:
     """The SQL line holding ``node`` with ``~`` under it; approximated by name when not located."""
-    span = _span_from_meta(node) or _span_from_search(sql, node)
+    span = locate(sql, node)
     return _excerpt_span(sql, *span) if span is not None else None
 
 

@@ -28,7 +28,7 @@ from sqlglot.schema import MappingSchema
 
 from custodiet.errors import RefusedError
 from custodiet.gateway.contributors import HiddenCount
-from custodiet.gateway.parse import DUCKDB, underline
+from custodiet.gateway.parse import DUCKDB, locate, underline
 from custodiet.gateway.policy import Policy
 
 PERSONS_COLUMN = "_custodiet_persons"  # every hidden output's name starts with _custodiet_
@@ -99,6 +99,7 @@ def _unresolved(tree: exp.Expr, policy: Policy, sql: str, reason: str) -> Refuse
                 hint=hint,
                 code="CUST332",
                 excerpt=underline(sql, column),
+                span=locate(sql, column),
             )
     return RefusedError(
         f"a column of the query does not resolve to a column of agreement '{policy.agreement_id}'",

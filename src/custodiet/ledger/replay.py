@@ -1269,6 +1269,13 @@ def audit_entries(entries: Iterable[Mapping[str, Any]]) -> tuple[State, AuditRes
     return _replay(State(), entries)
 
 
+def audit_more(state: State, entries: Iterable[Mapping[str, Any]]) -> AuditResult:
+    """Continue a replay that reached ``state`` without a violation with the entries that follow
+    (the verdict ``audit_entries`` gives all of them in one go); ``state`` is not to be used
+    again after a violation."""
+    return _replay(state, entries)[1]
+
+
 def _replay(state: State, entries: Iterable[Mapping[str, Any]]) -> tuple[State, AuditResult]:
     for entry in entries:
         index = state.size

@@ -10,6 +10,7 @@ export class ApiError extends Error {
     this.status = status;
     this.code = error?.code || "";
     this.hint = error?.hint || "";
+    this.span = error?.span || null; // where in the query's SQL a refusal points (code points)
   }
 }
 

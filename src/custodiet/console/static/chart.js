@@ -49,8 +49,8 @@ export function stackedBars(buckets, series, name) {
   return root;
 }
 
-// bars: [{label, value}] drawn horizontally.
-export function bars(items, name) {
+// bars: [{label, value}] drawn horizontally; format writes a value (String by default).
+export function bars(items, name, format = String) {
   const row = 26;
   const width = 640;
   const labelW = 200;
@@ -61,9 +61,9 @@ export function bars(items, name) {
     const w = ((width - labelW - 60) * b.value) / max;
     root.append(svg("text", { x: labelW - 8, y: i * row + 18, "text-anchor": "end", class: "legend" }, b.label));
     const rect = svg("rect", { x: labelW, y: i * row + 5, width: Math.max(1, w), height: row - 8, fill: PALETTE[0] });
-    rect.append(svg("title", {}, `${b.label}: ${b.value}`));
+    rect.append(svg("title", {}, `${b.label}: ${format(b.value)}`));
     root.append(rect);
-    root.append(svg("text", { x: labelW + w + 6, y: i * row + 18, class: "legend" }, String(b.value)));
+    root.append(svg("text", { x: labelW + w + 6, y: i * row + 18, class: "legend" }, format(b.value)));
   });
   return root;
 }

@@ -229,6 +229,29 @@ async function show(index) {
   $("#detail-heading").focus();
 }
 
+// The server's verdict of the governance replay (GET /v1/audit), labelled as the server's.
+async function loadAudit() {
+  const out = $("#audit");
+  try {
+    const audit = await getJSON("/v1/audit");
+    const at = `up to checkpoint size ${audit.checkpoint_size}`;
+    out.dataset.verdict = audit.verdict;
+    if (audit.violation) {
+      const v = audit.violation;
+      out.dataset.index = String(v.index);
+      out.dataset.code = v.code;
+      say(out, `The server's audit: NOT authorized ${at}: ledger entry ${v.index} breaks rule ${v.code}: ${v.rule}`, "bad");
+      return;
+    }
+    const unfinished = audit.unfinished.length
+      ? ` Unfinished intents (no outcome yet): entries ${audit.unfinished.join(", ")}.`
+      : "";
+    say(out, `The server's audit: authorized ${at}; every access was authorized when it happened.${unfinished}`, "ok");
+  } catch (error) {
+    say(out, `The server gave no audit verdict: ${error.message}`, "bad");
+  }
+}
+
 async function main() {
   $("#filters").addEventListener("input", () => {
     state.page = 0;
@@ -260,6 +283,7 @@ async function main() {
     await loadCheckpoint();
     await loadEntries();
     render();
+    await loadAudit();
     document.body.dataset.ready = "true";
   } catch (error) {
     say($("#checkpoint-status"), `The checkpoint does not verify: ${error.message}`, "bad");

@@ -1,15 +1,18 @@
 // The reviewer workbench: queries and screen runs under an active agreement, signed in this page
-// with the reviewer's own key; results paged here and exported as CSV or JSON; a refusal shown
-// with its rule (the CUST code, docs/errors.md).
+// with the reviewer's own key; results paged here; a refusal shown with its rule (the CUST code,
+// docs/errors.md). Every export is a signed request naming args.output: the server renders the
+// file (CSV, JSON or Parquet) and records its SHA-256 on the ledger, the page downloads exactly
+// those bytes and shows the receipt (the entry's index and the file's SHA-256, checked against
+// the entry as /v1/entries serves it).
 
-import { act, getJSON, requestObject, sign } from "./api.js";
-import { bars } from "./chart.js";
+import { act, getJSON, getText, requestObject, sign } from "./api.js";
+import { showCases } from "./cases.js";
 import { $, el, say, table } from "./dom.js";
 import { keyPanel, me } from "./identity.js";
+import { b64decode, hex } from "./merkle.js";
 
 const PAGE = 100;
 const result = { columns: [], rows: [], page: 0 };
-let cases = [];
 let agreements = [];
 
 async function signed(action, args) {
@@ -21,19 +24,37 @@ function refusal(out, error) {
   say(out, error.code ? `Refused by rule ${error.code}: ${error.message}${error.hint ? ` — ${error.hint}` : ""}` : `Not sent: ${error.message}`, "bad");
 }
 
-function download(name, type, text) {
-  const a = el("a", { href: URL.createObjectURL(new Blob([text], { type })), download: name });
+const TYPES = { csv: "text/csv", json: "application/json", parquet: "application/vnd.apache.parquet" };
+
+function download(name, type, bytes) {
+  const a = el("a", { href: URL.createObjectURL(new Blob([bytes], { type })), download: name });
   document.body.append(a);
   a.click();
   a.remove();
 }
 
-function csv(columns, rows) {
-  const cell = (v) => {
-    const s = v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v);
-    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
-  return [columns, ...rows].map((r) => r.map(cell).join(",")).join("\r\n") + "\r\n";
+// Sign `action` with `args` asking for a `format` file, download the bytes the server rendered
+// and show the receipt beside the buttons: the outcome entry's index and the file's SHA-256,
+// compared with the output_sha256 that entry records.
+async function exportFile(action, args, format, name, out) {
+  say(out, `Asking the server to render ${name}…`);
+  try {
+    const done = await signed(action, { ...args, output: format });
+    const bytes = b64decode(done.output);
+    const digest = hex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
+    download(name, TYPES[format], bytes);
+    const line = (await getText(`/v1/entries?from=${done.ledger_index}&to=${done.ledger_index}`)).split("\n")[0];
+    const recorded = JSON.parse(line).output_sha256;
+    out.dataset.index = String(done.ledger_index);
+    out.dataset.sha256 = digest;
+    if (recorded === digest) {
+      say(out, `Receipt: ${name} is recorded at ledger entry ${done.ledger_index}, SHA-256 ${digest}.`, "ok");
+    } else {
+      say(out, `${name}: its SHA-256 ${digest} is NOT the one ledger entry ${done.ledger_index} records.`, "bad");
+    }
+  } catch (error) {
+    refusal(out, error);
+  }
 }
 
 function showGrants() {
@@ -54,11 +75,34 @@ function renderResult() {
   $("#r-next").disabled = result.page >= pages - 1;
 }
 
+// The SQL as sent, with the text the refusal points at underlined; hidden when the refusal has
+// no place in the SQL (or one that does not fit it: then nothing is underlined).
+function showAtFault(sql, span) {
+  const view = $("#sql-view");
+  const chars = Array.from(sql); // the server counts code points, not UTF-16 units
+  const fits = span && Number.isInteger(span.start) && Number.isInteger(span.end) && 0 <= span.start && span.start < span.end && span.end <= chars.length;
+  if (!fits) {
+    view.hidden = true;
+    view.replaceChildren();
+    return;
+  }
+  const at = chars.slice(span.start, span.end).join("");
+  view.replaceChildren(
+    el("span", { class: "visually-hidden" }, "Your query, the refused part marked: "),
+    chars.slice(0, span.start).join(""),
+    el("mark", { class: "at-fault", title: "refused here" }, at),
+    chars.slice(span.end).join(""),
+  );
+  view.hidden = false;
+}
+
 async function runQuery() {
   const out = $("#query-out");
+  const sql = $("#sql").value;
   say(out, "Running…");
+  showAtFault(sql, null);
   try {
-    const done = await signed("query", { agreement: $("#agreement").value, sql: $("#sql").value });
+    const done = await signed("query", { agreement: $("#agreement").value, sql });
     Object.assign(result, { columns: done.columns, rows: done.rows, page: 0 });
     $("#notices").replaceChildren(...done.notices.map((n) => el("li", {}, n)));
     say(out, `${done.rows.length} rows; recorded at ledger entry ${done.ledger_index}.`, "ok");
@@ -67,6 +111,7 @@ async function runQuery() {
     Object.assign(result, { columns: [], rows: [], page: 0 });
     $("#results").replaceChildren();
     refusal(out, error);
+    showAtFault(sql, error.span);
   }
 }
 
@@ -75,14 +120,8 @@ async function runScreens() {
   say(out, "Running the screens…");
   try {
     const report = await signed("screen.run", { agreement: $("#agreement").value, screens: [] });
-    cases = report.cases;
-    say(out, `${report.total.cases} cases, ${report.total.amount_at_risk} at risk${report.refused.length ? `; refused: ${report.refused.map((r) => `${r.screen} (${r.rule})`).join(", ")}` : ""}.`, "ok");
-    $("#screens-chart").replaceChildren(bars(report.summary.map((s) => ({ label: s.screen, value: s.cases })), "Cases by screen"));
-    $("#cases").replaceChildren(table(
-      ["Table", "Record", "Screens", "Payee token", "Amount at risk"],
-      cases.map((c) => [c.record_table, c.record_id, c.patterns.join(", "), c.payee, c.amount_at_risk]),
-      "Cases",
-    ));
+    say(out, `${report.total.cases} cases, ${report.total.amount_at_risk} at risk; recorded at ledger entry ${report.ledger_index}${report.refused.length ? `; refused: ${report.refused.map((r) => `${r.screen} (${r.rule})`).join(", ")}` : ""}.`, "ok");
+    showCases(report.cases);
   } catch (error) {
     refusal(out, error);
   }
@@ -118,12 +157,13 @@ $("#agreement").addEventListener("change", showGrants);
 $("#run").addEventListener("click", runQuery);
 $("#r-prev").addEventListener("click", () => { result.page--; renderResult(); });
 $("#r-next").addEventListener("click", () => { result.page++; renderResult(); });
-$("#csv").addEventListener("click", () => download("result.csv", "text/csv", csv(result.columns, result.rows)));
-$("#json").addEventListener("click", () => download("result.json", "application/json", JSON.stringify({ columns: result.columns, rows: result.rows })));
 $("#screens").addEventListener("click", runScreens);
-const caseColumns = ["record_table", "record_id", "patterns", "payee", "amount_at_risk"];
-$("#cases-csv").addEventListener("click", () => download("cases.csv", "text/csv", csv(caseColumns, cases.map((c) => caseColumns.map((k) => (k === "patterns" ? c[k].join(";") : c[k]))))));
-$("#cases-json").addEventListener("click", () => download("cases.json", "application/json", JSON.stringify(cases)));
+for (const format of ["csv", "json", "parquet"]) {
+  $(`#${format}`).addEventListener("click", () =>
+    exportFile("query", { agreement: $("#agreement").value, sql: $("#sql").value }, format, `result.${format}`, $("#query-receipt")));
+  $(`#cases-${format}`).addEventListener("click", () =>
+    exportFile("screen.run", { agreement: $("#agreement").value, screens: [] }, format, `cases.${format}`, $("#cases-receipt")));
+}
 $("#reid").addEventListener("click", requestReid);
 keyPanel(load);
 load().catch((error) => say($("#query-out"), `Could not read the vault: ${error.message}`, "bad"));
