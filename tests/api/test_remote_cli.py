@@ -4,7 +4,6 @@ own process)."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from custodiet.ledger import note
 from tests.api.world import ROUTES as API_ROUTES
 from tests.gateway_data import agreement_document, write_canonical
 from tests.kit import Kit
+from tests.processes import free_port
 
 AGREEMENT = "ssa-deceased"
 
@@ -51,18 +51,12 @@ class World:
         return str(done.stdout)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("remote")
     kit = Kit(root)
     ws = kit.init(root / "ws")
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(
         create_app(ws.root, Limits(rate=1e4, burst=1e4)),
         host="127.0.0.1",

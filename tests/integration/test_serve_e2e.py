@@ -6,11 +6,8 @@ over HTTP by a tlog-tiles client written from the spec, and its checkpoint verif
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,25 +21,10 @@ from custodiet.cli.commands import register
 from custodiet.ledger.verify import parse_vkey, verify_checkpoint
 from tests.api import tlog_client
 from tests.kit import Kit, public_key
+from tests.processes import clean_env, free_port, running
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = ("beneficiaries", "payments", "deaths", "exclusions", "tax_refunds")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env() -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("CUSTODIET_WORKSPACE", "CUSTODIET_KEY", "CUSTODIET_SERVER")
-    }
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return env
 
 
 def _run(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -67,40 +49,15 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
     vault, client = tmp_path / "vault", tmp_path / "client"
     vault.mkdir()
     client.mkdir()
-    env = _env()
     kit = Kit(client)  # client/keys/NAME (0600) and NAME.pub
     for who in ("carol", "dave", "rita"):
         kit.key_file(who)
     generate(vault / "data", 300, 7, "stress")
     custodians = {"carol": public_key("carol"), "dave": public_key("dave")}
     init_workspace(vault / "ws", custodians=custodians, min_approvals=2)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "custodiet", "serve", "--workspace", "ws", "--port", str(port)],
-        cwd=vault,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/v1/info", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
-        yield url, vault, client
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        for stream in (proc.stdout, proc.stderr):
-            if stream:
-                stream.close()
+    port = free_port()
+    with running(("serve", "--workspace", "ws", "--port", str(port)), port, cwd=vault):
+        yield f"http://127.0.0.1:{port}", vault, client
 
 
 @pytest.mark.slow
@@ -124,7 +81,7 @@ def test_readme_tour_runs_against_a_server_and_the_log_verifies_over_http(
         assert done.exit_code == 0, (args, done.stderr, done.exception)
         return str(done.stdout)
 
-    assert _run("--server", url, "principal", "list", cwd=client, env=_env()).returncode == 0
+    assert _run("--server", url, "principal", "list", cwd=client, env=clean_env()).returncode == 0
 
     ok(
         "principal",

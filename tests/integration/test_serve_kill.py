@@ -8,9 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +26,7 @@ from custodiet.identity import sign_request
 from tests.conftest import run_cli
 from tests.gateway_data import make_world
 from tests.kit import private_key
+from tests.processes import free_port, running
 
 CLIENTS = 16
 # integers and strings only: the decoded result hashes to the digest the server recorded
@@ -41,42 +40,14 @@ RECEIVED_BEFORE_KILL = 48  # results the clients hold before the kill (bounded b
 KILL_AFTER = 12.0  # seconds of load at most before the kill
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def _serving(root: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`custodiet serve` on ``root`` in its own process, with room for 16 clients of one
     principal; stopped (if still alive) on exit."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODIET_")}
-    port = _free_port()
-    command = [sys.executable, "-m", "custodiet", "serve", "--workspace", str(root)]
-    limits = ["--port", str(port), "--max-in-flight", str(2 * CLIENTS), "--rate", "10000"]
-    proc = subprocess.Popen(
-        [*command, *limits], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/v1/info", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
-        yield url, proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-        proc.wait(timeout=30)
-        if proc.stderr:
-            proc.stderr.close()
+    port = free_port()
+    limits = ("--port", str(port), "--max-in-flight", str(2 * CLIENTS), "--rate", "10000")
+    with running(("serve", "--workspace", str(root), *limits), port) as proc:
+        yield f"http://127.0.0.1:{port}", proc
 
 
 class Load:

@@ -8,11 +8,7 @@ its state, and verify requiring that witness fails on the copy."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -33,17 +29,12 @@ from custodiet.ledger.pin import LogPin
 from custodiet.ledger.verify import cosigners, parse_vkey
 from tests.conftest import CliResult
 from tests.kit import Kit, private_key, public_key
+from tests.processes import free_port, running
 
 if not any(group.name == "witness" for group in app.registered_groups):
     commands.register(app)
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cli(*args: str) -> CliResult:
@@ -57,30 +48,14 @@ def witness_process(directory: Path, name: str, log_vkey: str) -> Iterator[tuple
     made = cli("witness", "init", "--dir", str(directory), "--name", name, "--log-vkey", log_vkey)
     assert made.status == 0, made.stderr
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODIET_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "custodiet", "witness", "serve", "--dir", str(directory),
-         "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.post(f"{url}/add-checkpoint", content=b"", timeout=1).status_code == 400:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "the witness did not start"
-            time.sleep(0.1)
-        yield url, made.stdout.strip()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        if proc.stderr:
-            proc.stderr.close()
+    args = ("witness", "serve", "--dir", str(directory), "--port", str(port))
+    with running(args, port, ready=_refuses_an_empty_body):
+        yield f"http://127.0.0.1:{port}", made.stdout.strip()
+
+
+def _refuses_an_empty_body(url: str) -> bool:
+    """The witness is up: it answers an empty add-checkpoint with 400."""
+    return httpx.post(f"{url}/add-checkpoint", content=b"", timeout=1).status_code == 400
 
 
 @contextmanager
