@@ -290,3 +290,31 @@ def test_an_extended_dp_projection_ranks_new_rows_after_each_persons_rows(
     assert after and all(ranks == list(range(1, len(ranks) + 1)) for _, ranks in after)
     grew = [person for person, ranks in after if len(ranks) > len(before.get(person, []))]
     assert len(grew) == len(before) > 0
+
+
+def test_a_dp_answer_is_not_served_from_the_cache_once_the_data_has_grown(
+    grown: tuple[Workspace, Path, list[Path]], tmp_path: Path
+) -> None:
+    """An identical dp query is answered again for free, but only over the same data: after
+    an extension it is a question about other rows, so it is computed and spent again."""
+    ws, data, _ = grown
+    path = tmp_path / "dp-follows.yaml"
+    path.write_text(DP_FOLLOWS, encoding="utf-8")
+    kit = kit_for(ws)
+    kit.apply(ws, path, by="bob")
+    kit.approve_all(ws, "dp-follows", by=("alice", "carol"))
+    sql = "SELECT agency, count(*) AS n FROM payments GROUP BY agency"
+
+    def spend() -> tuple[float, bool]:
+        result = _cli(ws, "query", "--agreement", "dp-follows", sql, who="bob")
+        assert result.status == 0, result.stderr
+        entry = [e for e in ledger_entries(ws) if e["action"] == "query"][-1]
+        return float(entry["rho_spent"]), bool(entry.get("dp_cached"))
+
+    first, cached = spend()
+    assert first > 0 and not cached
+    assert spend() == (0, True)  # the same data: the same answer, for free
+    _month(data, 2, seed=2)
+    result = _cli(ws, "dataset", "update", "payments", str(data / "month=*" / "payments.parquet"))
+    assert result.status == 0, result.stderr
+    assert spend() == (first, False)

@@ -453,7 +453,10 @@ def release_with_budget(
     used = spends.agreements.get(agreement.id, 0.0)
     used_delta = spends.deltas.get(agreement.id, 0.0)
     cost = _cost_notice(query_plan, used, total)
-    cache = _Cache(ws, agreement.id, active.version, checked.executed)
+    # the data the projection holds is part of the key: once a following projection is extended,
+    # the same query is a question about other rows and spends again
+    basis = rt.state.projections.get(f"{agreement.id}@{active.version}", {})
+    cache = _Cache(ws, agreement.id, active.version, checked.executed, basis)
     cached = cache.read()
     if cached is not None and (agreement.id, active.version, checked.executed, cached.sha256) in (
         spends.answers
@@ -668,10 +671,20 @@ class _Answer:
 
 
 class _Cache:
-    """One file per canonical query: ``dp-cache/<sha256(agreement, version, executed sql)>``."""
+    """One file per canonical query over one state of the data:
+    ``dp-cache/<sha256(agreement, version, executed sql, the projection's source digests)>``."""
 
-    def __init__(self, ws: Workspace, agreement_id: str, version: int, executed: str) -> None:
-        key = hashlib.sha256(f"{agreement_id}\n{version}\n{executed}".encode()).hexdigest()
+    def __init__(
+        self,
+        ws: Workspace,
+        agreement_id: str,
+        version: int,
+        executed: str,
+        basis: Mapping[str, str],
+    ) -> None:
+        sources = json.dumps(dict(basis), sort_keys=True)
+        text = f"{agreement_id}\n{version}\n{executed}\n{sources}"
+        key = hashlib.sha256(text.encode()).hexdigest()
         self.path: Path = ws.root / "dp-cache" / f"{key}.json"
 
     def read(self) -> _Answer | None:
