@@ -166,8 +166,8 @@ def _new_cases(rt: Runtime, agreement_id: str, report: Report) -> list[CaseFacts
 def _plain(value: Any) -> Any:
     from custodiet.screens.render import plain
 
-    shown = plain(value)
-    return shown if isinstance(shown, str | int | float | bool) or shown is None else str(shown)
+    shown = plain(value)  # canonical JSON (the run file's digest) has no floats: their text
+    return shown if isinstance(shown, str | int | bool) or shown is None else str(shown)
 
 
 def _record_facts(
