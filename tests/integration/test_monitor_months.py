@@ -19,6 +19,7 @@ import yaml
 from custodiet.principals import Role
 from custodiet.screens import SCREENS
 from custodiet.screens.grants import agreement_document
+from custodiet.synth.label import DEATH_PATTERNS
 from custodiet.synth.months import month_labels
 from custodiet.workspace import Workspace
 from tests.conftest import run_cli
@@ -128,6 +129,31 @@ def test_each_planted_case_is_reported_once_in_the_run_after_its_month(
             assert key in first_seen and first_seen[key] >= month, key
     assert done[-1]["cases"] == [] and done[-1]["screens"] == []
     assert done[-1]["unchanged_since"] == done[-2]["ledger_index"]
+
+
+def test_match_categories_cover_the_months_an_extension_added(
+    runs: tuple[Path, Workspace, list[Any]],
+) -> None:
+    """``death_match`` is recomputed when an extension adds payments, refunds or deaths: a
+    death case of a later month carries the category truth names, like one of the initial load."""
+    data, _, done = runs
+    con = duckdb.connect()
+    try:
+        rows = con.execute(
+            f"SELECT DISTINCT pattern, record_table, CAST(record_id AS VARCHAR), match "
+            f"FROM read_parquet('{data / 'truth.parquet'}') WHERE match IS NOT NULL"
+        ).fetchall()
+    finally:
+        con.close()
+    truth = {(str(p), str(t), str(r)): str(m) for p, t, r, m in rows}
+    seen = {
+        (i, (c["screen"], c["record_table"], c["record_id"])): c["evidence"].get("match")
+        for i, run in enumerate(done)
+        for c in run["cases"]
+        if c["screen"] in DEATH_PATTERNS
+    }
+    assert {i for i, _ in seen} >= {0, 1, 2}  # cases of the initial load and of later months
+    assert {key: match for (_, key), match in seen.items()} == truth
 
 
 def test_the_runs_replay_from_the_ledger(runs: tuple[Path, Workspace, list[Any]]) -> None:
