@@ -16,7 +16,9 @@ import duckdb
 import pytest
 import yaml
 
+from custodiet.cases import monitor as monitoring
 from custodiet.principals import Role
+from custodiet.runtime import opened
 from custodiet.screens import SCREENS
 from custodiet.screens.grants import agreement_document
 from custodiet.synth.label import DEATH_PATTERNS
@@ -25,7 +27,7 @@ from custodiet.workspace import Workspace
 from tests.conftest import run_cli
 from tests.kit import Kit
 
-AGREEMENT = "monthly"
+AGREEMENT, FULL = "monthly", "monthly-full"
 MONTHS = 3
 DATASETS = ("beneficiaries", "payments", "deaths", "exclusions", "tax_refunds")
 FOLLOWED = ("deaths", "payments", "tax_refunds")
@@ -35,6 +37,7 @@ MONTH_LOCAL = ("paid_after_death", "refund_to_deceased", "duplicate_payment", "e
                "implausible_age")  # fmt: skip
 
 Key = tuple[str, str, str]  # screen, record table, record id
+Runs = tuple[Path, Workspace, list[Any], list[set[Key]]]
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +63,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Workspace, lis
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     kit.apply(ws, path, by="rev")
     kit.approve_all(ws, AGREEMENT, by=("ana", "ben"))
+    document["id"] = FULL  # the same grants, monitored with every screen in full
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    kit.apply(ws, path, by="rev")
+    kit.approve_all(ws, FULL, by=("ana", "ben"))
 
     def cli(*args: str) -> Any:
         result = run_cli(*args, "--workspace", str(ws.root))
@@ -71,15 +78,23 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Workspace, lis
         out = cli("monitor", "--agreement", AGREEMENT, "--format", "json", *kit.as_("rev"))
         return json.loads(out.stdout)
 
+    def full() -> set[Key]:
+        with opened(ws) as rt, pytest.MonkeyPatch.context() as patch:
+            patch.setattr(monitoring, "narrowing", lambda *_: None)
+            run = monitoring.monitor(rt, kit.sign(rt, "rev", "monitor", {"agreement": FULL}))
+        return {(c.screen, c.record_table, c.record_id) for c in run.cases}
+
     done = [monitor()]
+    fulls = [full()]
     for month in month_labels(MONTHS):
         for name in FOLLOWED:
             file = data / f"month={month}" / f"{name}.parquet"
             updated = cli("dataset", "update", name, str(file), *kit.as_("ana"))
-            assert f"projections extended: {AGREEMENT}" in updated.stdout
+            assert f"projections extended: {AGREEMENT}, {FULL}" in updated.stdout
         done.append(monitor())
+        fulls.append(full())
     done.append(monitor())  # nothing new arrived: nothing is reported
-    return data, ws, done
+    return data, ws, done, fulls
 
 
 def _truth(data: Path) -> dict[Key, int]:
@@ -108,9 +123,9 @@ def _reported(runs: list[Any]) -> list[tuple[int, Key]]:
 
 
 def test_each_planted_case_is_reported_once_in_the_run_after_its_month(
-    runs: tuple[Path, Workspace, list[Any]],
+    runs: Runs,
 ) -> None:
-    data, _, done = runs
+    data, _, done, _ = runs
     truth = _truth(data)
     reported = _reported(done)
     counts = Counter(key for _, key in reported)
@@ -132,11 +147,11 @@ def test_each_planted_case_is_reported_once_in_the_run_after_its_month(
 
 
 def test_match_categories_cover_the_months_an_extension_added(
-    runs: tuple[Path, Workspace, list[Any]],
+    runs: Runs,
 ) -> None:
     """``death_match`` is recomputed when an extension adds payments, refunds or deaths: a
     death case of a later month carries the category truth names, like one of the initial load."""
-    data, _, done = runs
+    data, _, done, _ = runs
     con = duckdb.connect()
     try:
         rows = con.execute(
@@ -156,8 +171,8 @@ def test_match_categories_cover_the_months_an_extension_added(
     assert {key: match for (_, key), match in seen.items()} == truth
 
 
-def test_the_runs_replay_from_the_ledger(runs: tuple[Path, Workspace, list[Any]]) -> None:
-    _, ws, done = runs
+def test_the_runs_replay_from_the_ledger(runs: Runs) -> None:
+    _, ws, done, _ = runs
     audit = run_cli("ledger", "audit", "--workspace", str(ws.root))
     assert audit.status == 0, audit.stderr
     ledger = ws.ledger()
@@ -169,3 +184,43 @@ def test_the_runs_replay_from_the_ledger(runs: tuple[Path, Workspace, list[Any]]
         entry = entries[run["ledger_index"]]
         assert entry["action"] == "monitor"
         assert sorted(i for i, _ in entry["new_cases"]) == sorted(c["id"] for c in run["cases"])
+
+
+def test_a_run_after_an_update_looks_at_the_new_rows_and_opens_what_a_full_run_opens(
+    runs: Runs,
+) -> None:
+    _, ws, done, fulls = runs
+    assert [{key for _, key in _reported([run])} for run in done[:-1]] == fulls
+    ledger = ws.ledger()
+    try:
+        entries = [json.loads(e) for _, e in ledger.entries(0, ledger.size())]
+    finally:
+        ledger.close()
+    first = entries[done[0]["ledger_index"]]
+    assert first["scope"] == "full" and "scopes" not in first
+    for run in done[1:-1]:
+        entry = entries[run["ledger_index"]]
+        assert entry["scope"] == "new_rows"
+        assert set(entry["since"]) == set(FOLLOWED)
+        assert entry["scopes"]["paid_after_death"] == "new_rows"
+        assert entry["scopes"]["shared_account"] == "full"
+        queries = {e["screen"]: e["sql"] for e in entries
+                   if e.get("intent") == entry["intent"] and e["action"] == "query"}  # fmt: skip
+        assert "_custodiet_version" in queries["duplicate_payment"]
+        assert "_custodiet_version" not in queries["amount_outlier"]
+
+
+def test_reviewers_cannot_read_the_version_column(runs: Runs) -> None:
+    _, ws, _, _ = runs
+    kit = Kit(ws.root.parent)
+    for sql in ("SELECT _custodiet_version FROM payments",
+                "SELECT count(*) AS n FROM payments WHERE _custodiet_version > 1"):  # fmt: skip
+        refused = run_cli("query", "--agreement", AGREEMENT, sql, *kit.as_("rev"),
+                          "--workspace", str(ws.root))  # fmt: skip
+        assert refused.status == 3, refused.stderr
+        assert "_custodiet_version" in refused.stderr
+    every = run_cli("query", "--agreement", AGREEMENT, "SELECT * FROM payments LIMIT 1",
+                    "--format", "json", *kit.as_("rev"), "--workspace", str(ws.root))  # fmt: skip
+    assert every.status == 0, every.stderr
+    columns = json.loads(every.stdout)["columns"]
+    assert "payment_id" in columns and "_custodiet_version" not in columns
