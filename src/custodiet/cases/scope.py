@@ -2,13 +2,13 @@
 
 When the only change since the last run of an agreement is new versions of datasets it follows
 (payments, tax refunds, deaths; same agreement version, same screens), a case no earlier run
-saw must involve a new row: a new payment or refund, or a payee with one (a duplicate's group is
-one payee's), or a payee with a new death record. The screens of ``NARROWED`` then run with
-their findings restricted to those payees and records, read from each row's dataset version
-(``VERSION_COLUMN``, stored in the projection at build and extension, hidden from reviewers);
-the other screens (shared accounts, outliers, ages: a new row can change an old record's
-finding) run in full. The restriction keeps a superset of the new cases and the run still diffs
-against the open cases, so a narrowed run opens exactly the cases a full run would.
+saw must involve a new row. Each screen of ``RESTRICTED`` then reads, of the table its cases are
+records of, only the rows where such a finding can be (``RESTRICTED`` says which), told apart by
+each row's dataset version (``VERSION_COLUMN``, stored in the projection at build and at each
+extension, hidden from reviewers); the other screens (shared accounts, outliers, ages: a new
+row can change an older record's finding) run in full. A restricted screen finds every finding
+a full one finds on those rows, a superset of the new cases, and the run still diffs against
+the open cases, so a narrowed run opens exactly the cases a full run would.
 """
 
 from __future__ import annotations
@@ -25,14 +25,21 @@ from custodiet.gateway.treatments import quote
 from custodiet.ledger.replay import dataset_versions
 from custodiet.runtime import Runtime
 
-NARROWED = ("paid_after_death", "refund_to_deceased", "other_agency_after_death",
-            "duplicate_payment", "excluded_payee")  # fmt: skip
-# a table whose new rows a run can look at -> (its record key, or "", its person column)
-NEW_ROWS = {
-    "payments": ("payment_id", "payee_tin"),
-    "tax_refunds": ("refund_id", "tin"),
-    "deaths": ("", "ssn"),
+# screen -> the table whose rows it reads only where a new finding can be, and which rows:
+# "new_or_dead" a new row, or one whose payee has a new death record (a death screen's finding
+# needs both, and a new record of an earlier death changes which payments follow it);
+# "new" a new row (an exclusion screen: its other dataset is not followed, so it did not change);
+# "same_day" a row paid on a day a new row was (a duplicate's copies share their day)
+RESTRICTED = {
+    "paid_after_death": ("payments", "new_or_dead"),
+    "other_agency_after_death": ("payments", "new_or_dead"),
+    "refund_to_deceased": ("tax_refunds", "new_or_dead"),
+    "excluded_payee": ("payments", "new"),
+    "duplicate_payment": ("payments", "same_day"),
 }
+NARROWED = tuple(RESTRICTED)
+# a table whose new rows a run can look at -> its person column
+NEW_ROWS = {"payments": "payee_tin", "tax_refunds": "tin", "deaths": "ssn"}
 
 
 @dataclass(frozen=True)
@@ -42,23 +49,43 @@ class Scope:
     since: Mapping[str, int]
 
     def sql(self, screen: str, sql: str) -> str | None:
-        """``sql`` restricted to the findings that involve a new row; None: run it in full."""
-        if screen not in NARROWED:
+        """``sql`` reading only the rows where a finding no earlier run saw can be (its restricted
+        table replaced by those rows, under the same alias); None: the screen runs in full."""
+        import sqlglot
+        from sqlglot import exp
+
+        if screen not in RESTRICTED:
             return None
-        payees = " UNION ALL ".join(
-            f"SELECT {quote(NEW_ROWS[t][1])} FROM {quote(t)} WHERE {_new(t, v)}"
-            for t, v in sorted(self.since.items())
-        )
-        records = "".join(
-            f" OR (screened.record_table = '{t}' AND screened.record_id IN "
-            f"(SELECT CAST({quote(NEW_ROWS[t][0])} AS VARCHAR) FROM {quote(t)} "
-            f"WHERE {_new(t, v)}))"
-            for t, v in sorted(self.since.items())
-            if NEW_ROWS[t][0]
-        )
-        return (
-            f"SELECT * FROM ({sql.strip()}) AS screened WHERE screened.payee IN ({payees}){records}"
-        )
+        table, how = RESTRICTED[screen]
+        rows = f"SELECT * FROM {quote(table)} WHERE {self._where(table, how)}"
+        try:
+            tree = sqlglot.parse_one(sql, dialect="duckdb")
+            kept = sqlglot.parse_one(rows, dialect="duckdb")
+            if not isinstance(kept, exp.Query):
+                return None
+            for node in list(tree.find_all(exp.Table)):
+                if node.name == table and not node.args.get("db") and not node.args.get("catalog"):
+                    alias = node.alias_or_name
+                    node.replace(kept.copy().subquery(alias))
+            return tree.sql(dialect="duckdb")
+        except sqlglot.errors.SqlglotError:  # a screen it cannot rewrite runs in full
+            return None
+
+    def _where(self, table: str, how: str) -> str:
+        terms = []
+        if how in ("new", "new_or_dead") and table in self.since:
+            terms.append(_new(table, self.since[table]))
+        if how == "new_or_dead" and "deaths" in self.since:
+            terms.append(
+                f"{quote(table)}.{quote(NEW_ROWS[table])} IN (SELECT deaths.ssn FROM deaths "
+                f"WHERE {_new('deaths', self.since['deaths'])})"
+            )
+        if how == "same_day" and table in self.since:
+            terms.append(
+                f"{quote(table)}.payment_date IN (SELECT fresh.payment_date FROM {quote(table)} "
+                f"AS fresh WHERE fresh.{VERSION_COLUMN} > {int(self.since[table])})"
+            )
+        return " OR ".join(terms) or "false"
 
     def policy(self, policy: Policy) -> Policy:
         """``policy`` with the version column of the new rows' tables: only a narrowed screen's
@@ -124,8 +151,8 @@ def _readable(rt: Runtime, active: ActiveAgreement, since: Mapping[str, int]) ->
     policy = load_policy(rt.ws, active)
     for table in since:
         view = policy.tables.get(table)
-        key, person = NEW_ROWS[table]
-        if view is None or person not in view.columns or (key and key not in view.columns):
+        person = NEW_ROWS[table]
+        if view is None or person not in view.columns:
             return False
         if view.columns[person].kind is not ColumnKind.TOKEN:
             return False
