@@ -133,6 +133,23 @@ def test_a_swapped_file_is_refused(grown: tuple[Workspace, Path, list[Path]]) ->
     assert "changed since it was registered" in build.stderr
 
 
+def test_a_swapped_death_file_stops_the_match_quality_recompute(
+    grown: tuple[Workspace, Path, list[Path]], tmp_path: Path
+) -> None:
+    """New payments recompute ``death_match`` from every death record: a deaths file whose
+    bytes changed since it was registered stops the extension (on the ledger), whatever grew."""
+    ws, data, files = grown
+    deaths = tmp_path / "deaths.parquet"
+    write_table(deaths, TABLES["deaths"], table_rows("deaths", 60, seed=3))  # swapped
+    _month(data, 2, seed=2)
+    result = _cli(ws, "dataset", "update", "payments", str(data / "month=*" / "payments.parquet"))
+    assert result.status == 1, result.stderr
+    assert "a file of dataset 'deaths' changed since it was registered" in result.stderr
+    failed = [e for e in ledger_entries(ws) if e["action"] == "projection.extend"]
+    assert [(e["decision"], e["code"]) for e in failed] == [("failed", "CUST536")]
+    assert _count(ws, FOLLOWS) == _ssa_rows(files[0])  # the projection was left as it was
+
+
 def test_a_schema_change_is_refused(grown: tuple[Workspace, Path, list[Path]]) -> None:
     ws, data, _ = grown
     _month(data, 2, seed=2, extra=True)

@@ -3,11 +3,12 @@
 A monitor run is an access like a screen run (``intent``, one ``query`` per screen, refusals)
 closed by a ``monitor`` entry that names the new cases by id, records the SHA-256 of their
 facts (stored custodian side, see ``store``) and the run's basis: the agreement version, the
-digests of the sources its projection was built from, and the screens' SQL. ``changed`` is the
-one place that decides what a run must look at: when nothing in the basis moved since the last
-run, nothing can be new and no screen runs; otherwise every screen runs on the whole projection
-and the findings are diffed against the cases already open (stable ids). Narrowing a run to
-the rows a new dataset version added belongs in ``changed``.
+digests of the sources its projection was built from, and the screens' SQL. ``changed`` and
+``narrowing`` decide what a run must look at: when nothing in the basis moved since the last
+run, nothing can be new and no screen runs; when only followed datasets gained versions, the
+screens that allow it look at the findings that involve a new row (``scope``); otherwise every
+screen runs on the whole projection. The findings are then diffed against the cases already
+open (stable ids).
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from custodiet import entries
+from custodiet.agreements.lifecycle import ActiveAgreement
 from custodiet.cases.model import CaseFacts, case_id, case_key
+from custodiet.cases.scope import Scope
+from custodiet.cases.scope import narrowing as scope_after
 from custodiet.cases.store import write_run
 from custodiet.errors import CustodietError, SystemFailure
 from custodiet.gateway.rendering import file_bytes, recorded, requested_output
@@ -64,11 +68,19 @@ def basis(rt: Runtime, agreement_id: str, version: int) -> dict[str, Any]:
 
 def changed(rt: Runtime, agreement_id: str, now: Mapping[str, Any]) -> int | None:
     """The last monitor run of ``agreement_id`` when its basis equals ``now`` (nothing can be
-    new), else None (run every screen and diff). The scope of a run is decided here only."""
+    new), else None (the screens run, narrowed or not: ``narrowing``)."""
     last = rt.refresh().monitored.get(agreement_id)
     if last is not None and last[1] == dict(now):
         return int(last[0])
     return None
+
+
+def narrowing(
+    rt: Runtime, agreement_id: str, active: ActiveAgreement, now: Mapping[str, Any]
+) -> Scope | None:
+    """The new rows a run may look at (cases/scope.py), or None: every screen in full."""
+    last = rt.state.monitored.get(agreement_id)
+    return scope_after(rt, active, None if last is None else last[1], now)
 
 
 def monitor(rt: Runtime, signed: SignedRequest) -> MonitorRun:
@@ -83,6 +95,7 @@ def monitor(rt: Runtime, signed: SignedRequest) -> MonitorRun:
     if since is not None:
         return _nothing_new(rt, signed, agreement_id, active.version, active.sha256, now, since,
                             output)  # fmt: skip
+    scope = narrowing(rt, agreement_id, active, now)
     found: list[CaseFacts] = []
 
     def narrow(
@@ -111,9 +124,12 @@ def monitor(rt: Runtime, signed: SignedRequest) -> MonitorRun:
         )  # fmt: skip
         extra = {"new_cases": [[f.id, f.screen] for f in facts], "cases_sha256": sha,
                  "basis": now, "scope": "full"}  # fmt: skip
+        if scope is not None:
+            ran = [s.screen for s in report.summaries]
+            extra.update(scope="new_rows", **scope.document(ran))
         return narrowed, extra, None if kind is None else cases_file(kind, facts)
 
-    report = run_screens(rt, signed, narrow)
+    report = run_screens(rt, signed, narrow, scope)
     return MonitorRun(
         agreement_id, active.version, tuple(found), tuple(s.screen for s in report.summaries),
         tuple(r.screen for r in report.refusals), None, report.ledger_index, report.output,
@@ -166,8 +182,8 @@ def _new_cases(rt: Runtime, agreement_id: str, report: Report) -> list[CaseFacts
 def _plain(value: Any) -> Any:
     from custodiet.screens.render import plain
 
-    shown = plain(value)
-    return shown if isinstance(shown, str | int | float | bool) or shown is None else str(shown)
+    shown = plain(value)  # canonical JSON (the run file's digest) has no floats: their text
+    return shown if isinstance(shown, str | int | bool) or shown is None else str(shown)
 
 
 def _record_facts(

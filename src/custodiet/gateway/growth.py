@@ -4,7 +4,9 @@
 committed, every active agreement version whose grant says ``follow: true`` and whose projection
 is built gets the new files appended (``extend``): only the new files are read, hashed and
 tokenized, into a copy of the projection that replaces it once the ``projection.extend`` entry,
-with the new files' digests, is on the ledger. An agreement that does not follow stays on the
+with the new files' digests, is on the ledger. The match-quality table (``death_match``) is
+then recomputed over every record of its sources, as the projection now holds them, after
+re-hashing their files. An agreement that does not follow stays on the
 version it was built from. Extending is custodian-side work, never inside a reviewer's request.
 """
 
@@ -20,13 +22,19 @@ from typing import Any
 from custodiet import entries
 from custodiet.agreements.lifecycle import ActiveAgreement
 from custodiet.agreements.store import agreement_from_document
+from custodiet.catalog.model import Dataset
 from custodiet.catalog.registry import Registration, file_sha256, get_dataset, update_dataset
 from custodiet.errors import SystemFailure
-from custodiet.gateway.projection import _Builder, projection_files
+from custodiet.gateway.match_quality import TABLE as DEATH_MATCH
+from custodiet.gateway.match_quality import build_death_match
+from custodiet.gateway.projection import _Builder, current_digest, load_policy, projection_files
 from custodiet.gateway.tokens import agreement_key, read_secret
 from custodiet.identity import SignedRequest
 from custodiet.ledger.replay import dataset_versions
 from custodiet.runtime import Runtime
+
+# what death_match (gateway/match_quality.py) reads: a new version of one recomputes it
+MATCH_SOURCES = ("deaths", "beneficiaries", "payments", "tax_refunds")
 
 
 @dataclass(frozen=True)
@@ -65,8 +73,8 @@ def extend_following(rt: Runtime, name: str) -> list[str]:
 
 def extend(rt: Runtime, active: ActiveAgreement, name: str) -> bool:
     """Append the files ``name`` gained since ``active``'s projection was built; False when it
-    holds them all. A new file whose bytes differ from its registered digest stops the
-    extension (exit 1), and that failure is on the ledger."""
+    holds them all. A new file, or a file ``death_match`` is recomputed from, whose bytes
+    differ from its registered digest stops the extension (exit 1), on the ledger."""
     import duckdb
 
     state = rt.refresh()
@@ -89,10 +97,12 @@ def extend(rt: Runtime, active: ActiveAgreement, name: str) -> bool:
         "files": [{"path": p, "sha256": d} for p, d in new_files],
         "sources": {name: latest.sha256},
     }
-    if any(_digest(p) != d for p, d in new_files):
+    match_sources = _match_sources(rt, active, name, latest)
+    stale = sorted(n for n, d in match_sources.items() if current_digest(d) != d.sha256)
+    if any(_digest(p) != d for p, d in new_files) or stale:
         failure = SystemFailure(
-            f"a new file of dataset '{name}' changed since it was registered; the projection "
-            f"of agreement '{agreement.id}' was not extended",
+            f"a file of dataset '{stale[0] if stale else name}' changed since it was registered; "
+            f"the projection of agreement '{agreement.id}' was not extended",
             hint="restore the registered file, then rebuild: `custodiet agreement build`",
             code="CUST536",
         )
@@ -112,6 +122,9 @@ def extend(rt: Runtime, active: ActiveAgreement, name: str) -> bool:
         try:
             con.execute("SET enable_progress_bar = false")
             _Builder(con, agreement, key).append(delta, agreement.datasets[name])
+            if match_sources:  # recomputed over every record: new deaths match old payments
+                con.execute(f"DROP TABLE {DEATH_MATCH}")
+                build_death_match(con, agreement, match_sources)
             con.execute("CHECKPOINT")
         finally:
             con.close()
@@ -130,6 +143,28 @@ def extend(rt: Runtime, active: ActiveAgreement, name: str) -> bool:
     files.database.with_suffix(".persons.json").unlink(missing_ok=True)
     _close_engine(rt, files.database)
     return True
+
+
+def _match_sources(
+    rt: Runtime, active: ActiveAgreement, name: str, latest: Dataset
+) -> dict[str, Dataset]:
+    """The datasets ``death_match`` is built from, as the extended projection will hold them
+    (``name`` at ``latest``, the others at the version the projection holds); empty when the
+    projection has no ``death_match`` or ``name`` is not one of its sources."""
+    agreement = active.agreement
+    if name not in MATCH_SOURCES or DEATH_MATCH not in load_policy(rt.ws, active).tables:
+        return {}
+    state = rt.state
+    built = state.projections[f"{agreement.id}@{active.version}"]
+    sources = {}
+    for source in MATCH_SOURCES:
+        if source == name:
+            sources[source] = latest
+        elif source in agreement.datasets and source in built:
+            versions = dataset_versions(state.datasets[source])
+            held = next(int(v["version"]) for v in versions if v["sha256"] == built[source])
+            sources[source] = get_dataset(state, source, held)
+    return sources
 
 
 def _digest(path: str) -> str:

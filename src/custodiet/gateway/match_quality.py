@@ -1,6 +1,8 @@
 """Match quality: how well a death record agrees with the payee it matched by SSN token.
 
-Built on the custodian side with the projection (``projection.build_projection``): for every
+Built on the custodian side with the projection (``projection.build_projection``), and built
+again over every record when an extension adds payments, refunds, deaths or beneficiaries
+(``growth.extend``: a new death record matches payments already held): for every
 payment or tax refund whose payee's SSN is in the death records, the projection gets one row of
 ``death_match`` -- ``record_table``, ``record_id``, ``match`` -- and nothing else: the names and
 dates of birth compared never reach the reviewer's engine, only the category.

@@ -17,6 +17,10 @@ from custodiet.catalog.classes import ColumnClass
 # build), so that cutting a person's rows is a filter rather than a window over every row. It is
 # not a column of the Policy: the checker refuses it like any column the agreement does not grant.
 ROW_NUMBER_COLUMN = "_custodiet_rn"
+# In a pseudonymous projection, the dataset version each row came from (set at build, and at
+# each extension for the rows it appends), so that a monitor run can look at the new rows only
+# (cases/scope.py). Not a column of the Policy either: reviewers can neither select nor filter it.
+VERSION_COLUMN = "_custodiet_version"
 
 
 class ColumnKind(StrEnum):

@@ -26,7 +26,14 @@ from custodiet.catalog.model import Dataset
 from custodiet.catalog.source import relation_sql, source_of
 from custodiet.errors import InputError, SystemFailure
 from custodiet.gateway.match_quality import build_death_match
-from custodiet.gateway.policy import ROW_NUMBER_COLUMN, ColumnKind, ColumnView, Policy, TableView
+from custodiet.gateway.policy import (
+    ROW_NUMBER_COLUMN,
+    VERSION_COLUMN,
+    ColumnKind,
+    ColumnView,
+    Policy,
+    TableView,
+)
 from custodiet.gateway.tokens import (
     TOKEN_LENGTH,
     Tokenizer,
@@ -233,7 +240,8 @@ class _Builder:
         self._key = key
 
     def table(self, dataset: Dataset, grant: DatasetGrant) -> TableView:
-        select, kinds, tokens = self._select(dataset, grant)
+        versioned = self._agreement.mode is Mode.PSEUDONYMOUS
+        select, kinds, tokens = self._select(dataset, grant, versioned)
         person = self._ranked(dataset, kinds)
         if person is not None:
             select = self._rank(select, kinds, person)
@@ -244,15 +252,16 @@ class _Builder:
     def append(self, dataset: Dataset, grant: DatasetGrant) -> None:
         """Append ``dataset``'s rows (its new files only) to its table, treated as ``table``
         treats them: the same key gives every identifier the token it already has."""
-        select, kinds, tokens = self._select(dataset, grant)
+        versioned = self._holds(dataset.name, VERSION_COLUMN)
+        select, kinds, tokens = self._select(dataset, grant, versioned)
         person = self._ranked(dataset, kinds)
-        if person is not None and self._stores_ranks(dataset.name):
+        if person is not None and self._holds(dataset.name, ROW_NUMBER_COLUMN):
             select = self._rank(select, kinds, person, table=dataset.name)
         self._con.execute(f"INSERT INTO {quote(dataset.name)} BY NAME {select}")
         self._release(dataset, tokens)
 
     def _select(
-        self, dataset: Dataset, grant: DatasetGrant
+        self, dataset: Dataset, grant: DatasetGrant, versioned: bool = False
     ) -> tuple[str, dict[str, ColumnKind], int]:
         self._open_source(dataset, grant)
         selects: list[str] = []
@@ -277,6 +286,8 @@ class _Builder:
                 expression = projected_expression(rule, column, self._agreement.expires)
                 selects.append(f"{expression} AS {quote(name)}")
             kinds[name] = _KINDS[rule.treatment]
+        if versioned and VERSION_COLUMN not in dataset.columns:  # never in ``kinds``: hidden
+            selects.append(f"{int(dataset.version)}::INTEGER AS {VERSION_COLUMN}")
         select = f"SELECT {', '.join(selects)} FROM source_rows AS src {' '.join(joins)}"
         return select, kinds, len(joins)
 
@@ -310,11 +321,11 @@ class _Builder:
             f"AS {ROW_NUMBER_COLUMN} FROM ({select}) AS new{before} ORDER BY {ROW_NUMBER_COLUMN}"
         )  # stored in rank order: the cut's filter then skips whole blocks of rows
 
-    def _stores_ranks(self, table: str) -> bool:
+    def _holds(self, table: str, column: str) -> bool:
         found = self._con.execute(
             "SELECT count(*) FROM information_schema.columns "
             "WHERE table_name = ? AND column_name = ?",
-            [table, ROW_NUMBER_COLUMN],
+            [table, column],
         ).fetchone()
         return bool(found and found[0])
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from custodiet import entries
 from custodiet.errors import CustodietError, InputError, RefusedError, SystemFailure
@@ -30,13 +30,27 @@ from custodiet.screens.model import (
 )
 from custodiet.screens.needs import refusal_for
 
+if TYPE_CHECKING:
+    from custodiet.gateway.policy import Policy
+
 RecordKey = tuple[str, str]
 # (report, intent index, output format) -> (report to answer, fields for the run's outcome
 # entry, the rendered file): how ``monitor`` keeps only the cases earlier runs did not see
 Narrow = Callable[[Report, int, str | None], tuple[Report, dict[str, Any], bytes | None]]
 
 
-def run_screens(rt: Runtime, signed: SignedRequest, narrow: Narrow | None = None) -> Report:
+class Restrict(Protocol):
+    """How ``monitor`` runs a screen on the new rows only (cases/scope.py)."""
+
+    def sql(self, screen: str, sql: str) -> str | None: ...  # None: the screen runs in full
+
+    def policy(self, policy: Policy) -> Policy: ...  # what the restricted query is checked under
+
+
+def run_screens(
+    rt: Runtime, signed: SignedRequest, narrow: Narrow | None = None,
+    restrict: Restrict | None = None,
+) -> Report:  # fmt: skip
     """Run the signed request's screens (``args.screens``; all when empty) under its agreement.
 
     One ``intent`` entry announces the run; each screen's query is then a ``query`` outcome of
@@ -78,10 +92,14 @@ def run_screens(rt: Runtime, signed: SignedRequest, narrow: Narrow | None = None
         sql = screen.sql_for(active.agreement.screens)
         if match and screen.reports_match:
             sql = with_match(sql, match)
+        narrowed = None if restrict is None else restrict.sql(screen.name, sql)
+        checked_under = policy
+        if restrict is not None and narrowed is not None:
+            sql, checked_under = narrowed, restrict.policy(policy)
         refusal = refusal_for(screen, active.agreement, active.version)
         if refusal is None:
             try:
-                checked = check_query(sql, policy)
+                checked = check_query(sql, checked_under)
             except RefusedError as exc:
                 refusal = exc
         if refusal is not None:
@@ -94,8 +112,9 @@ def run_screens(rt: Runtime, signed: SignedRequest, narrow: Narrow | None = None
             continue
         touched = {"sql": sql, "screen": screen.name, "datasets": list(checked.tables),
                    "columns": list(checked.columns)}  # fmt: skip
-        result = execute_under(rt, intent.index, signed.principal, active, policy, projection,
-                               checked, {**about, **touched}, what=signed.action)  # fmt: skip
+        result = execute_under(rt, intent.index, signed.principal, active, checked_under,
+                               projection, checked, {**about, **touched},
+                               what=signed.action)  # fmt: skip
         summaries.append(_summarize(screen, result, _collect(screen, result, merged)))
     cases = tuple(merged[key].case() for key in sorted(merged))
     report = Report(agreement_id, active.version, cases, tuple(summaries), tuple(refusals))
