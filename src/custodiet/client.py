@@ -42,6 +42,7 @@ ROUTES = {  # the signed request's action -> its route (custodiet.api.actions)
     "reid.show": "/v1/reid/show",
     "monitor": "/v1/monitor",
     "case.set": "/v1/cases/set",
+    "case.read": "/v1/cases/read",
 }
 
 
@@ -322,6 +323,12 @@ def _case_change(doc: Mapping[str, Any]) -> Any:
     return change_from_document(dict(doc))
 
 
+def _case_read(doc: Mapping[str, Any]) -> Any:
+    from custodiet.cases.read import read_from_document
+
+    return read_from_document(doc)
+
+
 DECODERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "principal.add": _change,
     "principal.remove": _change,
@@ -339,6 +346,7 @@ DECODERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "reid.show": _release,
     "monitor": lambda doc: _monitor_run(doc),
     "case.set": lambda doc: _case_change(doc),
+    "case.read": _case_read,
 }
 
 

@@ -160,6 +160,7 @@ ARGS: dict[str, dict[str, Any]] = {
     "reid.show": {"request": 0},
     "monitor": {"agreement": AGREEMENT},
     "case.set": {"case": "0" * 64, "state": "confirmed"},
+    "case.read": {"agreement": AGREEMENT},
 }
 ACTIONS = sorted(ROUTES)
 

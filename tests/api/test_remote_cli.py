@@ -368,9 +368,58 @@ def test_monitor_and_case_set_run_over_the_server(receipted: World, tmp_path: Pa
     changed = json.loads(world.ok("case", "set", first, "--state", "confirmed",
                                   "--format", "json", as_="rae"))  # fmt: skip
     assert changed["previous"] == "open" and changed["state"] == "confirmed"
-    remote_list = world.remote("case", "list", "--agreement", RECEIPTED)
-    assert remote_list.exit_code == 2 and "workspace" in remote_list.stderr
-    local = world.local("case", "list", "--agreement", RECEIPTED, "--format", "json")
-    assert local.exit_code == 0, local.stderr
-    states = {c["id"]: c["state"] for c in json.loads(local.stdout)}
+    listed = json.loads(world.ok("case", "list", "--agreement", RECEIPTED, "--format", "json",
+                                 as_="rae"))  # fmt: skip
+    states = {c["id"]: c["state"] for c in listed}
     assert states[first] == "confirmed" and len(states) == len(cases)
+
+
+def test_case_reads_over_the_server_print_what_the_workspace_prints(
+    receipted: World, tmp_path: Path
+) -> None:
+    """`case list`, `case show` and `report` run over the server for the agreement's reviewer
+    and print exactly what they print on the workspace; another reviewer is refused (exit 3,
+    on the ledger), and so is a request signed with another key; the ledger audits."""
+    import json
+
+    world = receipted
+    world.ok("monitor", "--agreement", RECEIPTED, as_="rae")
+    listed = json.loads(world.ok("case", "list", "--agreement", RECEIPTED, "--format", "json",
+                                 as_="rae"))  # fmt: skip
+    assert listed
+    first = listed[0]["id"]
+    month = listed[0]["history"][0]["time"][:7]
+    rae = world.kit.as_("rae")
+    for args in (
+        ("case", "list", "--agreement", RECEIPTED),
+        ("case", "list", "--agreement", RECEIPTED, "--format", "json"),
+        ("case", "list", "--agreement", RECEIPTED, "--format", "csv", "--state", "open"),
+        ("case", "show", first[:10]),
+        ("case", "show", first, "--format", "json"),
+    ):
+        remote = world.remote(*args, as_="rae")
+        local = world.local(*args, *rae)
+        assert remote.exit_code == local.exit_code == 0, (args, remote.stderr, local.stderr)
+        assert remote.stdout == local.stdout, args
+    for suffix in ("csv", "html"):
+        here, there = tmp_path / f"local.{suffix}", tmp_path / f"remote.{suffix}"
+        report = ("report", "--agreement", RECEIPTED, "--month", month, "--out")
+        assert world.remote(*report, str(there), as_="rae").exit_code == 0
+        assert world.local(*report, str(here), *rae).exit_code == 0
+        assert there.read_text(encoding="utf-8") == here.read_text(encoding="utf-8")
+        assert there.read_text(encoding="utf-8").count(first[:16]) == 0  # counts, not cases
+    world.ok("principal", "add", "rex", "--role", "reviewer",
+             "--pubkey", str(world.kit.pub_file("rex")), as_="ana")  # fmt: skip
+    forged = ["--as", "rae", "--key", str(world.kit.key_file("rex"))]
+    for args, code in (
+        (["case", "list", "--agreement", RECEIPTED, *world.kit.as_("rex")], "CUST760"),
+        (["case", "show", first, *world.kit.as_("rex")], "CUST760"),
+        (["case", "list", "--agreement", RECEIPTED, *forged], "CUST502"),
+    ):
+        refused = world.runner.invoke(app, ["--server", world.url, *args])
+        assert refused.exit_code == 3, (args, refused.stderr)
+        assert listed[0]["payee"] not in refused.stdout + refused.stderr
+        last = json.loads(world.local("ledger", "entries").stdout.strip().splitlines()[-1])
+        assert last["action"] == "refusal" and last["code"] == code
+    audit = world.local("ledger", "audit")
+    assert audit.exit_code == 0, audit.stderr

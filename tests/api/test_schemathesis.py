@@ -36,7 +36,7 @@ def _operations(tmp_path: Path) -> list[Any]:
 
 def test_api_holds_its_schema_and_acts_only_on_signatures(tmp_path: Path) -> None:
     operations = _operations(tmp_path)
-    assert len(operations) == 29
+    assert len(operations) == 30
     for operation in operations:
 
         @given(case=operation.as_strategy())

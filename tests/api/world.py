@@ -37,6 +37,7 @@ ROUTES = {
     "reid.show": "/v1/reid/show",
     "monitor": "/v1/monitor",
     "case.set": "/v1/cases/set",
+    "case.read": "/v1/cases/read",
 }
 
 

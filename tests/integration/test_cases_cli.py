@@ -82,7 +82,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 
 def _states(world: World) -> dict[str, str]:
-    return {c["id"]: c["state"] for c in world.json("case", "list", "--agreement", AGREEMENT)}
+    return {
+        c["id"]: c["state"]
+        for c in world.json("case", "list", "--agreement", AGREEMENT, *world.kit.as_("rev"))
+    }
 
 
 def test_monitoring_and_adjudication_end_to_end(world: World) -> None:
@@ -145,29 +148,38 @@ def test_monitoring_and_adjudication_end_to_end(world: World) -> None:
     assert _states(world) == expected
 
     # 6. history from the ledger
-    shown = world.json("case", "show", a[:10])
-    assert world.run("case", "show", a[:7]).status == 2  # a prefix is 8 digits at least
-    assert shown == world.json("case", "show", a, "--agreement", AGREEMENT)
+    shown = world.json("case", "show", a[:10], *rev)
+    assert world.run("case", "show", a[:7], *rev).status == 2  # a prefix is 8 digits at least
+    assert shown == world.json("case", "show", a, "--agreement", AGREEMENT, *rev)
     assert [s["state"] for s in shown["history"]] == ["open", "confirmed", "recovered"]
     assert shown["recovered"] == "120.50" and shown["history"][-1]["amount"] == "120.50"
     assert shown["history"][0]["index"] == first["ledger_index"]
-    filtered = world.json("case", "list", "--agreement", AGREEMENT, "--state", "confirmed")
+    filtered = world.json(
+        "case", "list", "--agreement", AGREEMENT, *world.kit.as_("rev"), "--state", "confirmed"
+    )
     assert [x["id"] for x in filtered] == [c]
 
-    # 7. the case table is derived: deleted, it is rebuilt identical
+    # 7. the case table is derived: deleted, it is rebuilt with the same cases
     table = world.ws / "cases" / AGREEMENT / "cases.json"
-    listed = world.ok("case", "list", "--agreement", AGREEMENT, "--format", "json").stdout
+    listed = world.ok(
+        "case", "list", "--agreement", AGREEMENT, *world.kit.as_("rev"), "--format", "json"
+    ).stdout
     saved = table.read_bytes()
     table.unlink()
-    assert world.ok("case", "list", "--agreement", AGREEMENT, "--format", "json").stdout == listed
-    assert table.read_bytes() == saved
+    assert (
+        world.ok(
+            "case", "list", "--agreement", AGREEMENT, *world.kit.as_("rev"), "--format", "json"
+        ).stdout
+        == listed
+    )
+    assert json.loads(table.read_bytes())["cases"] == json.loads(saved)["cases"]
 
     # 8. a run file changed since its entry recorded it is refused (exit 1), not trusted
     run_file = world.ws / "cases" / AGREEMENT / f"run-{entry['intent']}.json"
     original = run_file.read_bytes()
     run_file.write_bytes(original.replace(b'"amount":"', b'"amount":"9'))
     table.unlink()
-    result = world.run("case", "list", "--agreement", AGREEMENT)
+    result = world.run("case", "list", "--agreement", AGREEMENT, *world.kit.as_("rev"))
     assert result.status == 1 and "monitor run" in result.stderr
     run_file.write_bytes(original)
 
@@ -183,7 +195,16 @@ def test_monitoring_and_adjudication_end_to_end(world: World) -> None:
         row[1] += Decimal(case["amount"])
         row[2] += Decimal(case["recovered"] or 0)
     out = world.root / "report.csv"
-    world.ok("report", "--agreement", AGREEMENT, "--month", month, "--out", str(out))
+    world.ok(
+        "report",
+        "--agreement",
+        AGREEMENT,
+        *world.kit.as_("rev"),
+        "--month",
+        month,
+        "--out",
+        str(out),
+    )
     got = {
         (r["screen"], r["program"], r["state"], r["payment_month"]): [
             Decimal(r["cases"]),
@@ -195,13 +216,40 @@ def test_monitoring_and_adjudication_end_to_end(world: World) -> None:
     assert got == dict(brute)
     assert sum(v[2] for v in got.values()) == Decimal("120.50")
     html = world.root / "report.html"
-    world.ok("report", "--agreement", AGREEMENT, "--month", month, "--out", str(html))
+    world.ok(
+        "report",
+        "--agreement",
+        AGREEMENT,
+        *world.kit.as_("rev"),
+        "--month",
+        month,
+        "--out",
+        str(html),
+    )
     text = html.read_text(encoding="utf-8")
     assert text.count("<svg") == 5 and "<script" not in text and "src=" not in text
     empty = world.root / "before.csv"
-    world.ok("report", "--agreement", AGREEMENT, "--month", "2020-01", "--out", str(empty))
+    world.ok(
+        "report",
+        "--agreement",
+        AGREEMENT,
+        *world.kit.as_("rev"),
+        "--month",
+        "2020-01",
+        "--out",
+        str(empty),
+    )
     assert empty.read_text(encoding="utf-8").count("\n") == 1  # the header only
-    bad = world.run("report", "--agreement", AGREEMENT, "--month", "2024-13", "--out", str(out))
+    bad = world.run(
+        "report",
+        "--agreement",
+        AGREEMENT,
+        *world.kit.as_("rev"),
+        "--month",
+        "2024-13",
+        "--out",
+        str(out),
+    )
     assert bad.status == 2 and "CUST749" not in bad.stdout and "YYYY-MM" in bad.stderr
 
 
@@ -214,3 +262,61 @@ def test_monitor_out_file_verifies_from_its_receipt(world: World) -> None:
     assert world.run("verify-result", str(out), "--vkey", str(vkey)).status == 0
     out.write_text(out.read_text(encoding="utf-8") + "x\n", encoding="utf-8")
     assert world.run("verify-result", str(out), "--vkey", str(vkey)).status == 1
+
+
+def test_case_reads_are_signed_checked_and_on_the_ledger(world: World) -> None:
+    """Case facts are released data of one agreement: its reviewer, a custodian and an overseer
+    read them, each read is a `case.read` entry (counts and a digest, no value); another
+    reviewer, a wrong key and a case no run opened are refused on the ledger; the audit passes."""
+    kit = world.kit
+    world.ok("principal", "add", "otto", "--role", "overseer",
+             "--pubkey", str(kit.pub_file("otto")), *kit.as_("ana"))  # fmt: skip
+    world.ok("monitor", "--agreement", AGREEMENT, *kit.as_("rev"))
+    listed = world.json("case", "list", "--agreement", AGREEMENT, *kit.as_("rev"))
+    assert listed
+    entry = world.entries()[-1]
+    assert entry["action"] == "case.read" and entry["actor"] == "rev"
+    assert entry["agreement"] == AGREEMENT and entry["cases"] == len(listed)
+    assert entry["report_rows"] == 0 and len(entry["released_sha256"]) == 64
+    text = json.dumps(entry)
+    for case in listed:
+        assert case["payee"] not in text and case["record_id"] not in text
+    for reader in ("ana", "otto"):  # a custodian and an overseer read the same cases
+        assert world.json("case", "list", "--agreement", AGREEMENT, *kit.as_(reader)) == listed
+        assert world.entries()[-1]["actor"] == reader
+    first = listed[0]["id"]
+    shown = world.json("case", "show", first[:12], *kit.as_("otto"))
+    assert shown == listed[0] and world.entries()[-1]["case"] == first
+
+    wrong_key = ["--as", "rev", "--key", str(kit.key_file("rev2"))]
+    attacks = [
+        (["case", "list", "--agreement", AGREEMENT, *kit.as_("rev2")], "CUST760"),
+        (["case", "show", first, *kit.as_("rev2")], "CUST760"),
+        (
+            [
+                "report",
+                "--agreement",
+                AGREEMENT,
+                "--month",
+                "2024-01",
+                "--out",
+                str(world.root / "stolen.csv"),
+                *kit.as_("rev2"),
+            ],
+            "CUST760",
+        ),
+        (["case", "list", "--agreement", AGREEMENT, *wrong_key], "CUST502"),
+        (["case", "list", "--agreement", "nope", *kit.as_("rev")], "CUST317"),
+        (["case", "show", "f" * 64, *kit.as_("rev")], "CUST761"),
+    ]
+    for args, code in attacks:
+        before = len(world.entries())
+        result = world.run(*args, "--format", "json") if args[0] == "case" else world.run(*args)
+        assert result.status == 3, (args, result.stderr)
+        assert listed[0]["payee"] not in result.stdout + result.stderr
+        after = world.entries()
+        assert len(after) == before + 1
+        assert after[-1]["action"] == "refusal" and after[-1]["code"] == code, after[-1]
+        assert after[-1]["attempted"] == "case.read"
+    assert not (world.root / "stolen.csv").exists()
+    assert world.run("ledger", "audit").status == 0

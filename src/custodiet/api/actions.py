@@ -121,6 +121,12 @@ def _case_set(rt: Runtime, signed: SignedRequest) -> dict[str, Any]:
     return set_case(rt, signed).document()
 
 
+def _case_read(rt: Runtime, signed: SignedRequest) -> dict[str, Any]:
+    from custodiet.cases.read import read_cases, read_document
+
+    return read_document(read_cases(rt, signed))
+
+
 @dataclass(frozen=True)
 class Action:
     path: str  # under /v1
@@ -146,6 +152,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("/reid/show", "reid.show", _reid_show, "Reveal an approved re-identification"),
     Action("/monitor", "monitor", _monitor, "Monitor an agreement: open the new cases"),
     Action("/cases/set", "case.set", _case_set, "Record a case's adjudication"),
+    Action("/cases/read", "case.read", _case_read, "Read an agreement's cases or report"),
 )
 
 BY_ACTION = {a.action: a for a in ACTIONS}

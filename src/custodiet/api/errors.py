@@ -27,8 +27,9 @@ from custodiet.errors import (
 
 UNAUTHENTICATED = frozenset({"CUST310", "CUST501", "CUST502", "CUST503", "CUST504", "CUST505"})
 NOT_FOUND = frozenset(
-    {"CUST223", "CUST237", "CUST250", "CUST317", "CUST403", "CUST607", "CUST608", "CUST741"}
-)
+    {"CUST223", "CUST237", "CUST250", "CUST317", "CUST403", "CUST607", "CUST608", "CUST741",
+     "CUST761"}
+)  # fmt: skip
 CONFLICT = frozenset(
     {
         "CUST231",

@@ -120,13 +120,13 @@ def _load(rt: Runtime, path: Path, size: int) -> tuple[dict[str, CaseView], int]
             or document["root"] != base64.b64encode(rt.ledger.root(stop)).decode()
         ):
             return {}, 0
-        views = {d["id"]: _view(d) for d in document["cases"]}
+        views = {d["id"]: view_from_document(d) for d in document["cases"]}
         return views, stop
     except (OSError, ValueError, KeyError, TypeError):
         return {}, 0
 
 
-def _view(doc: dict[str, Any]) -> CaseView:
+def view_from_document(doc: dict[str, Any]) -> CaseView:
     return CaseView(
         CaseFacts.from_document(doc),
         doc["agreement"],

@@ -29,7 +29,6 @@ from custodiet.errors import InputError
 
 if TYPE_CHECKING:
     from custodiet.cases.model import CaseView
-    from custodiet.cli.options import Session
 
 Agreement = Annotated[str, typer.Option("--agreement", metavar="ID", help="The agreement.")]
 RowsFormat = Annotated[
@@ -59,18 +58,6 @@ def _chosen(format_: OutputFormat | None, out: Path | None) -> OutputFormat:
     if chosen is OutputFormat.TABLE and out is not None:
         raise typer.BadParameter("a table is for the terminal", param_hint="'--out'")
     return chosen
-
-
-def _local(rt: Session, what: str) -> Any:
-    from custodiet.client import Remote
-
-    if isinstance(rt, Remote):
-        raise InputError(
-            f"`{what}` reads the workspace's case store and runs on the workspace only",
-            hint="run it where the workspace is (without --server)",
-            code="CUST750",
-        )
-    return rt
 
 
 def register(app: typer.Typer) -> None:
@@ -149,6 +136,7 @@ def register(app: typer.Typer) -> None:
     @reports_errors
     def list_(
         agreement: Agreement,
+        as_: Actor,
         state: Annotated[
             str | None,
             typer.Option(
@@ -160,23 +148,25 @@ def register(app: typer.Typer) -> None:
         ] = None,
         format_: RowsFormat = None,
         out: OutFile = None,
+        key: KeyPath = None,
         workspace: WorkspacePath = None,
     ) -> None:
-        """List an agreement's cases with their state, from the case store and the ledger.
+        """List an agreement's cases with their state, from the case store and the ledger
+        (its reviewer, a custodian or an overseer; signed, on the ledger).
 
         JSON: a list of {"id", "screen", "record_table", "record_id", "payee", "amount",
         "program", "month", "evidence", "agreement", "state", "recovered", "history":
         [{"index", "time", "actor", "state", "amount", "note"}]}."""
         from custodiet.cases.model import CASE_COLUMNS, STATES
-        from custodiet.cases.store import case_table
+        from custodiet.cases.read import read_cases
 
         if state is not None and state not in STATES:
             raise typer.BadParameter(f"choose from {', '.join(STATES)}", param_hint="'--state'")
         chosen = _chosen(format_, out)
         with runtime(workspace) as rt:
-            views = [v for v in case_table(_local(rt, "case list"), agreement)
-                     if (state is None or v.state == state)
-                     and (screen is None or v.facts.screen == screen)]  # fmt: skip
+            read = call(rt, read_cases, signed(rt, as_, key, "case.read", {"agreement": agreement}))
+        views = [v for v in read.cases if (state is None or v.state == state)
+                 and (screen is None or v.facts.screen == screen)]  # fmt: skip
         rows = [v.row() for v in views]
         if chosen is OutputFormat.TABLE:
             _print_rows("cases", list(CASE_COLUMNS), rows)
@@ -196,6 +186,7 @@ def register(app: typer.Typer) -> None:
         case: Annotated[
             str, typer.Argument(metavar="CASE_ID", help="The case's id (8+ leading digits).")
         ],
+        as_: Actor,
         agreement: Annotated[
             str | None,
             typer.Option(
@@ -205,19 +196,17 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         format_: FormatOption = None,
+        key: KeyPath = None,
         workspace: WorkspacePath = None,
     ) -> None:
         """Show one case and its history, entry by entry, from the ledger (JSON: as `case
-        list` shows each case)."""
+        list` shows each case); signed and on the ledger, as `case list`."""
+        from custodiet.cases.read import read_cases
+
+        args = {"case": case.lower(), **({"agreement": agreement} if agreement else {})}
         with runtime(workspace) as rt:
-            local = _local(rt, "case show")
-            case = _full_id(local, case)
-            record = local.state.cases.get(case)
-            if agreement is None and record is None:
-                raise InputError(f"no case {case!r}", code="CUST751",
-                                 hint="see `custodiet case list --agreement ID`")  # fmt: skip
-            views = case_table(local, agreement or record.agreement)
-        found = _find(views, case)
+            read = call(rt, read_cases, signed(rt, as_, key, "case.read", args))
+        found = _only(read.cases, case)
         if output_format(format_, TableOrJson) is TableOrJson.JSON:
             sys.stdout.write(json.dumps(found.document(), ensure_ascii=False) + "\n")
             return
@@ -293,28 +282,27 @@ def register(app: typer.Typer) -> None:
             Path,
             typer.Option("--out", metavar="FILE", help="report.html (with charts) or report.csv"),
         ],
+        as_: Actor,
+        key: KeyPath = None,
         workspace: WorkspacePath = None,
     ) -> None:
         """The monthly adjudication report: counts and dollars by screen, program, state and
-        payment month, with case states as the ledger recorded them at the month's end."""
-        from custodiet.cases.report import month_end, report_csv, report_html, report_rows
-        from custodiet.cases.store import case_table
+        payment month, with case states as the ledger recorded them at the month's end
+        (its reviewer, a custodian or an overseer; signed, on the ledger)."""
+        from custodiet.cases.read import read_cases
+        from custodiet.cases.report import month_end, report_csv, report_html
 
         month_end(month)
         suffix = out.suffix.lower()
         if suffix not in (".html", ".csv"):
             raise typer.BadParameter("FILE ends in .html or .csv", param_hint="'--out'")
+        args = {"agreement": agreement, "month": month}
         with runtime(workspace) as rt:
-            rows = report_rows(case_table(_local(rt, "report"), agreement), month)
+            read = call(rt, read_cases, signed(rt, as_, key, "case.read", args))
+        rows = list(read.report or ())
         text = report_csv(rows) if suffix == ".csv" else report_html(agreement, month, rows)
         out.write_text(text, encoding="utf-8")
         err_console().print(f"wrote {out} ({len(rows)} rows)", markup=False)
-
-
-def case_table(rt: Any, agreement: str) -> list[CaseView]:
-    from custodiet.cases.store import case_table as table
-
-    return table(rt, agreement)
 
 
 def _full_id(rt: Any, case: str) -> str:
@@ -333,12 +321,14 @@ def _full_id(rt: Any, case: str) -> str:
     return found[0]
 
 
-def _find(views: list[CaseView], case: str) -> CaseView:
-    for view in views:
-        if view.facts.id == case:
-            return view
-    raise InputError(f"no case {case[:64]!r} under this agreement",
-                     hint="see `custodiet case list --agreement ID`", code="CUST751")  # fmt: skip
+def _only(views: tuple[CaseView, ...], case: str) -> CaseView:
+    if len(views) != 1:
+        raise InputError(
+            f"no case {case[:64]!r} under this agreement",
+            hint="see `custodiet case list --agreement ID`",
+            code="CUST751",
+        )
+    return views[0]
 
 
 def _print_rows(title: str, columns: list[str], rows: list[list[Any]]) -> None:

@@ -1229,6 +1229,58 @@ def _case_set(state: State, entry: Mapping[str, Any], at: dt.datetime) -> Effect
     return _consume(state, entry, moved)
 
 
+CASE_PREFIX = re.compile(r"^[0-9a-f]{8,64}$")
+MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+READERS = ("custodian", "overseer")  # besides the agreement's reviewer
+
+
+def case_read_target(state: State, args: Mapping[str, Any]) -> tuple[str, str | None]:
+    """The agreement and the case (if any) a ``case.read`` request names: ``args.case`` is 8
+    to 64 leading hex digits of exactly one case's id (of ``args.agreement`` when given)."""
+    agreement_id, case, month = args.get("agreement"), args.get("case"), args.get("month")
+    if agreement_id is not None and not isinstance(agreement_id, str):
+        raise Violation("CUST762", "a case read's agreement is text")
+    if case is not None and not (isinstance(case, str) and CASE_PREFIX.match(case)):
+        raise Violation("CUST762", "a case read's case is 8 to 64 lowercase hex digits")
+    if month is not None and not (isinstance(month, str) and MONTH.match(month)):
+        raise Violation("CUST762", "a case read's month is YYYY-MM")
+    if agreement_id is None and case is None:
+        raise Violation("CUST762", "a case read names an agreement or a case")
+    if agreement_id is not None:
+        state.agreement(agreement_id)  # CUST317 for an unknown agreement
+    if case is None:
+        return str(agreement_id), None
+    found = [c for i, c in state.cases.items() if i.startswith(case)
+             and (agreement_id is None or c.agreement == agreement_id)]  # fmt: skip
+    if len(found) != 1:
+        raise Violation("CUST761", f"{'no' if not found else 'more than one'} case id starts "
+                        "with the digits given under this agreement")  # fmt: skip
+    return found[0].agreement, found[0].id
+
+
+def _case_read(state: State, entry: Mapping[str, Any], at: dt.datetime) -> Effect:
+    """Case facts are released data of one agreement: its reviewer, a custodian or an overseer
+    reads them; the entry states what was released (counts and a digest, never a value)."""
+    signer = _signed(state, entry, at, "case.read")
+    agreement_id, case = case_read_target(state, _args(entry))
+    record = state.agreement(agreement_id)
+    if signer.name != record.reviewer and signer.role not in READERS:
+        raise Violation(
+            "CUST760",
+            f"principal {signer.name!r} is not the reviewer of agreement {agreement_id!r}; "
+            "only its reviewer, custodians and overseers read its cases",
+        )
+    _claims(entry, agreement=agreement_id, **({"case": case} if case is not None else {}))
+    released = ("cases", "report_rows", "released_sha256")
+    if not (isinstance(entry, _Candidate) and not any(k in entry for k in released)):
+        counts = [entry.get("cases"), entry.get("report_rows")]
+        digest = entry.get("released_sha256")
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts) \
+                or not (isinstance(digest, str) and CASE_ID.match(digest)):  # fmt: skip
+            raise Violation("CUST514", "a case read states its cases, report_rows and digest")
+    return _consume(state, entry)
+
+
 _HANDLERS: dict[str, Handler] = {
     "genesis": _genesis,
     "principal.add": _principal_add,
@@ -1251,6 +1303,7 @@ _HANDLERS: dict[str, Handler] = {
     "reid.deny": _reid_decide(approve=False),
     "monitor": _monitor,
     "case.set": _case_set,
+    "case.read": _case_read,
 }
 
 

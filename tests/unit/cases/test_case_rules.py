@@ -73,6 +73,34 @@ def test_the_second_reviewer_of_another_agreement_cannot_set_a_state(world: Any)
     assert caught.value.code == "CUST742"
 
 
+def test_case_read_entries_the_services_would_never_build_break_the_rules(world: Any) -> None:
+    """A read by another agreement's reviewer, a malformed request and an entry that does not
+    state what it released are each a violation; the reviewer's well-formed read is not."""
+    kit = Kit()
+    case = _ids(world)[0]
+    released = {"cases": 1, "report_rows": 0, "released_sha256": "0" * 64}
+    with opened(world.ws) as rt:
+        attacks = [
+            ("rev2", {"agreement": AGREEMENT}, released, "CUST760"),
+            ("rev", {"agreement": "nope"}, released, "CUST317"),
+            ("rev", {"case": "ff" * 32}, released, "CUST761"),
+            ("rev", {"case": case[:6]}, released, "CUST762"),
+            ("rev", {"agreement": AGREEMENT, "month": "2024-13"}, released, "CUST762"),
+            ("rev", {}, released, "CUST762"),
+            ("rev", {"agreement": AGREEMENT}, {**released, "cases": -1}, "CUST514"),
+            ("rev", {"case": case[:10]}, {**released, "case": _ids(world)[1]}, "CUST514"),
+        ]
+        for who, args, fields, code in attacks:
+            forged = {**entries.action(kit.sign(rt, who, "case.read", args)), **fields}
+            with pytest.raises(Violation) as caught:
+                rt.state.check(forged, rt.now())
+            assert caught.value.code == code, (who, args)
+        for who in ("rev", "cust1"):
+            good = {**entries.action(kit.sign(rt, who, "case.read", {"case": case[:10]})),
+                    **released}  # fmt: skip
+            assert rt.state.check(good, rt.now())["case"] == case
+
+
 def test_the_history_audits_and_the_state_cache_keeps_the_cases(world: Any) -> None:
     kit = Kit()
     case = _ids(world)[3]
