@@ -1257,6 +1257,10 @@ _HANDLERS: dict[str, Handler] = {
 # --- the audit ----------------------------------------------------------------------------------
 
 
+Progress = Callable[[int], None]  # entries replayed so far (for a progress bar)
+PROGRESS_EVERY = 1024
+
+
 @dataclass(frozen=True)
 class AuditResult:
     entries: int
@@ -1276,28 +1280,37 @@ def audit_more(state: State, entries: Iterable[Mapping[str, Any]]) -> AuditResul
     return _replay(state, entries)[1]
 
 
-def _replay(state: State, entries: Iterable[Mapping[str, Any]]) -> tuple[State, AuditResult]:
+def _replay(
+    state: State, entries: Iterable[Mapping[str, Any]], progress: Progress | None = None
+) -> tuple[State, AuditResult]:
     for entry in entries:
         index = state.size
+        if progress is not None and index % PROGRESS_EVERY == 0:
+            progress(index)
         try:
             state.apply(entry)
         except Violation as exc:
             return state, AuditResult(state.size, (index, exc.code, exc.rule), ())
+    if progress is not None:
+        progress(state.size)
     return state, AuditResult(state.size, None, tuple(sorted(state.intents)))
 
 
-def audit_lines(lines: Iterable[bytes], jobs: int = 1) -> tuple[State, AuditResult]:
+def audit_lines(
+    lines: Iterable[bytes], jobs: int = 1, progress: Progress | None = None
+) -> tuple[State, AuditResult]:
     """``audit_entries`` of the entries' JSON lines (ValueError if one is not JSON). With
     ``jobs`` > 1, worker processes check the signatures ahead, chunk by chunk, while this
     process replays the rules in order; the verdict, index and code are the same for any
     ``jobs``: a worker only finds under which keys a signature verifies, and which key counts
-    at that entry is still the replay's decision."""
+    at that entry is still the replay's decision. ``progress``, if given, is called with the
+    number of entries replayed so far, every ``PROGRESS_EVERY`` entries and at the end."""
     state = State()
     if jobs < 2:
-        return _replay(state, map(parse_line, lines))
+        return _replay(state, map(parse_line, lines), progress)
     entries = _checked_ahead(state, lines, jobs)
     try:
-        return _replay(state, entries)
+        return _replay(state, entries, progress)
     finally:
         entries.close()  # stops the workers when the replay stopped early
         state.checked = None
