@@ -105,9 +105,10 @@ def register(app: typer.Typer) -> None:
         workspace: WorkspacePath = None,
     ) -> None:
         """Add the new files of PATH as the dataset's next version (signed by a custodian),
-        with the same columns and types, then extend the projections of the active agreements
-        that follow the dataset. A file the dataset already holds whose bytes changed is
-        refused."""
+        then extend the projections of the active agreements that follow the dataset. A file
+        the dataset already holds whose bytes changed is refused. The new files may add
+        columns (denied until an approved agreement version grants them); dropping or
+        retyping a column an active agreement grants is refused."""
         from custodiet.gateway.growth import update_and_extend
 
         location = _location_argument(path)
