@@ -115,6 +115,33 @@ def _approve(world: World, agreement: str) -> None:
         )
 
 
+def test_no_progress_is_drawn_for_work_the_server_does(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Even with stderr a terminal, a --server command draws no bar: the work is the server's."""
+    from rich.console import Console
+
+    from custodiet.cli import progress
+
+    own = "ssa-deceased-progress"
+    document = agreement_document(own, reviewer="rae")
+    document["datasets"]["payments"]["columns"]["agency"] = "allow"
+    (tmp_path / "own.yaml").write_text(yaml.safe_dump(document))
+    world.ok("agreement", "apply", str(tmp_path / "own.yaml"), as_="rae")
+    terminal = Console(stderr=True, force_terminal=True)
+    monkeypatch.setattr(progress, "err_console", lambda: terminal)
+    _approve(world, own)  # the second approval builds the projection, on the server
+    built = world.remote("agreement", "build", own, as_="ana")
+    assert built.exit_code == 0, built.stderr
+    assert "protected projection ready" in built.stdout
+    screened = world.remote("screen", "run", "paid_after_death", "--agreement", own, as_="rae")
+    assert screened.exit_code == 0, screened.stderr
+    assert "Improper-payment screens" in screened.stdout
+    assert "building the projection" not in built.stderr
+    assert f"screening {own}" not in screened.stderr
+    assert "\x1b" not in built.stderr + screened.stderr  # nothing drawn on the terminal
+
+
 def test_the_client_knows_every_route_the_api_serves() -> None:
     assert ROUTES == API_ROUTES
 

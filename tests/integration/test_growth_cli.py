@@ -1,7 +1,8 @@
 """Data that grows, through the CLI: a dataset registered from a glob of monthly files gains a
 month with `dataset update`; the projection of an agreement that follows it is extended with
-that month only, one that does not follow stays on its version; a swapped file and a changed
-schema are refused; `ledger audit` replays it all."""
+that month only, one that does not follow stays on its version; a swapped file is refused; an
+added column is denied until an approved version grants it, a granted column may not disappear;
+`ledger audit` replays it all."""
 
 from __future__ import annotations
 
@@ -27,14 +28,18 @@ from tests.conftest import run_cli
 FOLLOWS, STAYS = "ssa-follows", "ssa-stays"
 
 
-def _month(data: Path, month: int, seed: int, extra: bool = False) -> Path:
+def _month(data: Path, month: int, seed: int, extra: bool = False, drop: str | None = None) -> Path:
     folder = data / f"month=2024-{month:02d}"
     folder.mkdir(parents=True, exist_ok=True)
     columns = dict(TABLES["payments"])
     rows = table_rows("payments", 60, seed=seed)
-    if extra:  # one more column: a schema change
+    if extra:  # one more column
         columns["memo"] = "VARCHAR"
         rows = [(*r, "x") for r in rows]
+    if drop is not None:  # one column fewer
+        at = list(columns).index(drop)
+        del columns[drop]
+        rows = [(*r[:at], *r[at + 1 :]) for r in rows]
     return write_table(folder / "payments.parquet", columns, rows)
 
 
@@ -150,14 +155,60 @@ def test_a_swapped_death_file_stops_the_match_quality_recompute(
     assert _count(ws, FOLLOWS) == _ssa_rows(files[0])  # the projection was left as it was
 
 
-def test_a_schema_change_is_refused(grown: tuple[Workspace, Path, list[Path]]) -> None:
-    ws, data, _ = grown
-    _month(data, 2, seed=2, extra=True)
+def test_an_added_column_is_denied_until_an_approved_version_grants_it(
+    grown: tuple[Workspace, Path, list[Path]], tmp_path: Path
+) -> None:
+    ws, data, files = grown
+    second = _month(data, 2, seed=2, extra=True)
     result = _cli(ws, "dataset", "update", "payments", str(data / "month=*" / "*.parquet"))
+    assert result.status == 0, result.stderr
+    assert f"projections extended: {FOLLOWS}" in result.stdout
+    update = next(e for e in ledger_entries(ws) if e["action"] == "dataset.update")
+    assert [c["name"] for c in update["columns_added"]] == ["memo"]
+    shown = run_cli("dataset", "show", "payments", "--format", "json", "-w", str(ws.root))
+    columns = {c["name"]: c for c in json.loads(shown.stdout)["columns"]}
+    assert columns["memo"]["class"] == update["columns_added"][0]["column_class"] == "category"
+
+    # no agreement grants it: the following projection was extended without it
+    memo = "SELECT count(memo) AS n FROM payments"
+    refused = _cli(ws, "query", "--agreement", FOLLOWS, memo, who="bob")
+    assert refused.status == 3, refused.stderr
+    assert _count(ws, FOLLOWS) == _ssa_rows(files[0], second)
+
+    # a new version granting it, approved by the custodians: old rows read as no value
+    follow = "    rows: \"agency = 'SSA'\"\n"
+    path = write_agreement(
+        tmp_path / "wider.yaml",
+        **{"id: ssa-deceased-payees": f"id: {FOLLOWS}", follow: follow + "    follow: true\n",
+           "      amount: allow\n": "      amount: allow\n      memo: allow\n"},
+    )  # fmt: skip
+    kit = kit_for(ws)
+    kit.apply(ws, path, by="bob")
+    kit.approve_all(ws, FOLLOWS, by=("alice", "carol"))
+    granted = _cli(ws, "query", "--agreement", FOLLOWS, "--format", "json", memo, who="bob")
+    assert granted.status == 0, granted.stderr
+    assert int(json.loads(granted.stdout)["rows"][0][0]) == _ssa_rows(second)
+    audit = run_cli("ledger", "audit", "--workspace", str(ws.root))
+    assert audit.status == 0, audit.stderr
+
+
+def test_a_granted_column_may_not_disappear(grown: tuple[Workspace, Path, list[Path]]) -> None:
+    ws, data, files = grown
+    glob = str(data / "month=*" / "*.parquet")
+    gone = _month(data, 2, seed=2, drop="amount")
+    result = _cli(ws, "dataset", "update", "payments", glob)
     assert result.status == 3, result.stderr
-    assert "change its columns or types (column 'memo')" in result.stderr
+    assert "drop or change the type of column 'amount'" in result.stderr
     assert not [e for e in ledger_entries(ws) if e["action"] == "dataset.update"]
     assert ledger_entries(ws)[-1]["code"] == "CUST702"
+
+    gone.unlink()  # a column no active agreement grants may go: the new rows hold no value
+    second = _month(data, 2, seed=2, drop="method")
+    result = _cli(ws, "dataset", "update", "payments", glob)
+    assert result.status == 0, result.stderr
+    assert _count(ws, FOLLOWS) == _ssa_rows(files[0], second)
+    audit = run_cli("ledger", "audit", "--workspace", str(ws.root))
+    assert audit.status == 0, audit.stderr
 
 
 def test_only_a_custodian_updates_and_nothing_new_is_refused(

@@ -17,7 +17,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from custodiet import entries
 from custodiet.agreements.lifecycle import ActiveAgreement
@@ -31,6 +31,9 @@ from custodiet.gateway.service import authorized, text_args
 from custodiet.identity import SignedRequest
 from custodiet.runtime import Runtime
 from custodiet.screens.model import Report
+
+if TYPE_CHECKING:
+    from custodiet.progress import Progress
 
 # record table -> (its key, its program column, its date column); "" when it has none
 FACT_COLUMNS = {
@@ -83,8 +86,9 @@ def narrowing(
     return scope_after(rt, active, None if last is None else last[1], now)
 
 
-def monitor(rt: Runtime, signed: SignedRequest) -> MonitorRun:
-    """Run the agreement's screens (when anything changed) and open the new cases."""
+def monitor(rt: Runtime, signed: SignedRequest, progress: Progress | None = None) -> MonitorRun:
+    """Run the agreement's screens (when anything changed) and open the new cases
+    (``progress`` hears of each screen done)."""
     from custodiet.screens.run import run_screens
 
     (agreement_id,) = text_args(rt, signed, "agreement")
@@ -129,7 +133,7 @@ def monitor(rt: Runtime, signed: SignedRequest) -> MonitorRun:
             extra.update(scope="new_rows", **scope.document(ran))
         return narrowed, extra, None if kind is None else cases_file(kind, facts)
 
-    report = run_screens(rt, signed, narrow, scope)
+    report = run_screens(rt, signed, narrow, scope, progress)
     return MonitorRun(
         agreement_id, active.version, tuple(found), tuple(s.screen for s in report.summaries),
         tuple(r.screen for r in report.refusals), None, report.ledger_index, report.output,

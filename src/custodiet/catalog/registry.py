@@ -27,7 +27,13 @@ from custodiet.catalog.model import ColumnInfo, Dataset, IdentifierKind
 from custodiet.catalog.source import Source, parse_source, relation_sql
 from custodiet.errors import InputError, RefusedError
 from custodiet.identity import SignedRequest
-from custodiet.ledger.replay import State, dataset_files, dataset_versions, files_digest
+from custodiet.ledger.replay import (
+    State,
+    dataset_files,
+    dataset_versions,
+    files_digest,
+    granting,
+)
 from custodiet.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -119,8 +125,10 @@ def update_dataset(rt: Runtime, signed: SignedRequest) -> Registration:
     """Add the files of ``args.path`` that the dataset does not hold yet as its next version.
 
     Files it already holds must be byte for byte what was registered (a swapped file is
-    refused); the new files must have the registered columns and types, and a column whose new
-    values are identifiers must already be classified an identifier."""
+    refused); a column whose new values are identifiers must already be classified an
+    identifier. The new files may add columns (classified as at registration; no agreement
+    grants them until a new version that does is approved); they may drop or retype a column
+    only when no active agreement grants it."""
     args = signed.args
     try:
         _custodian_only(rt, signed)
@@ -129,11 +137,13 @@ def update_dataset(rt: Runtime, signed: SignedRequest) -> Registration:
         source = parse_source(path)
         added = _new_files(current, source)
         columns, rows, by_value = _inspect(added)
-        _same_schema(current, columns)
+        _no_granted_column_changes(rt, current, columns)
     except (InputError, RefusedError) as exc:
         rt.refuse(exc, attempted=signed.action, actor=signed.principal, signed=signed)
     leaked = sorted(
-        c for c in by_value if current.columns[c].column_class is not ColumnClass.IDENTIFIER
+        c
+        for c in by_value
+        if c in current.columns and current.columns[c].column_class is not ColumnClass.IDENTIFIER
     )
     if leaked:
         rt.refuse(
@@ -152,6 +162,8 @@ def update_dataset(rt: Runtime, signed: SignedRequest) -> Registration:
         files=digests_of(added),
         rows=rows,
         schema=[{"name": c.name, "sql_type": c.sql_type} for c in columns.values()],
+        columns_added=[c.document() for c in columns.values() if c.name not in current.columns],
+        identifiers_by_value=sorted(c for c in by_value if c not in current.columns),
     )
     committed = rt.commit(entry, refuse_as=signed)
     return Registration(get_dataset(rt.state, name), (), 1, 1, True, committed.index)
@@ -198,15 +210,24 @@ def _new_files(current: Dataset, source: Source) -> Source:
     return Source(source.path, source.format, None, tuple(new))
 
 
-def _same_schema(current: Dataset, columns: Mapping[str, ColumnInfo]) -> None:
-    registered = [(c.name, c.sql_type) for c in current.columns.values()]
-    found = [(c.name, c.sql_type) for c in columns.values()]
-    if registered != found:
-        changed = sorted({n for n, _ in set(registered) ^ set(found)})
-        differing = f"column {changed[0]!r}" if changed else "the column order"
+def _no_granted_column_changes(
+    rt: Runtime, current: Dataset, columns: Mapping[str, ColumnInfo]
+) -> None:
+    """Refuse new files that drop or retype a column an active agreement grants (added
+    columns are fine: no agreement grants them until a new version is approved)."""
+    changed = [
+        c.name
+        for c in current.columns.values()
+        if c.name not in columns or columns[c.name].sql_type != c.sql_type
+    ]
+    granted = granting(rt.state, current.name, changed, rt.now())
+    if granted:
+        agreement, column = granted[0].split(".", 1)
         raise RefusedError(
-            f"the new files of dataset {current.name!r} change its columns or types ({differing})",
-            hint="a changed schema is registered as a new dataset with `custodiet dataset add`",
+            f"the new files of dataset {current.name!r} drop or change the type of column "
+            f"{column!r}, which active agreement {agreement!r} grants",
+            hint="keep the column in the new files, or register them as a new dataset with "
+            "`custodiet dataset add`",
             code="CUST702",
         )
 

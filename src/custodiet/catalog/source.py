@@ -124,10 +124,15 @@ def relation_sql(con: duckdb.DuckDBPyConnection, source: Source, alias: str = "s
     else:
         literal = _string_literal(str(source.path))
     # the file's own columns only: no column from a directory named KEY=VALUE (hive layout)
+    # files of a grown dataset are matched by column name: a file from before an update that
+    # added a column reads as NULL in it
     if source.format == "parquet":
-        return f"read_parquet({literal}, hive_partitioning = false)"
+        return f"read_parquet({literal}, hive_partitioning = false, union_by_name = true)"
     if source.format == "csv":
-        return f"read_csv({literal}, auto_detect = true, hive_partitioning = false)"
+        return (
+            f"read_csv({literal}, auto_detect = true, hive_partitioning = false, "
+            "union_by_name = true)"
+        )
     con.execute(f"ATTACH {literal} AS {_identifier(alias)} (READ_ONLY)")
     return f"{_identifier(alias)}.main.{_identifier(source.table or '')}"
 

@@ -6,6 +6,7 @@ The lifecycle and Rich tables load inside the commands, keeping every other comm
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,7 +15,7 @@ import typer
 from custodiet.api import documents
 from custodiet.cli import backend
 from custodiet.cli.app import out_console, reports_errors
-from custodiet.cli.backend import call
+from custodiet.cli.backend import call, local
 from custodiet.cli.options import (
     Actor,
     FormatOption,
@@ -25,6 +26,7 @@ from custodiet.cli.options import (
     runtime,
     signed,
 )
+from custodiet.cli.progress import progress
 
 if TYPE_CHECKING:
     from custodiet.agreements.lifecycle import AgreementSummary
@@ -96,7 +98,8 @@ def register(app: typer.Typer) -> None:
                 "agreement.approve",
                 {"agreement": id_, "version": version, "sha256": sha256.lower()},
             )
-            done = call(rt, approve_and_activate, request)
+            with progress("building the projection", shown=local(rt)) as step:
+                done = call(rt, partial(approve_and_activate, progress=step), request)
         status = done.status
         out_console().print(
             f"approved {status.id} v{status.version}: {status.approvals} of "
@@ -126,7 +129,9 @@ def register(app: typer.Typer) -> None:
         from custodiet.gateway.activation import rebuild
 
         with runtime(workspace) as rt:
-            path = call(rt, rebuild, signed(rt, as_, key, "agreement.build", {"agreement": id_}))
+            request = signed(rt, as_, key, "agreement.build", {"agreement": id_})
+            with progress("building the projection", shown=local(rt)) as step:
+                path = call(rt, partial(rebuild, progress=step), request)
         out_console().print(f"protected projection ready: {path.name}", markup=False)
 
     @group.command("list")

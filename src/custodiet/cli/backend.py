@@ -27,6 +27,11 @@ def _remote(rt: Session) -> Any:
     return rt if isinstance(rt, Remote) else None
 
 
+def local(rt: Session) -> bool:
+    """True when services run here (no ``--server``): only then is there progress to show."""
+    return _remote(rt) is None
+
+
 def call(rt: Session, service: Callable[[Runtime, SignedRequest], T], request: SignedRequest) -> T:
     """``service(rt, request)`` here, or the same request run by the server."""
     remote = _remote(rt)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from custodiet.cli.app import err_console, out_console, reports_errors
-from custodiet.cli.backend import call
+from custodiet.cli.backend import call, local
 from custodiet.cli.options import (
     FILE_SUFFIXES,
     Actor,
@@ -25,6 +26,7 @@ from custodiet.cli.options import (
     runtime,
     signed,
 )
+from custodiet.cli.progress import progress
 from custodiet.errors import InputError
 
 if TYPE_CHECKING:
@@ -101,8 +103,10 @@ def register(app: typer.Typer) -> None:
         with runtime(workspace) as rt:
             args = {"agreement": agreement,
                     **({"output": chosen.value} if out is not None else {})}  # fmt: skip
-            with err_console().status(f"monitoring {agreement}: running its screens"):
-                run = call(rt, monitor, signed(rt, as_, key, "monitor", args))
+            request = signed(rt, as_, key, "monitor", args)
+            shown = local(rt) and chosen is not OutputFormat.JSON
+            with progress(f"monitoring {agreement}: screens", shown=shown) as step:
+                run = call(rt, partial(monitor, progress=step), request)
             if out is not None:
                 from custodiet.cli.receipt import write_with_receipt
 

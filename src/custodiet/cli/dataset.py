@@ -6,6 +6,7 @@ The registry (and the classifier it brings) loads inside the commands.
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -13,7 +14,7 @@ import typer
 from custodiet.catalog.classes import ColumnClass
 from custodiet.cli import backend
 from custodiet.cli.app import out_console, reports_errors
-from custodiet.cli.backend import call
+from custodiet.cli.backend import call, local
 from custodiet.cli.options import (
     Actor,
     FormatOption,
@@ -24,6 +25,7 @@ from custodiet.cli.options import (
     runtime,
     signed,
 )
+from custodiet.cli.progress import progress
 from custodiet.errors import InputError
 
 if TYPE_CHECKING:
@@ -103,15 +105,17 @@ def register(app: typer.Typer) -> None:
         workspace: WorkspacePath = None,
     ) -> None:
         """Add the new files of PATH as the dataset's next version (signed by a custodian),
-        with the same columns and types, then extend the projections of the active agreements
-        that follow the dataset. A file the dataset already holds whose bytes changed is
-        refused."""
+        then extend the projections of the active agreements that follow the dataset. A file
+        the dataset already holds whose bytes changed is refused. The new files may add
+        columns (denied until an approved agreement version grants them); dropping or
+        retyping a column an active agreement grants is refused."""
         from custodiet.gateway.growth import update_and_extend
 
         location = _location_argument(path)
         with runtime(workspace) as rt:
             request = signed(rt, as_, key, "dataset.update", {"name": name, "path": location})
-            done = call(rt, update_and_extend, request)
+            with progress("extending projections", shown=local(rt)) as step:
+                done = call(rt, partial(update_and_extend, progress=step), request)
         dataset = done.registration.dataset
         out_console().print(
             f"{dataset.name}: version {dataset.version}, {len(dataset.file_digests)} files, "

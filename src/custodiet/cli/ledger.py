@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,12 +23,14 @@ from custodiet.cli.options import (
     signed,
     workspace_from,
 )
+from custodiet.cli.progress import progress
 from custodiet.errors import InputError, TamperedError
 
 if TYPE_CHECKING:
     from custodiet.client import Remote
     from custodiet.ledger.verify import VerifierKey
     from custodiet.ledger.writer import Ledger
+    from custodiet.progress import Progress
 
 # Below this many entries, starting worker processes costs more than the audit itself.
 PARALLEL_AUDIT_MIN = 1 << 16
@@ -262,7 +265,8 @@ def register(app: typer.Typer) -> None:
                 )
                 notes = [pinned.checkpoint, *([earlier] if earlier else [])]
                 keys = log_key(vkey) if vkey else key_history(pinned.history)
-                report = audit(ledger, keys, notes, workers)
+                with progress("verifying entries") as step:
+                    report = audit(ledger, keys, notes, workers, step)
                 size, note = report.size, ledger.checkpoint()
                 checkpoints = f", {report.checkpoints} signed checkpoints"
         cosigned = _check_cosigned(note, witnesses, required)
@@ -516,8 +520,11 @@ def register_audit(group: typer.Typer) -> None:
         from custodiet.ledger.replay import audit_lines
 
         with opened(workspace) as ledger:
-            workers = audit_workers(jobs, ledger.size())
-            _, result = audit_lines((data for _, data in ledger.entries()), workers)
+            size = ledger.size()
+            workers = audit_workers(jobs, size)
+            with progress("replaying entries") as step:
+                counted = None if step is None else partial(_replayed, step, size)
+                _, result = audit_lines((data for _, data in ledger.entries()), workers, counted)
         if result.violation is not None:
             index, code, rule = result.violation
             raise TamperedError(
@@ -533,3 +540,7 @@ def register_audit(group: typer.Typer) -> None:
             f"authorized: {result.entries} entries replayed; every access was authorized",
             markup=False,
         )
+
+
+def _replayed(step: Progress, size: int, done: int) -> None:
+    step(done, size)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from custodiet.cli.app import err_console, out_console, reports_errors
-from custodiet.cli.backend import call
+from custodiet.cli.backend import call, local
 from custodiet.cli.options import (
     FILE_SUFFIXES,
     Actor,
@@ -24,6 +25,7 @@ from custodiet.cli.options import (
     runtime,
     signed,
 )
+from custodiet.cli.progress import progress
 
 if TYPE_CHECKING:
     from custodiet.screens.model import Report
@@ -146,7 +148,10 @@ def register(app: typer.Typer) -> None:
             args = {"agreement": agreement, "screens": list(names or ()),
                     **({"output": chosen.value} if out is not None else {}),
                     **({"match": _categories(match)} if match is not None else {})}  # fmt: skip
-            report = call(rt, run_screens, signed(rt, as_, key, "screen.run", args))
+            request = signed(rt, as_, key, "screen.run", args)
+            shown = local(rt) and chosen is not OutputFormat.JSON
+            with progress(f"screening {agreement}", shown=shown) as step:
+                report = call(rt, partial(run_screens, progress=step), request)
             if out is not None:
                 from custodiet.cli.receipt import write_with_receipt
 

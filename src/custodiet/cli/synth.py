@@ -8,10 +8,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from custodiet.cli.app import err_console, out_console, reports_errors
+from custodiet.cli.app import out_console, reports_errors
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
     from rich.table import Table
 
     from custodiet.synth import Summary
@@ -67,7 +66,9 @@ def register(app: typer.Typer) -> None:
 
         if months is not None:
             check_months(months)
-        with _progress() as bar:
+        from custodiet.cli.progress import bars
+
+        with bars() as bar:
             task = bar.add_task("generating people", total=max(people, 1))
             summary = generate(
                 out, people, seed, profile.value, progress=lambda done: bar.advance(task, done)
@@ -76,26 +77,6 @@ def register(app: typer.Typer) -> None:
         if months is not None:
             written = split_months(out, months)
             out_console().print(_months_table(written))
-
-
-def _progress() -> Progress:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console(),
-        transient=True,
-        disable=not err_console().is_terminal,
-    )
 
 
 def _summary_table(summary: Summary) -> Table:

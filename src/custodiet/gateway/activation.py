@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from custodiet.agreements.lifecycle import ApprovalStatus, active_agreement, approve
 from custodiet.errors import RefusedError
 from custodiet.gateway.projection import build_for
 from custodiet.identity import SignedRequest
 from custodiet.runtime import Runtime
+
+if TYPE_CHECKING:
+    from custodiet.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -23,15 +27,19 @@ class Approved:
     projection: Path | None  # built when this approval made the version active
 
 
-def approve_and_activate(rt: Runtime, signed: SignedRequest) -> Approved:
-    """Record a custodian's approval; build the projection if the version became active."""
+def approve_and_activate(
+    rt: Runtime, signed: SignedRequest, progress: Progress | None = None
+) -> Approved:
+    """Record a custodian's approval; build the projection if the version became active
+    (``progress`` hears of each table built)."""
     status = approve(rt, signed)
     if not status.active:
         return Approved(status, None)
-    return Approved(status, build_for(rt, active_agreement(rt.state, status.id, rt.now())))
+    active = active_agreement(rt.state, status.id, rt.now())
+    return Approved(status, build_for(rt, active, progress=progress))
 
 
-def rebuild(rt: Runtime, signed: SignedRequest) -> Path:
+def rebuild(rt: Runtime, signed: SignedRequest, progress: Progress | None = None) -> Path:
     """A custodian's signed request to rebuild the active version's projection."""
     agreement_id = signed.args.get("agreement")
     if not isinstance(agreement_id, str):
@@ -41,4 +49,4 @@ def rebuild(rt: Runtime, signed: SignedRequest) -> Path:
     except RefusedError as exc:
         rt.refuse(exc, attempted=signed.action, actor=signed.principal, signed=signed,
                   context={"agreement": agreement_id})  # fmt: skip
-    return build_for(rt, active, signed)
+    return build_for(rt, active, signed, progress)

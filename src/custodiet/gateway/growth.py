@@ -17,7 +17,7 @@ import secrets
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from custodiet import entries
 from custodiet.agreements.lifecycle import ActiveAgreement
@@ -33,6 +33,9 @@ from custodiet.identity import SignedRequest
 from custodiet.ledger.replay import dataset_versions
 from custodiet.runtime import Runtime
 
+if TYPE_CHECKING:
+    from custodiet.progress import Progress
+
 # what death_match (gateway/match_quality.py) reads: a new version of one recomputes it
 MATCH_SOURCES = ("deaths", "beneficiaries", "payments", "tax_refunds")
 
@@ -43,16 +46,20 @@ class Growth:
     extended: tuple[str, ...]  # agreements whose projections now hold the new files
 
 
-def update_and_extend(rt: Runtime, signed: SignedRequest) -> Growth:
-    """A custodian's signed ``dataset update``, then every following projection extended."""
+def update_and_extend(
+    rt: Runtime, signed: SignedRequest, progress: Progress | None = None
+) -> Growth:
+    """A custodian's signed ``dataset update``, then every following projection extended
+    (``progress`` hears of each projection extended)."""
     done = update_dataset(rt, signed)
-    return Growth(done, tuple(extend_following(rt, done.dataset.name)))
+    return Growth(done, tuple(extend_following(rt, done.dataset.name, progress)))
 
 
-def extend_following(rt: Runtime, name: str) -> list[str]:
+def extend_following(rt: Runtime, name: str, progress: Progress | None = None) -> list[str]:
     """Extend the built projection of every active agreement version that follows ``name``."""
     state = rt.refresh()
     extended = []
+    following = []
     for record in sorted(state.agreements.values(), key=lambda r: r.id):
         version = record.active(rt.now())
         grant = None if version is None else version.document["datasets"].get(name)
@@ -66,8 +73,14 @@ def extend_following(rt: Runtime, name: str) -> list[str]:
             version.number,
             version.sha256,
         )
+        following.append((record.id, active))
+    for done, (agreement_id, active) in enumerate(following):
+        if progress is not None:
+            progress(done, len(following))
         if extend(rt, active, name):
-            extended.append(record.id)
+            extended.append(agreement_id)
+    if progress is not None and following:
+        progress(len(following), len(following))
     return extended
 
 

@@ -50,6 +50,8 @@ from custodiet.workspace import Workspace
 if TYPE_CHECKING:
     import duckdb
 
+    from custodiet.progress import Progress
+
 PERSON_DOMAIN = "tin"
 _KINDS = {
     Treatment.ALLOW: ColumnKind.VALUE,
@@ -116,10 +118,16 @@ def load_policy(ws: Workspace, active: ActiveVersion) -> Policy:
         ) from None
 
 
-def build_for(rt: Runtime, active: ActiveVersion, signed: SignedRequest | None = None) -> Path:
+def build_for(
+    rt: Runtime,
+    active: ActiveVersion,
+    signed: SignedRequest | None = None,
+    progress: Progress | None = None,
+) -> Path:
     """Custodian side: re-hash the registered sources, build the projection, and record the
     build with the source digests (``projection.build``). A source whose bytes differ from its
-    registered digest stops the build (exit 1), and that failure is on the ledger too."""
+    registered digest stops the build (exit 1), and that failure is on the ledger too.
+    ``progress`` hears of each table built."""
     from custodiet.catalog.registry import get_dataset
 
     state = rt.refresh()
@@ -150,7 +158,7 @@ def build_for(rt: Runtime, active: ActiveVersion, signed: SignedRequest | None =
         raise failure
     files = projection_files(rt.ws, active)
     key = agreement_key(read_secret(rt.ws.secret_path), agreement.id, agreement.reviewer)
-    build_projection(files, active, datasets, key)
+    build_projection(files, active, datasets, key, progress)
     rt.commit(
         entries.system("projection.build", **about, sources=digests, decision="allowed"),
         refuse_as=signed,
@@ -187,8 +195,10 @@ def build_projection(
     active: ActiveVersion,
     datasets: Mapping[str, Dataset],
     key: bytes,
+    progress: Progress | None = None,
 ) -> None:
-    """Write the projection and its policy, each under a temporary name renamed into place."""
+    """Write the projection and its policy, each under a temporary name renamed into place;
+    ``progress`` hears of each table (the granted ones, then ``death_match``)."""
     import duckdb
 
     files.database.parent.mkdir(parents=True, exist_ok=True)
@@ -200,12 +210,19 @@ def build_projection(
         try:
             con.execute("SET enable_progress_bar = false")
             builder = _Builder(con, agreement, key)
-            for name, grant in agreement.datasets.items():
+            steps = len(agreement.datasets) + 1
+            for done, (name, grant) in enumerate(agreement.datasets.items()):
+                if progress is not None:
+                    progress(done, steps)
                 tables[name] = builder.table(datasets[name], grant)
+            if progress is not None:
+                progress(steps - 1, steps)
             match = build_death_match(con, agreement, datasets)
             if match is not None:
                 tables[match.name] = match
             con.execute("CHECKPOINT")
+            if progress is not None:
+                progress(steps, steps)
         finally:
             con.close()
         policy = Policy(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from custodiet.errors import InputError, TamperedError
 from custodiet.ledger import audit_pool, tree
@@ -26,6 +27,9 @@ from custodiet.ledger.verify import (
     verify_consistency,
 )
 from custodiet.ledger.writer import Ledger
+
+if TYPE_CHECKING:
+    from custodiet.progress import Progress
 
 READ_CHUNK = 1 << 16
 
@@ -49,12 +53,14 @@ def tampered(
     )
 
 
-def _leaf_level(ledger: Ledger, size: int) -> list[bytes]:
+def _leaf_level(ledger: Ledger, size: int, progress: Progress | None = None) -> list[bytes]:
     """The leaf hashes of entries 0 .. size - 1 (the store's size is one past the highest
     index), after checking that none is missing; read in chunks so the entries' bytes are
-    never all in memory at once."""
+    never all in memory at once (``progress`` hears of the entries hashed, chunk by chunk)."""
     hashes: list[bytes] = []
     for start in range(0, size, READ_CHUNK):
+        if progress is not None:
+            progress(start, size)
         data = ledger.store.entry_data(start, min(size, start + READ_CHUNK))
         if len(data) != min(READ_CHUNK, size - start):
             stored = ledger.store.entries(start, size)
@@ -116,13 +122,17 @@ def _compare_level(ledger: Ledger, level: int, computed: list[bytes]) -> None:
     )
 
 
-def _tree_nodes(ledger: Ledger, size: int, keep: set[int], jobs: int) -> dict[int, bytes]:
+def _tree_nodes(
+    ledger: Ledger, size: int, keep: set[int], jobs: int, progress: Progress | None = None
+) -> dict[int, bytes]:
     """Check every stored tile level by level; return the recomputed nodes whose keys are kept.
     With several jobs the levels below a span height are checked span by span in worker
     processes; any difference there is then looked for again here, level by level."""
+    if progress is not None:
+        progress(0, size)
     spans = audit_pool.checked_spans(ledger.store.url, size, jobs, keep)
     if spans is None:
-        return _nodes_from(ledger, 0, _leaf_level(ledger, size), keep, {})
+        return _nodes_from(ledger, 0, _leaf_level(ledger, size, progress), keep, {})
     top, nodes = spans
     return _nodes_from(ledger, top, nodes.top_nodes, keep, nodes.kept)
 
@@ -200,11 +210,13 @@ def audit(
     log_key: VerifierKey | Keys,
     earlier: str | Sequence[str] | None = None,
     jobs: int = 1,
+    progress: Progress | None = None,
 ) -> AuditReport:
     """Verify the whole stored log (and consistency with ``earlier`` checkpoint notes: one an
     overseer kept, the workspace's pinned one), the entries and lower tree levels in ``jobs``
     worker processes when there are enough leaves. ``log_key`` is the log's key, or its key
-    history: each stored checkpoint must verify under the key in force at its size."""
+    history: each stored checkpoint must verify under the key in force at its size.
+    ``progress`` hears of the entries re-hashed so far."""
     keys: Keys = [(log_key, 1)] if isinstance(log_key, VerifierKey) else log_key
     size = ledger.size()
     stored = [
@@ -220,7 +232,9 @@ def audit(
             f"a checkpoint of size {max(too_big)} exists but only {size} entries", code="CUST115"
         )
     keep = set(tree.keys_for([(0, n) for n in [*sizes, size] if n]))
-    nodes = _tree_nodes(ledger, size, keep, jobs)
+    nodes = _tree_nodes(ledger, size, keep, jobs, progress)
+    if progress is not None:
+        progress(size, size)
     for cp in [*stored, *olds]:
         computed = _root(cp.size, nodes)
         if computed != cp.root:

@@ -719,8 +719,79 @@ def _schema_types(schema: Any) -> list[tuple[Any, Any]]:
     return [(c.get("name"), c.get("sql_type")) for c in schema if isinstance(c, dict)]
 
 
+COLUMN_CLASSES = frozenset(
+    {"identifier", "quasi_identifier", "sensitive", "amount", "date", "category", "key"}
+)
+
+
+def granting(state: State, dataset: str, columns: Iterable[str], at: dt.datetime) -> list[str]:
+    """``agreement.column`` for each of ``columns`` of ``dataset`` that an agreement version
+    active at ``at`` grants (any treatment but ``deny``), sorted."""
+    wanted = set(columns)
+    found = []
+    for record in state.agreements.values():
+        version = record.active(at)
+        grant = None if version is None else version.document.get("datasets", {}).get(dataset)
+        granted = grant.get("columns") if isinstance(grant, dict) else None
+        if isinstance(granted, dict):
+            found += [f"{record.id}.{c}" for c, r in granted.items() if c in wanted and r != "deny"]
+    return sorted(found)
+
+
+def _updated_schema(
+    state: State, name: str, record: Mapping[str, Any], entry: Mapping[str, Any], at: dt.datetime
+) -> list[dict[str, Any]]:
+    """The dataset's schema once the update's files join it: the registered columns (a retyped
+    one with its new type; a dropped one stays, the new rows hold no value in it), then the
+    columns the update adds, classified as the entry says."""
+    new_schema = entry.get("schema")
+    if not isinstance(new_schema, list) or not all(
+        isinstance(c, dict)
+        and isinstance(c.get("name"), str)
+        and isinstance(c.get("sql_type"), str)
+        for c in new_schema
+    ):
+        raise Violation("CUST514", "the entry's schema is not a list of columns and types")
+    new_types = dict(_schema_types(new_schema))
+    registered = [dict(c) for c in record.get("schema") or [] if isinstance(c, dict)]
+    old_types = {c.get("name"): c.get("sql_type") for c in registered}
+    changed = [n for n, t in old_types.items() if isinstance(n, str) and new_types.get(n) != t]
+    granted = granting(state, name, changed, at)
+    if granted:
+        raise Violation(
+            "CUST702",
+            f"the update drops or retypes column {name}.{granted[0].split('.', 1)[1]}, which "
+            f"active agreement {granted[0].split('.', 1)[0]!r} grants",
+        )
+    added = [n for n in new_types if n not in old_types]
+    documents = entry.get("columns_added") or []
+    by_value = entry.get("identifiers_by_value") or []
+    if (
+        not isinstance(documents, list)
+        or not all(isinstance(c, dict) for c in documents)
+        or [c.get("name") for c in documents] != added
+        or any(c.get("sql_type") != new_types[c["name"]] for c in documents)
+        or any(c.get("column_class") not in COLUMN_CLASSES for c in documents)
+        or any(set(c) != {"name", "sql_type", "column_class", "identifier_kind"} for c in documents)
+        or not isinstance(by_value, list)
+    ):
+        raise Violation("CUST514", "the entry's added columns do not match its schema")
+    classes = {c["name"]: c["column_class"] for c in documents}
+    for column in by_value:
+        if column in classes and classes[column] != "identifier":
+            raise Violation(
+                "CUST519",
+                f"column {name}.{column} holds identifiers by its values and may not be "
+                f"classified {classes[column]!r}",
+            )
+    kept = [{**c, "sql_type": new_types.get(c["name"], c["sql_type"])} for c in registered]
+    return [*kept, *(dict(c) for c in documents)]
+
+
 def _dataset_update(state: State, entry: Mapping[str, Any], at: dt.datetime) -> Effect:
-    """A custodian adds files to a registered dataset: a new version, same columns and types."""
+    """A custodian adds files to a registered dataset: a new version. The new files may add
+    columns (classified in the entry, granted by no agreement until a new version is approved);
+    a column they drop or retype may not be one an active agreement grants."""
     signer = _signed(state, entry, at, "dataset.update")
     _custodian(signer, "update datasets")
     name = _args(entry).get("name")
@@ -731,12 +802,7 @@ def _dataset_update(state: State, entry: Mapping[str, Any], at: dt.datetime) -> 
         raise Violation("CUST237", f"unknown dataset {name!r}")
     if record.get("format") == "duckdb":
         raise Violation("CUST705", f"dataset {name!r} is a DuckDB table; only file datasets grow")
-    if _schema_types(entry.get("schema")) != _schema_types(record.get("schema")):
-        raise Violation(
-            "CUST702",
-            f"the update changes the columns or types of dataset {name!r}; "
-            "a new schema is registered as a new dataset",
-        )
+    schema = _updated_schema(state, name, record, entry, at)
     new = _entry_files(entry)
     known = dataset_files(record)
     overlap = sorted({f["path"] for f in new} & {f["path"] for f in known})
@@ -753,6 +819,7 @@ def _dataset_update(state: State, entry: Mapping[str, Any], at: dt.datetime) -> 
     _claims(entry, version=number, file_sha256=digest, total_rows=total)
     updated = {
         **record,
+        "schema": schema,
         "sha256": digest,
         "rows": total,
         "version": number,
@@ -1310,6 +1377,10 @@ _HANDLERS: dict[str, Handler] = {
 # --- the audit ----------------------------------------------------------------------------------
 
 
+Progress = Callable[[int], None]  # entries replayed so far (for a progress bar)
+PROGRESS_EVERY = 1024
+
+
 @dataclass(frozen=True)
 class AuditResult:
     entries: int
@@ -1329,28 +1400,37 @@ def audit_more(state: State, entries: Iterable[Mapping[str, Any]]) -> AuditResul
     return _replay(state, entries)[1]
 
 
-def _replay(state: State, entries: Iterable[Mapping[str, Any]]) -> tuple[State, AuditResult]:
+def _replay(
+    state: State, entries: Iterable[Mapping[str, Any]], progress: Progress | None = None
+) -> tuple[State, AuditResult]:
     for entry in entries:
         index = state.size
+        if progress is not None and index % PROGRESS_EVERY == 0:
+            progress(index)
         try:
             state.apply(entry)
         except Violation as exc:
             return state, AuditResult(state.size, (index, exc.code, exc.rule), ())
+    if progress is not None:
+        progress(state.size)
     return state, AuditResult(state.size, None, tuple(sorted(state.intents)))
 
 
-def audit_lines(lines: Iterable[bytes], jobs: int = 1) -> tuple[State, AuditResult]:
+def audit_lines(
+    lines: Iterable[bytes], jobs: int = 1, progress: Progress | None = None
+) -> tuple[State, AuditResult]:
     """``audit_entries`` of the entries' JSON lines (ValueError if one is not JSON). With
     ``jobs`` > 1, worker processes check the signatures ahead, chunk by chunk, while this
     process replays the rules in order; the verdict, index and code are the same for any
     ``jobs``: a worker only finds under which keys a signature verifies, and which key counts
-    at that entry is still the replay's decision."""
+    at that entry is still the replay's decision. ``progress``, if given, is called with the
+    number of entries replayed so far, every ``PROGRESS_EVERY`` entries and at the end."""
     state = State()
     if jobs < 2:
-        return _replay(state, map(parse_line, lines))
+        return _replay(state, map(parse_line, lines), progress)
     entries = _checked_ahead(state, lines, jobs)
     try:
-        return _replay(state, entries)
+        return _replay(state, entries, progress)
     finally:
         entries.close()  # stops the workers when the replay stopped early
         state.checked = None

@@ -32,6 +32,7 @@ from custodiet.screens.needs import refusal_for
 
 if TYPE_CHECKING:
     from custodiet.gateway.policy import Policy
+    from custodiet.progress import Progress
 
 RecordKey = tuple[str, str]
 # (report, intent index, output format) -> (report to answer, fields for the run's outcome
@@ -49,14 +50,14 @@ class Restrict(Protocol):
 
 def run_screens(
     rt: Runtime, signed: SignedRequest, narrow: Narrow | None = None,
-    restrict: Restrict | None = None,
+    restrict: Restrict | None = None, progress: Progress | None = None,
 ) -> Report:  # fmt: skip
     """Run the signed request's screens (``args.screens``; all when empty) under its agreement.
 
     One ``intent`` entry announces the run; each screen's query is then a ``query`` outcome of
     it, a screen the agreement cannot serve is a ``refusal`` naming the screen, and an entry
     named after the request's action (``screen.run``, ``monitor``) closes the run with its
-    totals and what ``narrow`` adds."""
+    totals and what ``narrow`` adds. ``progress`` hears of each screen done."""
     from custodiet.gateway.check import check_query
     from custodiet.gateway.projection import load_policy, projection_path
 
@@ -88,7 +89,9 @@ def run_screens(
     merged: dict[RecordKey, _Merging] = {}
     summaries: list[ScreenSummary] = []
     refusals: list[ScreenRefusal] = []
-    for screen in screens:
+    for ran, screen in enumerate(screens):
+        if progress is not None:
+            progress(ran, len(screens))
         sql = screen.sql_for(active.agreement.screens)
         if match and screen.reports_match:
             sql = with_match(sql, match)
@@ -116,6 +119,8 @@ def run_screens(
                                projection, checked, {**about, **touched},
                                what=signed.action)  # fmt: skip
         summaries.append(_summarize(screen, result, _collect(screen, result, merged)))
+    if progress is not None:
+        progress(len(screens), len(screens))
     cases = tuple(merged[key].case() for key in sorted(merged))
     report = Report(agreement_id, active.version, cases, tuple(summaries), tuple(refusals))
     extra: dict[str, Any] = {}

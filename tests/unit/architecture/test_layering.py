@@ -19,7 +19,7 @@ PACKAGE = SRC / "custodiet"
 
 # Layers, lowest first. A module may import custodiet modules of its own layer or lower layers only.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("custodiet.errors", "custodiet.settings"),
+    ("custodiet.errors", "custodiet.settings", "custodiet.progress"),
     ("custodiet.ledger", "custodiet.identity"),
     (
         "custodiet.workspace",

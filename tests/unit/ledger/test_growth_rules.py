@@ -116,7 +116,7 @@ def _forged_update(ws: Workspace, **fields: Any) -> dict[str, Any]:
     return entries.action(signed, **{"dataset": "payments", "rows": 1, "schema": schema, **fields})
 
 
-def test_an_update_may_not_relist_a_held_file_or_change_the_schema(
+def test_an_update_may_not_relist_a_held_file_or_change_a_granted_column(
     world: tuple[Workspace, Path],
 ) -> None:
     ws, root = world
@@ -124,8 +124,29 @@ def test_an_update_may_not_relist_a_held_file_or_change_the_schema(
     relisted = [{"path": str(held.resolve()), "sha256": file_sha256(held)}]
     assert _violation(ws, _forged_update(ws, files=relisted)) == "CUST703"
     fresh = [{"path": "/elsewhere/payments.parquet", "sha256": "1" * 64}]
-    wider = [*_forged_update(ws, files=fresh)["schema"], {"name": "memo", "sql_type": "VARCHAR"}]
-    assert _violation(ws, _forged_update(ws, files=fresh, schema=wider)) == "CUST702"
+    registered = _forged_update(ws, files=fresh)["schema"]
+    wider = [*registered, {"name": "memo", "sql_type": "VARCHAR"}]
+    # an added column the entry does not classify, or classifies with no known class
+    assert _violation(ws, _forged_update(ws, files=fresh, schema=wider)) == "CUST514"
+    memo = {"name": "memo", "sql_type": "VARCHAR", "identifier_kind": None}
+    unclassed = [{**memo, "column_class": "public"}]
+    forged = _forged_update(ws, files=fresh, schema=wider, columns_added=unclassed)
+    assert _violation(ws, forged) == "CUST514"
+    # a column with identifiers by value classified below identifier
+    lowered = [{**memo, "column_class": "category"}]
+    forged = _forged_update(ws, files=fresh, schema=wider, columns_added=lowered,
+                            identifiers_by_value=["memo"])  # fmt: skip
+    assert _violation(ws, forged) == "CUST519"
+    # a granted column dropped, or retyped
+    dropped = [c for c in registered if c["name"] != "amount"]
+    assert _violation(ws, _forged_update(ws, files=fresh, schema=dropped)) == "CUST702"
+    retyped = [{**c, "sql_type": "VARCHAR"} if c["name"] == "amount" else c for c in registered]
+    assert _violation(ws, _forged_update(ws, files=fresh, schema=retyped)) == "CUST702"
+    with opened(ws) as rt:  # an added, classified column and a dropped ungranted one are fine
+        kept = [c for c in wider if c["name"] != "method"]
+        added = [{**memo, "column_class": "category"}]
+        forged = _forged_update(ws, files=fresh, schema=kept, columns_added=added)
+        assert rt.state.check(forged, rt.now())["version"] == 2
     with opened(ws) as rt:  # the same entry with the registered schema is allowed
         filled = rt.state.check(_forged_update(ws, files=fresh), rt.now())
     assert filled["version"] == 2
