@@ -222,3 +222,23 @@ def test_reviewers_cannot_read_the_version_column(runs: Runs) -> None:
     assert every.status == 0, every.stderr
     columns = json.loads(every.stdout)["columns"]
     assert "payment_id" in columns and "_custodiet_version" not in columns
+
+
+def test_cases_can_be_listed_by_death_match_category(runs: Runs, tmp_path: Path) -> None:
+    _, ws, _, _ = runs
+    rev = Kit(tmp_path).as_("rev")  # keys are reproducible per name
+
+    def listed(*args: str) -> list[dict[str, Any]]:
+        result = run_cli("case", "list", "--agreement", AGREEMENT, "--format", "json", *args,
+                         *rev, "--workspace", str(ws.root))  # fmt: skip
+        assert result.status == 0, result.stderr
+        return list(json.loads(result.stdout))
+
+    every = listed()
+    for chosen in (("exact",), ("ssn_name", "ssn_dob")):
+        cases = listed("--match", ",".join(chosen))
+        expected = {c["id"] for c in every if c["evidence"].get("match") in chosen}
+        assert expected and {c["id"] for c in cases} == expected
+    refused = run_cli("case", "list", "--agreement", AGREEMENT, "--match", "close", *rev,
+                      "--workspace", str(ws.root))  # fmt: skip
+    assert refused.status == 2 and "--match" in refused.stderr

@@ -150,6 +150,15 @@ def register(app: typer.Typer) -> None:
         screen: Annotated[
             str | None, typer.Option("--screen", metavar="X", help="Only this screen's cases.")
         ] = None,
+        match: Annotated[
+            str | None,
+            typer.Option(
+                "--match",
+                metavar="M[,M]",
+                help="Only death matches of these categories, comma-separated: exact, ssn_name, "
+                "ssn_dob, ssn_only (cases of screens that report no match are left out).",
+            ),
+        ] = None,
         format_: RowsFormat = None,
         out: OutFile = None,
         key: KeyPath = None,
@@ -163,14 +172,19 @@ def register(app: typer.Typer) -> None:
         [{"index", "time", "actor", "state", "amount", "note"}]}."""
         from custodiet.cases.model import CASE_COLUMNS, STATES
         from custodiet.cases.read import read_cases
+        from custodiet.gateway.match_quality import CATEGORIES
 
         if state is not None and state not in STATES:
             raise typer.BadParameter(f"choose from {', '.join(STATES)}", param_hint="'--state'")
+        matches = None if match is None else {m.strip() for m in match.split(",") if m.strip()}
+        if matches is not None and (not matches or not matches <= set(CATEGORIES)):
+            raise typer.BadParameter(f"choose from {', '.join(CATEGORIES)}", param_hint="'--match'")
         chosen = _chosen(format_, out)
         with runtime(workspace) as rt:
             read = call(rt, read_cases, signed(rt, as_, key, "case.read", {"agreement": agreement}))
         views = [v for v in read.cases if (state is None or v.state == state)
-                 and (screen is None or v.facts.screen == screen)]  # fmt: skip
+                 and (screen is None or v.facts.screen == screen)
+                 and (matches is None or v.facts.evidence.get("match") in matches)]  # fmt: skip
         rows = [v.row() for v in views]
         if chosen is OutputFormat.TABLE:
             _print_rows("cases", list(CASE_COLUMNS), rows)
