@@ -429,6 +429,8 @@ def _explore(out: Narrator, root: Path, seconds: float) -> None:
         f"custodiet screen run --agreement {AGREEMENT_ID} --as {REVIEWER}",
         f'custodiet query --agreement {AGREEMENT_ID} --as {REVIEWER} "SELECT program, '
         'count(*) AS payments, sum(amount) AS dollars FROM payments GROUP BY program"',
+        f"custodiet monitor --agreement {AGREEMENT_ID} --as {REVIEWER}   # cases, each once",
+        f"custodiet case list --agreement {AGREEMENT_ID} --as {REVIEWER} --state open",
         f"custodiet agreement show {AGREEMENT_ID}",
         "custodiet ledger entries --from 0 --to 5",
         "custodiet ledger verify",
