@@ -326,7 +326,7 @@ def _case_change(doc: Mapping[str, Any]) -> Any:
 def _case_read(doc: Mapping[str, Any]) -> Any:
     from custodiet.cases.read import read_from_document
 
-    return read_from_document(doc)
+    return read_from_document(doc, _output(doc))
 
 
 DECODERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {

@@ -428,6 +428,22 @@ def test_case_reads_over_the_server_print_what_the_workspace_prints(
         local = world.local(*args, *rae)
         assert remote.exit_code == local.exit_code == 0, (args, remote.stderr, local.stderr)
         assert remote.stdout == local.stdout, args
+    vkey = world.ok("ledger", "key").strip()
+    for kind in ("csv", "json", "parquet"):  # the same file and a receipt, with or without it
+        here, there = tmp_path / f"local-cases.{kind}", tmp_path / f"remote-cases.{kind}"
+        listing = ("case", "list", "--agreement", RECEIPTED, "--state", "open", "--out")
+        assert world.remote(*listing, str(there), as_="rae").exit_code == 0
+        assert world.local(*listing, str(here), *rae).exit_code == 0
+        assert there.read_bytes() == here.read_bytes()
+        entry = json.loads(world.local("ledger", "entries").stdout.strip().splitlines()[-1])
+        assert entry["request"]["args"]["state"] == "open" and entry["output_format"] == kind
+        served = world.runner.invoke(app, ["--server", world.url, "verify-result", str(there)])
+        assert served.exit_code == 0, served.stderr
+        outsider = world.runner.invoke(app, ["verify-result", str(here), "--vkey", vkey])
+        assert outsider.exit_code == 0, outsider.stderr
+        there.write_bytes(there.read_bytes()[:-1])
+        changed = world.runner.invoke(app, ["--server", world.url, "verify-result", str(there)])
+        assert changed.exit_code == 1 and "NOT VERIFIED" in changed.stderr
     for suffix in ("csv", "html"):
         here, there = tmp_path / f"local.{suffix}", tmp_path / f"remote.{suffix}"
         report = ("report", "--agreement", RECEIPTED, "--month", month, "--out")

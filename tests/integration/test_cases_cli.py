@@ -320,3 +320,86 @@ def test_case_reads_are_signed_checked_and_on_the_ledger(world: World) -> None:
         assert after[-1]["attempted"] == "case.read"
     assert not (world.root / "stolen.csv").exists()
     assert world.run("ledger", "audit").status == 0
+
+
+@pytest.mark.parametrize("kind", ["csv", "json", "parquet"])
+def test_case_list_out_file_verifies_from_its_receipt_with_its_filters_on_the_ledger(
+    world: World, kind: str
+) -> None:
+    """`case list --out` writes the file the gateway rendered and recorded on the `case.read`
+    entry, with the filters in the signed request: the receipt verifies under the log's key
+    alone, one changed byte does not, and the file holds exactly what stdout prints."""
+    import base64
+    import hashlib
+
+    rev = world.kit.as_("rev")
+    world.ok("monitor", "--agreement", AGREEMENT, *rev)
+    everything = world.json("case", "list", "--agreement", AGREEMENT, *rev)
+    screen = everything[0]["screen"]
+    chosen = [c for c in everything if c["state"] == "open" and c["screen"] == screen]
+    assert chosen and len(chosen) < len(everything)
+    filters = ("--state", "open", "--screen", screen)
+    out = world.root / f"listed.{kind}"
+    world.ok("case", "list", "--agreement", AGREEMENT, *rev, *filters, "--out", str(out))
+    receipt = json.loads(out.with_name(out.name + ".receipt.json").read_text(encoding="utf-8"))
+    entry = json.loads(base64.b64decode(receipt["entry"]))
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    assert entry == world.entries()[-1] and entry["action"] == "case.read"
+    assert entry["request"]["args"] == {
+        "agreement": AGREEMENT, "state": "open", "screen": screen, "output": kind,
+    }  # fmt: skip
+    assert (entry["output_format"], entry["output_sha256"]) == (kind, digest)
+    assert entry["cases"] == len(chosen) and receipt["file"]["sha256"] == digest
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        assert pq.read_table(out).column("case_id").to_pylist() == [c["id"] for c in chosen]
+    else:  # byte for byte what the same list prints on stdout
+        printed = world.ok("case", "list", "--agreement", AGREEMENT, *rev, *filters,
+                           "--format", kind).stdout  # fmt: skip
+        assert out.read_bytes() == printed.encode("utf-8")
+    vkey = world.root / "log.vkey"
+    vkey.write_text(world.ok("ledger", "key").stdout, encoding="utf-8")
+    done = world.run("verify-result", str(out), "--vkey", str(vkey))
+    assert done.status == 0, done.stderr
+    assert f"sha256 {digest}" in done.stdout and "case.read by rev" in done.stdout
+    data = bytearray(out.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    out.write_bytes(bytes(data))
+    changed = world.run("verify-result", str(out), "--vkey", str(vkey))
+    assert changed.status == 1 and "NOT VERIFIED" in changed.stderr
+    assert world.run("ledger", "audit").status == 0
+
+
+def test_case_read_filters_and_output_are_checked_before_anything_is_released(
+    world: World,
+) -> None:
+    """The match filter is on the signed request (exit 2 for an unknown category, nothing
+    recorded); a request whose state, screen or output is malformed is refused on the ledger
+    (CUST762) by the same rule the audit replays; no file is written for a refused read."""
+    from custodiet.cases.read import read_cases
+    from custodiet.errors import CustodietError, InputError
+
+    rev = world.kit.as_("rev")
+    out = world.root / "matched.json"
+    world.ok("case", "list", "--agreement", AGREEMENT, *rev, "--match", "ssn_name,exact",
+             "--out", str(out))  # fmt: skip
+    entry = world.entries()[-1]
+    assert entry["request"]["args"]["match"] == ["exact", "ssn_name"]
+    matched = json.loads(out.read_text(encoding="utf-8"))
+    assert entry["cases"] == len(matched)
+    assert all(c["evidence"].get("match") in ("exact", "ssn_name") for c in matched)
+    ws = Workspace(world.ws)
+    before = len(world.entries())
+    for match in (["close"], "exact", []):
+        with pytest.raises(InputError) as raised:
+            world.kit.call(ws, read_cases, "rev", "case.read", agreement=AGREEMENT, match=match)
+        assert raised.value.code == "CUST720" and len(world.entries()) == before
+    for bad in ({"state": "closed"}, {"screen": ""}, {"screen": 3}, {"output": "xlsx"}):
+        with pytest.raises(CustodietError) as refused:
+            world.kit.call(ws, read_cases, "rev", "case.read", agreement=AGREEMENT, **bad)
+        assert refused.value.code == "CUST762", bad
+        last = world.entries()[-1]
+        assert last["action"] == "refusal" and last["code"] == "CUST762", bad
+        assert last["request"]["args"] == {"agreement": AGREEMENT, **bad}
+    assert world.run("ledger", "audit").status == 0

@@ -165,7 +165,9 @@ def register(app: typer.Typer) -> None:
         workspace: WorkspacePath = None,
     ) -> None:
         """List an agreement's cases with their state, from the case store and the ledger
-        (its reviewer, a custodian or an overseer; signed, on the ledger).
+        (its reviewer, a custodian or an overseer; signed, on the ledger, filters included).
+        With --out FILE the gateway renders the file and FILE.receipt.json proves it is what
+        the ledger says was released (`custodiet verify-result FILE`).
 
         JSON: a list of {"id", "screen", "record_table", "record_id", "payee", "amount",
         "program", "month", "evidence", "agreement", "state", "recovered", "history":
@@ -180,23 +182,26 @@ def register(app: typer.Typer) -> None:
         if matches is not None and (not matches or not matches <= set(CATEGORIES)):
             raise typer.BadParameter(f"choose from {', '.join(CATEGORIES)}", param_hint="'--match'")
         chosen = _chosen(format_, out)
+        args: dict[str, Any] = {"agreement": agreement, "state": state, "screen": screen,
+                                "match": None if matches is None else sorted(matches),
+                                "output": None if out is None else chosen.value}  # fmt: skip
         with runtime(workspace) as rt:
-            read = call(rt, read_cases, signed(rt, as_, key, "case.read", {"agreement": agreement}))
-        views = [v for v in read.cases if (state is None or v.state == state)
-                 and (screen is None or v.facts.screen == screen)
-                 and (matches is None or v.facts.evidence.get("match") in matches)]  # fmt: skip
-        rows = [v.row() for v in views]
+            args = {k: v for k, v in args.items() if v is not None}
+            read = call(rt, read_cases, signed(rt, as_, key, "case.read", args))
+            if out is not None:
+                from custodiet.cli.receipt import write_with_receipt
+
+                link = {"ledger_index": read.ledger_index}
+                write_with_receipt(rt, out, chosen.value, read.output, link)
+                return
+        rows = [v.row() for v in read.cases]
         if chosen is OutputFormat.TABLE:
             _print_rows("cases", list(CASE_COLUMNS), rows)
             return
         from custodiet.gateway.rendering import file_bytes
 
-        data = file_bytes(chosen.value, CASE_COLUMNS, rows, [v.document() for v in views])
-        if out is None:
-            sys.stdout.write(data.decode("utf-8"))
-        else:
-            out.write_bytes(data)
-            err_console().print(f"wrote {out}", markup=False)
+        data = file_bytes(chosen.value, CASE_COLUMNS, rows, [v.document() for v in read.cases])
+        sys.stdout.write(data.decode("utf-8"))
 
     @group.command("show")
     @reports_errors

@@ -32,7 +32,9 @@ from custodiet.ledger.verify import (
 
 RECEIPT = "custodiet/receipt/v1"
 SUFFIX = ".receipt.json"
-OUTCOMES = ("query", "screen.run", "monitor")
+OUTCOMES = ("query", "screen.run", "monitor", "case.read")
+READS = ("case.read",)  # signed actions whose entry is the release itself (a refusal is a
+# `refusal` entry), so they state no decision; the others are outcomes, "allowed"
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,9 @@ def verify(
     if not isinstance(entry, dict) or entry.get("index") != receipt.index:
         raise _fault(name, f"the receipt's entry is not ledger entry {receipt.index}", "CUST152")
     recorded = entry.get("output_sha256")
-    if entry.get("action") not in OUTCOMES or entry.get("decision") != "allowed" or not recorded:
+    action = entry.get("action")
+    allowed = action in READS or entry.get("decision") == "allowed"
+    if action not in OUTCOMES or not allowed or not isinstance(recorded, str) or not recorded:
         raise _fault(name, f"ledger entry {receipt.index} released no output file", "CUST152")
     digest = hashlib.sha256(data).hexdigest()
     if digest != recorded:

@@ -1215,6 +1215,7 @@ def _reid_release_check(
 
 CASE_ID = re.compile(r"^[0-9a-f]{64}$")
 CASE_STATES = ("open", "confirmed", "not_improper", "recovered")
+OUTPUT_FORMATS = ("csv", "json", "parquet")  # a case read's rendered file (docs/ledger.md §9)
 CASE_MOVES = {
     "open": ("confirmed", "not_improper"),
     "confirmed": ("recovered", "not_improper"),
@@ -1313,6 +1314,7 @@ def case_read_target(state: State, args: Mapping[str, Any]) -> tuple[str, str | 
         raise Violation("CUST762", "a case read's month is YYYY-MM")
     if agreement_id is None and case is None:
         raise Violation("CUST762", "a case read names an agreement or a case")
+    _case_read_filters(args)
     if agreement_id is not None:
         state.agreement(agreement_id)  # CUST317 for an unknown agreement
     if case is None:
@@ -1323,6 +1325,21 @@ def case_read_target(state: State, args: Mapping[str, Any]) -> tuple[str, str | 
         raise Violation("CUST761", f"{'no' if not found else 'more than one'} case id starts "
                         "with the digits given under this agreement")  # fmt: skip
     return found[0].agreement, found[0].id
+
+
+def _case_read_filters(args: Mapping[str, Any]) -> None:
+    """``args.state`` (a case state), ``args.screen`` (a name) and ``args.match`` (a list of
+    category names) narrow what a read releases; ``args.output`` is the file it renders."""
+    state, screen, match = args.get("state"), args.get("screen"), args.get("match")
+    if state is not None and state not in CASE_STATES:
+        raise Violation("CUST762", "a case read's state is a case state")
+    if screen is not None and not (isinstance(screen, str) and screen):
+        raise Violation("CUST762", "a case read's screen is a name")
+    if match is not None and not (isinstance(match, list) and match
+                                  and all(isinstance(m, str) and m for m in match)):  # fmt: skip
+        raise Violation("CUST762", "a case read's match is a list of category names")
+    if args.get("output") not in (None, *OUTPUT_FORMATS):
+        raise Violation("CUST762", "a case read's output is csv, json or parquet")
 
 
 def _case_read(state: State, entry: Mapping[str, Any], at: dt.datetime) -> Effect:
@@ -1345,6 +1362,11 @@ def _case_read(state: State, entry: Mapping[str, Any], at: dt.datetime) -> Effec
         if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts) \
                 or not (isinstance(digest, str) and CASE_ID.match(digest)):  # fmt: skip
             raise Violation("CUST514", "a case read states its cases, report_rows and digest")
+        output = _args(entry).get("output")
+        if (entry.get("output_format"), "output_sha256" in entry) != (output, output is not None) \
+                or not (output is None or (isinstance(entry.get("output_sha256"), str)
+                                           and CASE_ID.match(entry["output_sha256"]))):  # fmt: skip
+            raise Violation("CUST514", "a case read states the format and digest of its file")
     return _consume(state, entry)
 
 
