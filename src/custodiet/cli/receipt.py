@@ -54,7 +54,10 @@ def register(app: typer.Typer) -> None:
     @reports_errors
     def verify_result(
         file: Annotated[
-            Path, typer.Argument(help="A file `query --out` or `screen run --out` wrote.")
+            Path,
+            typer.Argument(
+                help="A file written with --out by query, screen run, monitor or case list."
+            ),
         ],
         receipt: Annotated[
             Path | None,
