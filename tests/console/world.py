@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.kit import Kit
+from tests.needs import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("CUSTODIET_CHROMIUM", "/usr/bin/chromium"))
@@ -37,10 +37,7 @@ def require_chromium() -> None:
     """Chromium is a test dependency (Makefile DEBIAN_PACKAGES): missing is a failure under CI."""
     if CHROMIUM.exists():
         return
-    message = f"{CHROMIUM} not found: install Debian's chromium (make system-deps)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    unavailable(f"{CHROMIUM} not found", "install Debian's chromium (make system-deps)")
 
 
 def free_port() -> int:

@@ -4,7 +4,6 @@ non-Ed25519 keys refused; and the replay's canonical JSON is the package's RFC 8
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import stat
 import subprocess
@@ -29,6 +28,7 @@ from custodiet.identity import (
 from custodiet.ledger import canonical as package_canonical
 from custodiet.ledger.replay import SAFE_INTEGER, canonical, signature_valid, ssh_ed25519_key
 from tests.conftest import run_cli
+from tests.needs import unavailable
 
 PASSPHRASE_ENV = "CUSTODIET_KEY_PASSPHRASE"
 
@@ -39,9 +39,10 @@ def ssh_keygen() -> str:
         "/usr/bin/ssh-keygen" if Path("/usr/bin/ssh-keygen").exists() else None
     )
     if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("ssh-keygen is required under CI=true (install openssh-client)")
-        pytest.skip("ssh-keygen is not installed: OpenSSH interoperability not checked")
+        unavailable(
+            "ssh-keygen is not installed: OpenSSH interoperability not checked",
+            "install openssh-client (make system-deps)",
+        )
     return found
 
 

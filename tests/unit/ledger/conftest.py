@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from custodiet.ledger import note
 from custodiet.ledger.writer import Ledger, open_ledger
+from tests.needs import unavailable
 
 POSTGRES_USERS = ("postgres", "root")
 POSTGRES = "postgresql://{user}@127.0.0.1:5432/test"
@@ -26,9 +26,10 @@ def postgres_base_url() -> str:
         except psycopg.Error:
             continue
         return url
-    if os.environ.get("CI") == "true":
-        pytest.fail("PostgreSQL at 127.0.0.1:5432 (database test) is required under CI=true")
-    pytest.skip("PostgreSQL at 127.0.0.1:5432 (database test) is not reachable")
+    unavailable(
+        "PostgreSQL at 127.0.0.1:5432 (database test) is not reachable",
+        "start a server with trust auth and a database named test",
+    )
 
 
 @pytest.fixture
