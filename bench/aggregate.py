@@ -13,25 +13,21 @@ median(gateway) / median(raw). Target: <= 1.3x.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import duckdb
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.kit import Kit
 
-from custodiet.gateway.service import QueryResult, run_query
 from custodiet.principals import Role
 from custodiet.runtime import Runtime
 from custodiet.workspace import Workspace
-from gateway import AGREEMENT, generate, report, timed
+from gateway import AGREEMENT, data_arguments, generated, raw_engine, report, signed_query, timed
 
 TARGET = 1.3
 MISSED_TARGETS = 3
@@ -63,39 +59,23 @@ def workspace(root: Path, data: dict[str, Path]) -> Workspace:
     return ws
 
 
-def signed_query(rt: Runtime, sql: str) -> QueryResult:
-    """The reviewer's signed query through the gateway (signature, intent, outcome)."""
-    request = Kit().sign(rt, "rev", "query", {"agreement": "bench-agg", "sql": sql})
-    return run_query(rt, request)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--payments", type=int, default=10_000_000)
-    parser.add_argument("--deaths", type=int, default=500_000)
-    parser.add_argument("--runs", type=int, default=5)
+    data_arguments(parser)
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="custodiet-bench-agg-"))
     missed = False
     try:
-        started = time.perf_counter()
-        data = generate(scratch, args.payments, args.deaths)
-        print(
-            f"data: {args.payments:,} payments, {args.deaths:,} deaths "
-            f"({time.perf_counter() - started:.1f} s); {os.cpu_count()} cores",
-            flush=True,
-        )
+        data = generated(scratch, args.payments, args.deaths)
         ws = workspace(scratch, data)
         rt = Runtime(ws)  # one long-lived runtime, as the server holds
-        raw = duckdb.connect()
-        for name, path in data.items():
-            raw.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
+        raw = raw_engine(data)
         for name, sql in QUERIES.items():
-            released = signed_query(rt, sql)  # warm-up (and projection build)
+            released = signed_query(rt, "bench-agg", sql)  # warm-up (and projection build)
             assert len(released.rows) <= len(raw.execute(sql).fetchall()), name
             ours, theirs = [], []
             for _ in range(args.runs):
-                ours.append(timed(lambda sql=sql: signed_query(rt, sql)))
+                ours.append(timed(lambda sql=sql: signed_query(rt, "bench-agg", sql)))
                 theirs.append(timed(lambda sql=sql: raw.execute(sql).fetchall()))
             missed |= report(f"aggregate {name}", ours, theirs, TARGET)
     finally:

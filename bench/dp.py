@@ -12,25 +12,21 @@ The raw baseline is the same exact query on DuckDB over the raw Parquet. Target:
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import duckdb
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.kit import Kit
 
-from custodiet.gateway.service import QueryResult, run_query
 from custodiet.principals import Role
 from custodiet.runtime import Runtime
 from custodiet.workspace import Workspace
-from gateway import AGREEMENT, generate, report, timed
+from gateway import AGREEMENT, data_arguments, generated, raw_engine, report, signed_query, timed
 
 TARGET = 3.0
 MISSED_TARGETS = 3
@@ -70,17 +66,9 @@ def workspace(root: Path, data: dict[str, Path], contributions: int = 10) -> Wor
     return ws
 
 
-def signed_query(rt: Runtime, sql: str) -> QueryResult:
-    """The reviewer's signed query through the gateway (signature, intent, outcome)."""
-    request = Kit().sign(rt, "rev", "query", {"agreement": "bench-dp", "sql": sql})
-    return run_query(rt, request)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--payments", type=int, default=10_000_000)
-    parser.add_argument("--deaths", type=int, default=500_000)
-    parser.add_argument("--runs", type=int, default=5)
+    data_arguments(parser)
     parser.add_argument(
         "--max-contributions",
         type=int,
@@ -90,24 +78,16 @@ def main() -> int:
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="custodiet-bench-dp-"))
     try:
-        started = time.perf_counter()
-        data = generate(scratch, args.payments, args.deaths)
-        print(
-            f"data: {args.payments:,} payments, {args.deaths:,} deaths "
-            f"({time.perf_counter() - started:.1f} s); {os.cpu_count()} cores",
-            flush=True,
-        )
+        data = generated(scratch, args.payments, args.deaths)
         ws = workspace(scratch, data, args.max_contributions)
         rt = Runtime(ws)  # one long-lived runtime, as the server holds
-        raw = duckdb.connect()
-        for name, path in data.items():
-            raw.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
-        signed_query(rt, SQL.format(floor=-1))  # warm-up (and projection build)
+        raw = raw_engine(data)
+        signed_query(rt, "bench-dp", SQL.format(floor=-1))  # warm-up (and projection build)
         raw.execute(SQL.format(floor=-1)).fetchall()
         ours, theirs = [], []
         for run in range(args.runs):
             sql = SQL.format(floor=-2 - run)  # a new canonical query: no cached answer
-            ours.append(timed(lambda sql=sql: signed_query(rt, sql)))
+            ours.append(timed(lambda sql=sql: signed_query(rt, "bench-dp", sql)))
             theirs.append(timed(lambda sql=sql: raw.execute(sql).fetchall()))
         missed = report(
             f"dp count+sum by program (C={args.max_contributions})", ours, theirs, TARGET

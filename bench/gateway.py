@@ -33,7 +33,7 @@ import yaml
 from custodiet.agreements.lifecycle import active_agreement
 from custodiet.catalog.registry import get_dataset
 from custodiet.gateway.projection import build_for, projection_files
-from custodiet.gateway.service import run_query
+from custodiet.gateway.service import QueryResult, run_query
 from custodiet.gateway.tokens import agreement_key, read_secret
 from custodiet.principals import Role
 from custodiet.runtime import Runtime, opened
@@ -219,16 +219,44 @@ def activation(rt: Runtime, data: dict[str, Path], runs: int, scratch: Path) -> 
     report("activation (projection build)", ours, theirs, 1.5)
 
 
-def queries(rt: Runtime, data: dict[str, Path], runs: int) -> None:
-    kit = Kit()
+def data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every gateway-side bench shares: the data's size and the runs per figure."""
+    parser.add_argument("--payments", type=int, default=10_000_000)
+    parser.add_argument("--deaths", type=int, default=500_000)
+    parser.add_argument("--runs", type=int, default=5)
 
-    def gateway(sql: str) -> list[tuple[object, ...]]:
-        request = kit.sign(rt, "rev", "query", {"agreement": "bench", "sql": sql})
-        return run_query(rt, request).rows
 
+def generated(scratch: Path, payments: int, deaths: int) -> dict[str, Path]:
+    """The bench's tables under ``scratch``, with a line saying how long they took."""
+    started = time.perf_counter()
+    data = generate(scratch, payments, deaths)
+    print(
+        f"data: {payments:,} payments, {deaths:,} deaths "
+        f"({time.perf_counter() - started:.1f} s); {os.cpu_count()} cores",
+        flush=True,
+    )
+    return data
+
+
+def raw_engine(data: dict[str, Path]) -> duckdb.DuckDBPyConnection:
+    """The baseline: plain DuckDB over the same Parquet files, one view per table."""
     raw = duckdb.connect()
     for name, path in data.items():
         raw.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
+    return raw
+
+
+def signed_query(rt: Runtime, agreement: str, sql: str) -> QueryResult:
+    """The reviewer's signed query through the gateway (signature, intent, outcome)."""
+    request = Kit().sign(rt, "rev", "query", {"agreement": agreement, "sql": sql})
+    return run_query(rt, request)
+
+
+def queries(rt: Runtime, data: dict[str, Path], runs: int) -> None:
+    def gateway(sql: str) -> list[tuple[object, ...]]:
+        return signed_query(rt, "bench", sql).rows
+
+    raw = raw_engine(data)
     for name, sql in QUERIES.items():
         gateway_rows = gateway(sql)  # warm-up, and same answer
         raw_rows = raw.execute(sql).fetchall()
@@ -254,20 +282,12 @@ def report(name: str, ours: list[float], theirs: list[float], target: float) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--payments", type=int, default=10_000_000)
-    parser.add_argument("--deaths", type=int, default=500_000)
-    parser.add_argument("--runs", type=int, default=5)
+    data_arguments(parser)
     parser.add_argument("--activation-runs", type=int, default=3)
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="custodiet-bench-"))
     try:
-        started = time.perf_counter()
-        data = generate(scratch, args.payments, args.deaths)
-        print(
-            f"data: {args.payments:,} payments, {args.deaths:,} deaths "
-            f"({time.perf_counter() - started:.1f} s); {os.cpu_count()} cores",
-            flush=True,
-        )
+        data = generated(scratch, args.payments, args.deaths)
         ws = workspace(scratch, data)
         with opened(ws) as rt:
             activation(rt, data, args.activation_runs, scratch)

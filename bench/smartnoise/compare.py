@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: data, th
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/kit.py signs as principals
 
 from custodiet.runtime import Runtime
-from dp import SQL, signed_query, workspace  # bench/dp.py, read-only
-from gateway import generate, timed
+from dp import SQL, workspace  # bench/dp.py, read-only
+from gateway import generate, signed_query, timed
 
 HERE = Path(__file__).resolve().parent
 REQUIREMENTS = HERE / "requirements.txt"
@@ -120,13 +120,13 @@ def main() -> int:
             raw.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
         worker = Worker(interpreter, data["payments"], args.reader)
         print(f"smartnoise load (once, before the runs): {worker.load_seconds:.2f} s")
-        signed_query(rt, SQL.format(floor=-1))  # warm-up (and projection build)
+        signed_query(rt, "bench-dp", SQL.format(floor=-1))  # warm-up (and projection build)
         raw.execute(SQL.format(floor=-1)).fetchall()
         worker.run(-1)
         ours, theirs, smartnoise = [], [], []
         for run in range(args.runs):
             sql = SQL.format(floor=-2 - run)  # a new canonical query: no cached answer
-            ours.append(timed(lambda sql=sql: signed_query(rt, sql)))
+            ours.append(timed(lambda sql=sql: signed_query(rt, "bench-dp", sql)))
             theirs.append(timed(lambda sql=sql: raw.execute(sql).fetchall()))
             smartnoise.append(worker.run(-2 - run))
         worker.close()

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +21,7 @@ import httpx
 
 from tests.kit import Kit
 from tests.needs import unavailable
+from tests.processes import free_port, running
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("CUSTODIET_CHROMIUM", "/usr/bin/chromium"))
@@ -38,22 +35,6 @@ def require_chromium() -> None:
     if CHROMIUM.exists():
         return
     unavailable(f"{CHROMIUM} not found", "install Debian's chromium (make system-deps)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env() -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("CUSTODIET_WORKSPACE", "CUSTODIET_KEY", "CUSTODIET_SERVER")
-    }
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return env
 
 
 def build_workspace(root: Path, people: int = 300) -> tuple[Path, Kit]:
@@ -80,31 +61,8 @@ def build_workspace(root: Path, people: int = 300) -> tuple[Path, Kit]:
 def served(workspace: Path) -> Iterator[str]:
     """``custodiet serve --workspace WORKSPACE`` in its own process; yields its URL."""
     port = free_port()
-    port_arg = ("--port", str(port))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "custodiet", "serve", "--workspace", str(workspace), *port_arg],
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/v1/info", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        if proc.stderr:
-            proc.stderr.close()
+    with running(("serve", "--workspace", str(workspace), "--port", str(port)), port):
+        yield f"http://127.0.0.1:{port}"
 
 
 @dataclass
