@@ -14,15 +14,14 @@ import typer
 from custodiet.cli.app import err_console, out_console, reports_errors
 from custodiet.cli.backend import call, local
 from custodiet.cli.options import (
-    FILE_SUFFIXES,
     Actor,
     FormatOption,
     KeyPath,
     OutputFormat,
     TableOrJson,
     WorkspacePath,
-    global_options,
     output_format,
+    rows_format,
     runtime,
     signed,
 )
@@ -47,19 +46,6 @@ OutFile = Annotated[
     Path | None,
     typer.Option("--out", metavar="FILE", help="Write the rows to FILE.", show_default=False),
 ]
-
-
-def _chosen(format_: OutputFormat | None, out: Path | None) -> OutputFormat:
-    chosen = output_format(format_, OutputFormat)
-    if out is not None and format_ is None and global_options().format is None:
-        chosen = FILE_SUFFIXES.get(out.suffix.lower(), OutputFormat.CSV)
-    if chosen is OutputFormat.PARQUET and out is None:
-        raise typer.BadParameter(
-            "parquet is written to a file: add --out FILE", param_hint="'--format'"
-        )
-    if chosen is OutputFormat.TABLE and out is not None:
-        raise typer.BadParameter("a table is for the terminal", param_hint="'--out'")
-    return chosen
 
 
 def register(app: typer.Typer) -> None:
@@ -99,7 +85,7 @@ def register(app: typer.Typer) -> None:
         "refused", "unchanged_since", "ledger_index"}."""
         from custodiet.cases.monitor import monitor
 
-        chosen = _chosen(format_, out)
+        chosen = rows_format(format_, out)
         with runtime(workspace) as rt:
             args = {"agreement": agreement,
                     **({"output": chosen.value} if out is not None else {})}  # fmt: skip
@@ -181,7 +167,7 @@ def register(app: typer.Typer) -> None:
         matches = None if match is None else {m.strip() for m in match.split(",") if m.strip()}
         if matches is not None and (not matches or not matches <= set(CATEGORIES)):
             raise typer.BadParameter(f"choose from {', '.join(CATEGORIES)}", param_hint="'--match'")
-        chosen = _chosen(format_, out)
+        chosen = rows_format(format_, out)
         args: dict[str, Any] = {"agreement": agreement, "state": state, "screen": screen,
                                 "match": None if matches is None else sorted(matches),
                                 "output": None if out is None else chosen.value}  # fmt: skip

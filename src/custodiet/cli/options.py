@@ -109,6 +109,22 @@ def output_format(option: F | None, accepted: type[F]) -> F:
         ) from None
 
 
+def rows_format(option: OutputFormat | None, out: Path | None) -> OutputFormat:
+    """The format of a command that releases rows: --format (or the global one), else with
+    ``--out FILE`` the format FILE's suffix names (csv when it names none). Parquet is written
+    to a file and a table is for the terminal: either mismatch is a usage error (exit 2)."""
+    chosen = output_format(option, OutputFormat)
+    if out is not None and option is None and global_options().format is None:
+        chosen = FILE_SUFFIXES.get(out.suffix.lower(), OutputFormat.CSV)
+    if chosen is OutputFormat.TABLE and out is not None:
+        raise typer.BadParameter("a table is for the terminal", param_hint="'--out'")
+    if chosen is OutputFormat.PARQUET and out is None:
+        raise typer.BadParameter(
+            "parquet is written to a file: add --out FILE", param_hint="'--format'"
+        )
+    return chosen
+
+
 def workspace_from(option: Path | None) -> Workspace:
     return Workspace(resolve_workspace(option or global_options().workspace))
 

@@ -16,13 +16,11 @@ import typer
 from custodiet.cli.app import err_console, out_console, reports_errors
 from custodiet.cli.backend import call
 from custodiet.cli.options import (
-    FILE_SUFFIXES,
     Actor,
     KeyPath,
     OutputFormat,
     WorkspacePath,
-    global_options,
-    output_format,
+    rows_format,
     runtime,
     signed,
 )
@@ -100,15 +98,7 @@ def register(app: typer.Typer) -> None:
         `custodiet verify-result FILE`. Notices and "ledger entry N" are printed on stderr in
         every format.
         """
-        chosen = output_format(format_, OutputFormat)
-        if out is not None and format_ is None and global_options().format is None:
-            chosen = FILE_SUFFIXES.get(out.suffix.lower(), OutputFormat.CSV)
-        if chosen is OutputFormat.TABLE and out is not None:
-            raise typer.BadParameter("a table is for the terminal", param_hint="'--out'")
-        if chosen is OutputFormat.PARQUET and out is None:
-            raise typer.BadParameter(
-                "parquet is written to a file: add --out FILE", param_hint="'--format'"
-            )
+        chosen = rows_format(format_, out)
         from custodiet.gateway.service import run_query
 
         with runtime(workspace) as rt:

@@ -13,15 +13,14 @@ import typer
 from custodiet.cli.app import err_console, out_console, reports_errors
 from custodiet.cli.backend import call, local
 from custodiet.cli.options import (
-    FILE_SUFFIXES,
     Actor,
     FormatOption,
     KeyPath,
     OutputFormat,
     TableOrJson,
     WorkspacePath,
-    global_options,
     output_format,
+    rows_format,
     runtime,
     signed,
 )
@@ -132,15 +131,7 @@ def register(app: typer.Typer) -> None:
         "screens": {"SCREEN": N}, the entry, its inclusion proof and the signed checkpoint}:
         check it with `custodiet verify-result FILE`.
         """
-        chosen = output_format(format_, OutputFormat)
-        if out is not None and format_ is None and global_options().format is None:
-            chosen = FILE_SUFFIXES.get(out.suffix.lower(), OutputFormat.CSV)
-        if chosen is OutputFormat.PARQUET and out is None:
-            raise typer.BadParameter(
-                "parquet is written to a file: add --out FILE", param_hint="'--format'"
-            )
-        if chosen is OutputFormat.TABLE and out is not None:
-            raise typer.BadParameter("a table is for the terminal", param_hint="'--out'")
+        chosen = rows_format(format_, out)
         from custodiet.screens.render import cases_table, report_document, summary_table
         from custodiet.screens.run import run_screens
 
