@@ -12,8 +12,6 @@ version it was built from. Extending is custodian-side work, never inside a revi
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,7 +25,14 @@ from custodiet.catalog.registry import Registration, file_sha256, get_dataset, u
 from custodiet.errors import SystemFailure
 from custodiet.gateway.match_quality import TABLE as DEATH_MATCH
 from custodiet.gateway.match_quality import build_death_match
-from custodiet.gateway.projection import _Builder, current_digest, load_policy, projection_files
+from custodiet.gateway.projection import (
+    _Builder,
+    current_digest,
+    custodian_engine,
+    load_policy,
+    projection_files,
+    scratch_database,
+)
 from custodiet.gateway.tokens import agreement_key, read_secret
 from custodiet.identity import SignedRequest
 from custodiet.ledger.replay import dataset_versions
@@ -88,8 +93,6 @@ def extend(rt: Runtime, active: ActiveAgreement, name: str) -> bool:
     """Append the files ``name`` gained since ``active``'s projection was built; False when it
     holds them all. A new file, or a file ``death_match`` is recomputed from, whose bytes
     differ from its registered digest stops the extension (exit 1), on the ledger."""
-    import duckdb
-
     state = rt.refresh()
     agreement = active.agreement
     latest = get_dataset(state, name)
@@ -125,15 +128,14 @@ def extend(rt: Runtime, active: ActiveAgreement, name: str) -> bool:
         )  # fmt: skip
         raise failure
     files = projection_files(rt.ws, active)
-    temporary = files.database.with_name(f".{files.database.name}.{secrets.token_hex(6)}.tmp")
     delta = replace(latest, files=new_files)
     key = agreement_key(read_secret(rt.ws.secret_path), agreement.id, agreement.reviewer)
-    try:
+    hint = "check the new files; a custodian rebuilds with `custodiet agreement build`"
+    with scratch_database(files, active, "extend", hint) as temporary:
         shutil.copyfile(files.database, temporary)
         temporary.chmod(0o600)
-        con = duckdb.connect(str(temporary), config={"threads": os.cpu_count() or 1})
+        con = custodian_engine(temporary)
         try:
-            con.execute("SET enable_progress_bar = false")
             _Builder(con, agreement, key).append(delta, agreement.datasets[name])
             if match_sources:  # recomputed over every record: new deaths match old payments
                 con.execute(f"DROP TABLE {DEATH_MATCH}")
@@ -143,16 +145,6 @@ def extend(rt: Runtime, active: ActiveAgreement, name: str) -> bool:
             con.close()
         rt.commit(entries.system("projection.extend", **about, decision="allowed"))
         temporary.replace(files.database)
-    except duckdb.Error as exc:
-        raise SystemFailure(
-            f"could not extend the projection of agreement '{agreement.id}' "
-            f"(v{active.version}): engine error ({type(exc).__name__})",
-            hint="check the new files; a custodian rebuilds with `custodiet agreement build`",
-            code="CUST143",
-        ) from None
-    finally:
-        temporary.unlink(missing_ok=True)
-        temporary.with_name(temporary.name + ".wal").unlink(missing_ok=True)
     files.database.with_suffix(".persons.json").unlink(missing_ok=True)
     _close_engine(rt, files.database)
     return True

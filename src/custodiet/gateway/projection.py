@@ -14,7 +14,8 @@ import array
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -199,16 +200,13 @@ def build_projection(
 ) -> None:
     """Write the projection and its policy, each under a temporary name renamed into place;
     ``progress`` hears of each table (the granted ones, then ``death_match``)."""
-    import duckdb
-
     files.database.parent.mkdir(parents=True, exist_ok=True)
-    temporary = files.database.with_name(f".{files.database.name}.{secrets.token_hex(6)}.tmp")
     agreement = active.agreement
     tables: dict[str, TableView] = {}
-    try:
-        con = duckdb.connect(str(temporary), config={"threads": os.cpu_count() or 1})
+    hint = "check that the registered dataset files are readable and unchanged"
+    with scratch_database(files, active, "build", hint) as temporary:
+        con = custodian_engine(temporary)
         try:
-            con.execute("SET enable_progress_bar = false")
             builder = _Builder(con, agreement, key)
             steps = len(agreement.datasets) + 1
             for done, (name, grant) in enumerate(agreement.datasets.items()):
@@ -236,16 +234,39 @@ def build_projection(
         _write_atomically(files.policy, json.dumps(policy_to_json(policy), indent=2))
         temporary.chmod(0o600)
         temporary.replace(files.database)
+
+
+@contextmanager
+def scratch_database(
+    files: ProjectionFiles, active: ActiveVersion, verb: str, hint: str
+) -> Iterator[Path]:
+    """A temporary file beside the projection to ``verb`` it in, renamed into place by the
+    caller once complete and removed (with its WAL) in every other case; an engine error on
+    the way is CUST143, naming the error's type only, never its text (it may quote data)."""
+    import duckdb
+
+    temporary = files.database.with_name(f".{files.database.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        yield temporary
     except duckdb.Error as exc:
         raise SystemFailure(
-            f"could not build the projection of agreement '{agreement.id}' "
+            f"could not {verb} the projection of agreement '{active.agreement.id}' "
             f"(v{active.version}): engine error ({type(exc).__name__})",
-            hint="check that the registered dataset files are readable and unchanged",
+            hint=hint,
             code="CUST143",
         ) from None
     finally:
         temporary.unlink(missing_ok=True)
         temporary.with_name(temporary.name + ".wal").unlink(missing_ok=True)
+
+
+def custodian_engine(database: Path) -> duckdb.DuckDBPyConnection:
+    """A custodian-side connection to a projection being written: every core, no progress bar."""
+    import duckdb
+
+    con = duckdb.connect(str(database), config={"threads": os.cpu_count() or 1})
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 class _Builder:

@@ -10,6 +10,7 @@ import pytest
 
 from custodiet.agreements.model import ColumnRule, Mode
 from custodiet.catalog.classes import ColumnClass
+from custodiet.errors import SystemFailure
 from custodiet.gateway.policy import ColumnKind
 from custodiet.gateway.projection import (
     build_projection,
@@ -17,6 +18,7 @@ from custodiet.gateway.projection import (
     policy_from_json,
     policy_to_json,
     projection_files,
+    scratch_database,
 )
 from custodiet.gateway.tokens import Tokenizer, agreement_key
 from custodiet.gateway.treatments import projected_expression
@@ -249,3 +251,25 @@ def test_a_broken_filter_is_an_input_error_never_a_traceback(tmp_path, rows: str
     with pytest.raises(InputError) as caught:
         build_projection(projection_files(ws, active), active, datasets, b"k" * 32)
     assert caught.value.code == "CUST248" and "datasets.payments.rows" in caught.value.message
+
+
+def test_an_engine_error_while_writing_a_projection_names_its_type_never_its_text(
+    tmp_path: Path,
+) -> None:
+    """DuckDB's messages quote the values they failed on: the build's boundary keeps the error's
+    type only, and the half-written file (and its WAL) is gone."""
+    active = Active(make_agreement())
+    files = projection_files(Workspace(tmp_path), active)
+    files.database.parent.mkdir(parents=True)
+    with (
+        pytest.raises(SystemFailure) as caught,
+        scratch_database(files, active, "build", "a hint") as temporary,
+    ):
+        temporary.write_bytes(b"half")
+        temporary.with_name(temporary.name + ".wal").write_bytes(b"log")
+        raise duckdb.ConversionException("Could not convert string '123-45-6789' to INT32")
+    assert caught.value.code == "CUST143"
+    assert (
+        "123-45-6789" not in caught.value.message and "ConversionException" in caught.value.message
+    )
+    assert list(files.database.parent.iterdir()) == []
