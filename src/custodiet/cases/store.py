@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import os
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 from custodiet.cases.model import CaseFacts, CaseView, Step
 from custodiet.errors import InputError, SystemFailure
+from custodiet.ledger.pin import write_atomically
 from custodiet.ledger.replay import canonical, sha256_hex
 from custodiet.runtime import Runtime
 from custodiet.workspace import Workspace
@@ -37,15 +37,15 @@ def run_bytes(document: dict[str, Any]) -> bytes:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """``data`` in ``path`` (0600, its directories 0700), replaced atomically."""
+    """``data`` in ``path`` (0600, its directories 0700), replaced atomically and durably
+    (``ledger.pin.write_atomically``); a failure is OSError, the file left as it was."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.parent.parent.chmod(0o700)
     path.parent.chmod(0o700)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    temporary.replace(path)
+    try:
+        write_atomically(path, data)
+    except SystemFailure as exc:
+        raise OSError(exc.message) from None
 
 
 def write_run(ws: Workspace, agreement_id: str, intent: int, cases: Iterable[CaseFacts]) -> str:
